@@ -1,0 +1,58 @@
+"""The photopacs archive core: settings, blob store, index, ingest, query,
+availability, access policy and audit trail. No network code."""
+
+from archive.audit import Action, AuditEntry, ChainReport, Outcome
+from archive.errors import (
+    ArchiveError,
+    ConfigurationError,
+    DuplicateInstance,
+    InconsistentObject,
+    InvalidObject,
+    InvalidQuery,
+    InvalidTransition,
+    MissingAttribute,
+    NotFound,
+    ObjectTooLarge,
+    SchemaOutOfDate,
+    StorageError,
+    StorageFull,
+)
+from archive.fixity import FixityReport
+from archive.ingest import IngestResult, Origin
+from archive.keys import Level
+from archive.models import Availability
+from archive.policy import Purpose, Requester, Role
+from archive.query import Match
+from archive.service import Archive
+from archive.settings import ArchiveSettings
+
+__all__ = [
+    "Action",
+    "Archive",
+    "ArchiveError",
+    "ArchiveSettings",
+    "AuditEntry",
+    "Availability",
+    "ChainReport",
+    "ConfigurationError",
+    "DuplicateInstance",
+    "FixityReport",
+    "InconsistentObject",
+    "IngestResult",
+    "InvalidObject",
+    "InvalidQuery",
+    "InvalidTransition",
+    "Level",
+    "Match",
+    "MissingAttribute",
+    "NotFound",
+    "ObjectTooLarge",
+    "Origin",
+    "Outcome",
+    "Purpose",
+    "Requester",
+    "Role",
+    "SchemaOutOfDate",
+    "StorageError",
+    "StorageFull",
+]

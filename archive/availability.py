@@ -1,0 +1,137 @@
+"""Availability transitions at patient, study, series and instance level
+(DESIGN.md section 4; rules R5-R7, R16).
+
+``active`` <-> ``held`` <-> ``quarantined`` are reversible by governance;
+``erased`` is final: the bytes are deleted, the index row stays as a
+tombstone. Every transition is an audit event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from archive import audit
+from archive.audit import Action, AuditEntry, Outcome
+from archive.errors import InvalidTransition, NotFound
+from archive.keys import Level
+from archive.models import Availability, Instance, Patient, Series, Study
+
+log = logging.getLogger(__name__)
+
+# Which states each target may be reached from.
+ALLOWED_FROM: dict[Availability, frozenset[Availability]] = {
+    Availability.ACTIVE: frozenset({Availability.HELD, Availability.QUARANTINED}),
+    Availability.HELD: frozenset({Availability.ACTIVE, Availability.QUARANTINED}),
+    Availability.QUARANTINED: frozenset({Availability.ACTIVE, Availability.HELD}),
+    Availability.ERASED: frozenset(
+        {Availability.ACTIVE, Availability.HELD, Availability.QUARANTINED}
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What a change did: the instances it moved, and the storage keys to erase."""
+
+    target: Availability
+    changed: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    erase_keys: tuple[str, ...]
+
+
+def instances_at(session: Session, level: Level, uid: str) -> list[tuple[Instance, str]]:
+    """Every instance under a patient (by PatientID), study, series or instance UID,
+    with its patient's ID."""
+    stmt = (
+        select(Instance, Patient.patient_id)
+        .join(Series, Instance.series_pk == Series.pk)
+        .join(Study, Series.study_pk == Study.pk)
+        .join(Patient, Study.patient_pk == Patient.pk)
+    )
+    column = {
+        Level.PATIENT: Patient.patient_id,
+        Level.STUDY: Study.study_instance_uid,
+        Level.SERIES: Series.series_instance_uid,
+        Level.IMAGE: Instance.sop_instance_uid,
+    }[level]
+    rows = session.execute(stmt.where(column == uid).order_by(Instance.pk).with_for_update())
+    return [(row[0], row[1]) for row in rows]
+
+
+def change(
+    session: Session,
+    *,
+    level: Level,
+    uid: str,
+    target: Availability,
+    reason: str,
+    actor: str,
+    role: str = "",
+    purpose: str = "",
+    source: str = "",
+) -> Transition:
+    """Move everything at ``level``/``uid`` to ``target``, in the caller's transaction.
+
+    Instances already in ``target`` are left as they are; an erased instance
+    never comes back. Raises :class:`NotFound` when nothing is there and
+    :class:`InvalidTransition` when nothing could be moved.
+    """
+    reason = reason.strip()
+    if target in (Availability.QUARANTINED, Availability.ERASED, Availability.HELD) and not reason:
+        raise InvalidTransition(f"a reason is required to make instances {target}")
+    found = instances_at(session, level, uid)
+    if not found:
+        raise NotFound(f"no {level.name.lower()} {uid} in the archive")
+    now = datetime.now(UTC)
+    changed: list[str] = []
+    unchanged: list[str] = []
+    keys: list[str] = []
+    patients: set[str] = set()
+    for instance, patient_id in found:
+        patients.add(patient_id)
+        if instance.availability is target or instance.availability not in ALLOWED_FROM[target]:
+            unchanged.append(instance.sop_instance_uid)
+            continue
+        previous = instance.availability
+        instance.availability = target
+        instance.availability_reason = reason
+        instance.availability_actor = actor[:128]
+        instance.availability_changed_at = now
+        changed.append(instance.sop_instance_uid)
+        if target is Availability.ERASED:
+            keys.append(instance.storage_key)
+        log.info("%s: %s -> %s", instance.sop_instance_uid, previous, target)
+    erased_already = all(i.availability is Availability.ERASED for i, _ in found)
+    if not changed and erased_already and target is not Availability.ERASED:
+        raise InvalidTransition(f"{level.name.lower()} {uid} is erased; erasure is final")
+    audit.record_many(
+        session,
+        [
+            AuditEntry(
+                actor=actor,
+                role=role,
+                purpose=purpose,
+                action=Action.ERASE if target is Availability.ERASED else Action.AVAILABILITY,
+                outcome=Outcome.SUCCESS,
+                patient_id=patient_id,
+                object_uids=tuple(changed),
+                source=source,
+                detail={
+                    "level": level.name,
+                    "uid": uid,
+                    "to": str(target),
+                    "reason": reason,
+                    "unchanged": len(unchanged),
+                },
+            )
+            for patient_id in sorted(patients)
+        ],
+    )
+    return Transition(
+        target=target, changed=tuple(changed), unchanged=tuple(unchanged), erase_keys=tuple(keys)
+    )

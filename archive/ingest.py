@@ -1,0 +1,332 @@
+"""Ingest: the archive's only writer of objects (DESIGN.md section 6).
+
+validate -> stage (fsynced temp file, hashed) -> index in one transaction ->
+move the bytes to their content address -> commit. A caller is told
+"stored" only after both the bytes and the index row are durable; a crash
+before the commit leaves at most an unreferenced file that nothing shows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from archive import audit
+from archive.audit import Action, AuditEntry, Outcome
+from archive.dicomfile import ObjectAttributes, person_name_groups, read_attributes
+from archive.errors import (
+    ArchiveError,
+    DuplicateInstance,
+    InconsistentObject,
+    StorageError,
+)
+from archive.models import Availability, Instance, Patient, Series, Study
+from archive.store import BlobStore, StagedBlob
+
+log = logging.getLogger(__name__)
+
+RETRIES = 4
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    sop_instance_uid: str
+    sop_class_uid: str
+    study_instance_uid: str
+    status: Literal["stored", "duplicate"]
+    sha256: str
+    size: int
+    availability: Availability
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an object came from, for the index and the audit trail."""
+
+    actor: str
+    role: str = ""
+    received_from: str = ""
+    source: str = ""
+
+
+def ingest(
+    factory: sessionmaker[Session],
+    store: BlobStore,
+    source: bytes | Path | BinaryIO,
+    *,
+    origin: Origin,
+) -> IngestResult:
+    """Store and index one encoded DICOM object (bytes, a path, or a binary stream)."""
+    staged = _stage(store, source)
+    try:
+        attrs = read_attributes(staged.path)
+    except ArchiveError as exc:
+        store.discard(staged)
+        _audit_refusal(factory, origin, None, str(exc))
+        raise
+    try:
+        return _index(factory, store, staged, attrs, origin)
+    finally:
+        store.discard(staged)  # no-op once moved into place
+
+
+def _stage(store: BlobStore, source: bytes | Path | BinaryIO) -> StagedBlob:
+    if isinstance(source, Path):
+        try:
+            size = source.stat().st_size
+            with open(source, "rb") as fh:
+                return store.stage(fh, size_hint=size)
+        except OSError as exc:
+            raise StorageError(f"cannot read {source.name}: {exc.strerror}") from exc
+    if isinstance(source, bytes | bytearray | memoryview):
+        return store.stage(bytes(source), size_hint=len(source))
+    return store.stage(source)
+
+
+def _index(
+    factory: sessionmaker[Session],
+    store: BlobStore,
+    staged: StagedBlob,
+    attrs: ObjectAttributes,
+    origin: Origin,
+) -> IngestResult:
+    last_exc: Exception | None = None
+    for _attempt in range(RETRIES):
+        moved_key: str | None = None
+        try:
+            with factory() as session, session.begin():
+                outcome = _index_once(session, store, staged, attrs, origin)
+                if isinstance(outcome, IngestResult) and outcome.status == "stored":
+                    # Bytes become durable at their address before the index commits.
+                    moved_key = store.commit(staged)
+        except (IntegrityError, OperationalError) as exc:
+            # A concurrent writer created the same patient/study/series or
+            # instance first, or the database was busy: undo and try again.
+            last_exc = exc
+            if moved_key is not None:
+                _unlink_unreferenced(factory, store, moved_key)
+                raise StorageError(
+                    f"index commit failed for {attrs.sop_instance_uid}; nothing was stored"
+                ) from exc
+            continue
+        except InconsistentObject as exc:
+            _audit_refusal(factory, origin, attrs, str(exc))
+            raise
+        except BaseException:
+            if moved_key is not None:
+                _unlink_unreferenced(factory, store, moved_key)
+            raise
+        if isinstance(outcome, DuplicateInstance):
+            raise outcome
+        if outcome.status == "stored":
+            log.info(
+                "stored %s (%d bytes) from %s",
+                attrs.sop_instance_uid,
+                staged.size,
+                origin.received_from or origin.actor,
+            )
+        return outcome
+    raise StorageError(f"could not index {attrs.sop_instance_uid}: {last_exc}")
+
+
+def _index_once(
+    session: Session,
+    store: BlobStore,
+    staged: StagedBlob,
+    attrs: ObjectAttributes,
+    origin: Origin,
+) -> IngestResult | DuplicateInstance:
+    existing = session.scalar(
+        select(Instance).where(Instance.sop_instance_uid == attrs.sop_instance_uid)
+    )
+    if existing is not None:
+        return _resend(session, existing, staged, attrs, origin)
+    series = _series_for(session, attrs)
+    session.add(
+        Instance(
+            sop_instance_uid=attrs.sop_instance_uid,
+            series_pk=series.pk,
+            sop_class_uid=attrs.sop_class_uid,
+            instance_number=attrs.instance_number,
+            content_date=attrs.content_date,
+            content_time=attrs.content_time,
+            number_of_frames=attrs.number_of_frames,
+            specific_character_set=attrs.specific_character_set,
+            charset_undeclared=attrs.charset_undeclared,
+            storage_key=store.key_for(staged.sha256),
+            size_bytes=staged.size,
+            sha256=staged.sha256,
+            transfer_syntax_uid=attrs.transfer_syntax_uid,
+            received_from=origin.received_from[:64],
+            received_at=datetime.now(UTC),
+            availability=Availability.ACTIVE,
+        )
+    )
+    session.flush()
+    audit.record(
+        session,
+        AuditEntry(
+            actor=origin.actor,
+            role=origin.role,
+            action=Action.INGEST,
+            outcome=Outcome.SUCCESS,
+            patient_id=attrs.patient_id,
+            object_uids=(attrs.sop_instance_uid,),
+            source=origin.source,
+            detail={
+                "sop_class_uid": attrs.sop_class_uid,
+                "study_instance_uid": attrs.study_instance_uid,
+                "size": staged.size,
+                "sha256": staged.sha256,
+                "charset_undeclared": attrs.charset_undeclared,
+            },
+        ),
+    )
+    return IngestResult(
+        sop_instance_uid=attrs.sop_instance_uid,
+        sop_class_uid=attrs.sop_class_uid,
+        study_instance_uid=attrs.study_instance_uid,
+        status="stored",
+        sha256=staged.sha256,
+        size=staged.size,
+        availability=Availability.ACTIVE,
+    )
+
+
+def _unlink_unreferenced(factory: sessionmaker[Session], store: BlobStore, key: str) -> None:
+    with factory() as session:
+        referenced = session.scalar(select(Instance.pk).where(Instance.storage_key == key))
+    if referenced is None:
+        store.delete(key)
+
+
+def _resend(
+    session: Session,
+    existing: Instance,
+    staged: StagedBlob,
+    attrs: ObjectAttributes,
+    origin: Origin,
+) -> IngestResult | DuplicateInstance:
+    same = existing.sha256 == staged.sha256
+    audit.record(
+        session,
+        AuditEntry(
+            actor=origin.actor,
+            role=origin.role,
+            action=Action.INGEST,
+            outcome=Outcome.DUPLICATE if same else Outcome.REFUSED,
+            patient_id=attrs.patient_id,
+            object_uids=(attrs.sop_instance_uid,),
+            source=origin.source,
+            detail={"reason": "identical re-send" if same else "conflicting duplicate"},
+        ),
+    )
+    if not same:
+        return DuplicateInstance(attrs.sop_instance_uid)
+    return IngestResult(
+        sop_instance_uid=attrs.sop_instance_uid,
+        sop_class_uid=existing.sop_class_uid,
+        study_instance_uid=attrs.study_instance_uid,
+        status="duplicate",
+        sha256=existing.sha256,
+        size=existing.size_bytes,
+        availability=existing.availability,
+    )
+
+
+def _series_for(session: Session, attrs: ObjectAttributes) -> Series:
+    patient = session.scalar(
+        select(Patient).where(
+            Patient.patient_id == attrs.patient_id,
+            Patient.issuer_of_patient_id == attrs.issuer_of_patient_id,
+        )
+    )
+    if patient is None:
+        alpha, ideo, phon = person_name_groups(attrs.patient_name)
+        patient = Patient(
+            patient_id=attrs.patient_id,
+            issuer_of_patient_id=attrs.issuer_of_patient_id,
+            patient_name=attrs.patient_name,
+            patient_name_alpha=alpha,
+            patient_name_ideo=ideo,
+            patient_name_phon=phon,
+            patient_birth_date=attrs.patient_birth_date,
+            patient_sex=attrs.patient_sex,
+        )
+        session.add(patient)
+        session.flush()
+    study = session.scalar(
+        select(Study).where(Study.study_instance_uid == attrs.study_instance_uid)
+    )
+    if study is None:
+        ralpha, rideo, rphon = person_name_groups(attrs.referring_physician_name)
+        study = Study(
+            study_instance_uid=attrs.study_instance_uid,
+            patient_pk=patient.pk,
+            study_date=attrs.study_date,
+            study_time=attrs.study_time,
+            accession_number=attrs.accession_number,
+            study_id=attrs.study_id,
+            study_description=attrs.study_description,
+            referring_physician_name=attrs.referring_physician_name,
+            referring_physician_name_alpha=ralpha,
+            referring_physician_name_ideo=rideo,
+            referring_physician_name_phon=rphon,
+        )
+        session.add(study)
+        session.flush()
+    elif study.patient_pk != patient.pk:
+        raise InconsistentObject(
+            f"study {attrs.study_instance_uid} already belongs to another patient"
+        )
+    series = session.scalar(
+        select(Series).where(Series.series_instance_uid == attrs.series_instance_uid)
+    )
+    if series is None:
+        series = Series(
+            series_instance_uid=attrs.series_instance_uid,
+            study_pk=study.pk,
+            modality=attrs.modality,
+            series_number=attrs.series_number,
+            series_description=attrs.series_description,
+            body_part_examined=attrs.body_part_examined,
+        )
+        session.add(series)
+        session.flush()
+    elif series.study_pk != study.pk:
+        raise InconsistentObject(
+            f"series {attrs.series_instance_uid} already belongs to another study"
+        )
+    return series
+
+
+def _audit_refusal(
+    factory: sessionmaker[Session],
+    origin: Origin,
+    attrs: ObjectAttributes | None,
+    reason: str,
+) -> None:
+    try:
+        with factory() as session, session.begin():
+            audit.record(
+                session,
+                AuditEntry(
+                    actor=origin.actor,
+                    role=origin.role,
+                    action=Action.INGEST,
+                    outcome=Outcome.REFUSED,
+                    patient_id=attrs.patient_id if attrs else "",
+                    object_uids=(attrs.sop_instance_uid,) if attrs else (),
+                    source=origin.source,
+                    detail={"reason": reason},
+                ),
+            )
+    except Exception:  # the refusal itself must reach the caller
+        log.exception("could not audit a refused ingest")

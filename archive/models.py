@@ -1,0 +1,172 @@
+"""The index: SQLAlchemy 2.0 typed models of Patient > Study > Series > Instance,
+the audit trail, and the per-instance availability state (DESIGN.md section 4).
+
+Column names are the snake_case forms of the DICOM keywords they hold; the one
+keyword-to-column map lives in :mod:`archive.keys`.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Availability(enum.StrEnum):
+    """Availability of an instance (DESIGN.md section 4)."""
+
+    ACTIVE = "active"
+    HELD = "held"
+    QUARANTINED = "quarantined"
+    ERASED = "erased"
+
+
+def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+    __table_args__ = (UniqueConstraint("patient_id", "issuer_of_patient_id"),)
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(64), index=True)
+    issuer_of_patient_id: Mapped[str] = mapped_column(String(64), default="")
+    patient_name: Mapped[str] = mapped_column(Text, default="")
+    # Case-folded component groups of the name (alphabetic, ideographic,
+    # phonetic) for case-insensitive matching that keeps accents as stored.
+    patient_name_alpha: Mapped[str] = mapped_column(String(200), default="", index=True)
+    patient_name_ideo: Mapped[str] = mapped_column(String(200), default="")
+    patient_name_phon: Mapped[str] = mapped_column(String(200), default="")
+    patient_birth_date: Mapped[str] = mapped_column(String(8), default="", index=True)
+    patient_sex: Mapped[str] = mapped_column(String(16), default="")
+
+    studies: Mapped[list[Study]] = relationship(back_populates="patient")
+
+
+class Study(Base):
+    __tablename__ = "studies"
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True)
+    study_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    patient_pk: Mapped[int] = mapped_column(ForeignKey("patients.pk"), index=True)
+    study_date: Mapped[str] = mapped_column(String(8), default="", index=True)
+    study_time: Mapped[str] = mapped_column(String(16), default="")
+    accession_number: Mapped[str] = mapped_column(String(64), default="", index=True)
+    study_id: Mapped[str] = mapped_column(String(64), default="")
+    study_description: Mapped[str] = mapped_column(Text, default="")
+    referring_physician_name: Mapped[str] = mapped_column(Text, default="")
+    referring_physician_name_alpha: Mapped[str] = mapped_column(String(200), default="")
+    referring_physician_name_ideo: Mapped[str] = mapped_column(String(200), default="")
+    referring_physician_name_phon: Mapped[str] = mapped_column(String(200), default="")
+
+    patient: Mapped[Patient] = relationship(back_populates="studies")
+    series: Mapped[list[Series]] = relationship(back_populates="study")
+
+
+class Series(Base):
+    __tablename__ = "series"
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True)
+    series_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    study_pk: Mapped[int] = mapped_column(ForeignKey("studies.pk"), index=True)
+    modality: Mapped[str] = mapped_column(String(16), default="", index=True)
+    series_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    series_description: Mapped[str] = mapped_column(Text, default="")
+    body_part_examined: Mapped[str] = mapped_column(String(64), default="")
+
+    study: Mapped[Study] = relationship(back_populates="series")
+    instances: Mapped[list[Instance]] = relationship(back_populates="series")
+
+
+class Instance(Base):
+    __tablename__ = "instances"
+    __table_args__ = (Index("ix_instances_series_availability", "series_pk", "availability"),)
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True)
+    sop_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    series_pk: Mapped[int] = mapped_column(ForeignKey("series.pk"))
+    sop_class_uid: Mapped[str] = mapped_column(String(64), index=True)
+    instance_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    content_date: Mapped[str] = mapped_column(String(8), default="")
+    content_time: Mapped[str] = mapped_column(String(16), default="")
+    number_of_frames: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    specific_character_set: Mapped[str] = mapped_column(String(128), default="")
+    # True when a text value held non-ASCII bytes without a declared
+    # Specific Character Set: stored as received, decoded best-effort.
+    charset_undeclared: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    storage_key: Mapped[str] = mapped_column(String(200))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    transfer_syntax_uid: Mapped[str] = mapped_column(String(64))
+    received_from: Mapped[str] = mapped_column(String(64), default="")
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    availability: Mapped[Availability] = mapped_column(
+        _enum(Availability, "availability"), default=Availability.ACTIVE
+    )
+    availability_reason: Mapped[str] = mapped_column(Text, default="")
+    availability_actor: Mapped[str] = mapped_column(String(128), default="")
+    availability_changed_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+
+    series: Mapped[Series] = relationship(back_populates="instances")
+
+
+class AuditEvent(Base):
+    """One row of the append-only, hash-chained audit trail (PS3.15 A.5 in spirit)."""
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    occurred_at: Mapped[str] = mapped_column(String(32))  # ISO 8601 UTC, exact as hashed
+    actor: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(32), default="")
+    purpose: Mapped[str] = mapped_column(String(200), default="")
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    outcome: Mapped[str] = mapped_column(String(32))
+    patient_id: Mapped[str] = mapped_column(String(64), default="", index=True)
+    object_uids: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
+    source: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[str] = mapped_column(Text, default="{}")  # JSON object
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

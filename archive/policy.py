@@ -1,0 +1,105 @@
+"""The one access-policy decision (DESIGN.md section 4).
+
+Every read path — C-FIND, C-MOVE, C-GET, the web viewer, DICOMweb, exports —
+asks this module, and nothing else, which instances a requester may see.
+:func:`visible` is the decision as a SQL predicate over :class:`Instance`
+(so queries filter in the database, counts included); :func:`may_read`
+applies the same predicate to one instance.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, false, select
+from sqlalchemy.orm import Session
+
+from archive.models import Availability, Instance
+
+
+class Role(enum.StrEnum):
+    """Who is asking: people (web viewer), machines (by their AE's role), operators."""
+
+    CLINICIAN = "clinician"
+    PHOTOGRAPHER = "photographer"
+    EDUCATOR = "educator"
+    GOVERNANCE = "governance"
+    ADMIN = "admin"
+    MODALITY = "modality"
+    EPR = "epr"
+    PEER = "peer"
+    OPERATOR = "operator"  # the local command line, run by the archive's administrator
+
+
+class Purpose(enum.StrEnum):
+    """Purposes of use (DESIGN.md section 4); ``specified`` carries its text separately."""
+
+    CARE = "care"
+    TEACHING = "teaching"
+    SPECIFIED = "specified"
+    GOVERNANCE = "governance"
+    SUBJECT_ACCESS = "subject-access"
+
+
+# Which purposes each role may act for. Admin sees no images at all.
+ROLE_PURPOSES: dict[Role, frozenset[Purpose]] = {
+    Role.CLINICIAN: frozenset({Purpose.CARE}),
+    Role.PHOTOGRAPHER: frozenset({Purpose.CARE}),
+    Role.EDUCATOR: frozenset({Purpose.TEACHING, Purpose.SPECIFIED}),
+    Role.GOVERNANCE: frozenset({Purpose.GOVERNANCE, Purpose.SUBJECT_ACCESS}),
+    Role.ADMIN: frozenset(),
+    Role.MODALITY: frozenset(),
+    Role.EPR: frozenset({Purpose.CARE}),
+    Role.PEER: frozenset(),
+    Role.OPERATOR: frozenset({Purpose.CARE, Purpose.GOVERNANCE}),
+}
+
+REVIEWABLE = (Availability.HELD, Availability.QUARANTINED)
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who reads, in which role, for which purpose, from where.
+
+    ``review`` asks for the governance review path: it shows exactly the
+    held and quarantined instances, and only to a role acting for the
+    governance purpose.
+    """
+
+    actor: str
+    role: Role
+    purpose: Purpose
+    source: str = ""
+    specified_purpose: str = ""
+    review: bool = False
+
+    @property
+    def purpose_label(self) -> str:
+        if self.purpose is Purpose.SPECIFIED:
+            return f"specified:{self.specified_purpose}"
+        return str(self.purpose)
+
+
+def role_may_act_for(role: Role, purpose: Purpose) -> bool:
+    return purpose in ROLE_PURPOSES.get(role, frozenset())
+
+
+def visible(requester: Requester) -> ColumnElement[bool]:
+    """The access decision as a predicate over :class:`Instance` rows."""
+    if not role_may_act_for(requester.role, requester.purpose):
+        return false()
+    if requester.review:
+        if requester.purpose is not Purpose.GOVERNANCE:
+            return false()
+        return Instance.availability.in_(REVIEWABLE)
+    # Consent-derived purposes join here (issue 5); availability comes first.
+    return Instance.availability == Availability.ACTIVE
+
+
+def may_read(session: Session, requester: Requester, sop_instance_uid: str) -> bool:
+    """The same decision for one instance (by SOP Instance UID)."""
+    found = session.scalar(
+        select(Instance.pk).where(Instance.sop_instance_uid == sop_instance_uid, visible(requester))
+    )
+    return found is not None

@@ -1,0 +1,148 @@
+"""The archive's public face: one object the edges and the CLI hold.
+
+It owns the engine, the session factory and the blob store, all built from
+one :class:`ArchiveSettings`; every operation runs in its own transaction
+and is audited there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from archive import audit, availability, fixity, ingest, query
+from archive.audit import Action, AuditEntry, ChainReport, Outcome
+from archive.db import check_schema, make_engine, make_sessionmaker, migrate
+from archive.errors import ArchiveError
+from archive.fixity import FixityReport
+from archive.ingest import IngestResult, Origin
+from archive.keys import Level
+from archive.models import Availability
+from archive.policy import Requester
+from archive.query import Match
+from archive.settings import ArchiveSettings
+from archive.store import BlobStore
+
+log = logging.getLogger(__name__)
+
+
+class Archive:
+    """A handle on one archive (index database + data folder)."""
+
+    def __init__(self, settings: ArchiveSettings, *, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine if engine is not None else make_engine(settings)
+        self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
+        self.store = BlobStore(
+            settings.data_dir,
+            max_object_bytes=settings.max_object_bytes,
+            min_free_bytes=settings.min_free_bytes,
+        )
+
+    @classmethod
+    def open(cls, settings: ArchiveSettings, *, engine: Engine | None = None) -> Archive:
+        """Open an archive whose schema is current; tidies stray temp files."""
+        archive = cls(settings, engine=engine)
+        try:
+            check_schema(archive.engine)
+            archive.store.initialise()
+        except BaseException:
+            archive.close()
+            raise
+        return archive
+
+    def migrate(self) -> None:
+        migrate(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # --- writes -------------------------------------------------------------
+    def ingest(self, source: bytes | Path | BinaryIO, *, origin: Origin) -> IngestResult:
+        """Store and index one DICOM object; see :mod:`archive.ingest`."""
+        return ingest.ingest(self.sessions, self.store, source, origin=origin)
+
+    def set_availability(
+        self,
+        level: Level,
+        uid: str,
+        target: Availability,
+        *,
+        reason: str,
+        actor: str,
+        role: str = "",
+        purpose: str = "",
+        source: str = "",
+    ) -> availability.Transition:
+        """Change availability at any level; erasure deletes bytes after the commit."""
+        with self.sessions() as session, session.begin():
+            result = availability.change(
+                session,
+                level=level,
+                uid=uid,
+                target=target,
+                reason=reason,
+                actor=actor,
+                role=role,
+                purpose=purpose,
+                source=source,
+            )
+        for key in result.erase_keys:
+            try:
+                self.store.delete(key)
+            except ArchiveError:
+                # The tombstone is committed; fixity deletes the leftover later.
+                log.exception("erasure of a stored object failed; fixity will retry")
+        return result
+
+    # --- reads --------------------------------------------------------------
+    def find(
+        self,
+        level: Level,
+        identifier: Mapping[str, str],
+        *,
+        requester: Requester,
+        limit: int | None = None,
+    ) -> list[Match]:
+        """The one query function (PS3.4 C.2.2.2 matching), audited."""
+        with self.sessions() as session, session.begin():
+            return query.find(
+                session,
+                level,
+                identifier,
+                requester=requester,
+                limit=min(
+                    limit or self.settings.query_max_results, self.settings.query_max_results
+                ),
+            )
+
+    # --- governance ---------------------------------------------------------
+    def verify_audit(self, *, actor: str, source: str = "") -> ChainReport:
+        with self.sessions() as session:
+            report = audit.verify(session)
+        with self.sessions() as session, session.begin():
+            audit.record(
+                session,
+                AuditEntry(
+                    actor=actor,
+                    action=Action.AUDIT_VERIFY,
+                    outcome=Outcome.SUCCESS if report.ok else Outcome.FAILURE,
+                    source=source,
+                    detail={"events": report.events, "problems": list(report.problems[:20])},
+                ),
+            )
+        return report
+
+    def fixity_check(self, *, actor: str, source: str = "") -> FixityReport:
+        return fixity.check(self.sessions, self.store, actor=actor, source=source)

@@ -1,0 +1,1 @@
+"""photopacs dicom_gateway."""

@@ -1,0 +1,317 @@
+"""The `photopacs` command line.
+
+Exit codes scripts can rely on: 0 success; 1 the command ran and found
+problems (refused files, fixity or audit-chain failures); 2 usage error;
+3 the archive could not do what was asked (configuration, schema, not
+found, refused transition).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from archive import (
+    Archive,
+    ArchiveError,
+    ArchiveSettings,
+    Availability,
+    Level,
+    Origin,
+    Purpose,
+    Requester,
+    Role,
+)
+from archive.db import migrate, schema_revision
+
+EXIT_PROBLEMS = 1
+EXIT_ARCHIVE = 3
+LEVELS = click.Choice(["patient", "study", "series", "instance"], case_sensitive=False)
+
+
+def operator() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return f"cli:uid{os.getuid()}"
+
+
+def fail(message: str, code: int = EXIT_ARCHIVE) -> NoReturn:
+    click.echo(f"photopacs: {message}", err=True)
+    sys.exit(code)
+
+
+def open_archive() -> Archive:
+    try:
+        return Archive.open(ArchiveSettings())
+    except ArchiveError as exc:
+        fail(str(exc))
+    except ValueError as exc:  # pydantic validation of PHOTOPACS_* settings
+        fail(f"invalid setting: {exc}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """photopacs: a consent-aware archive for clinical photographs and video."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# --- database ----------------------------------------------------------------
+@main.group()
+def db() -> None:
+    """Index database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the index database to this version's schema."""
+    try:
+        archive = Archive(ArchiveSettings())
+        with archive:
+            migrate(archive.engine)
+            current, _ = schema_revision(archive.engine)
+            archive.store.initialise()
+    except ArchiveError as exc:
+        fail(str(exc))
+    click.echo(f"index database at revision {current}")
+
+
+@db.command("status")
+def db_status() -> None:
+    """Show the schema revision of the database and of this code."""
+    try:
+        with Archive(ArchiveSettings()) as archive:
+            current, head = schema_revision(archive.engine)
+    except ArchiveError as exc:
+        fail(str(exc))
+    click.echo(f"database: {current or 'empty'}\ncode:     {head}")
+    if current != head:
+        sys.exit(EXIT_PROBLEMS)
+
+
+@db.command("wait")
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait.")
+def db_wait(timeout: float) -> None:
+    """Wait until the index database accepts connections (for container start-up)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    with Archive(ArchiveSettings()) as archive:
+        while True:
+            try:
+                schema_revision(archive.engine)
+                return
+            except ArchiveError as exc:
+                if time.monotonic() > deadline:
+                    fail(f"database not reachable after {timeout:.0f}s: {exc}")
+                time.sleep(0.5)
+
+
+# --- serve -------------------------------------------------------------------
+@main.command()
+@click.option("--aet", default=None, help="Our AE title [PHOTOPACS_AET, PHOTOPACS].")
+@click.option("--dicom-port", type=int, default=None, help="DICOM port [11112].")
+@click.option("--http-port", type=int, default=None, help="HTTP port [8000].")
+@click.option("--host", "bind_host", default=None, help="Bind address [127.0.0.1].")
+def serve(
+    aet: str | None, dicom_port: int | None, http_port: int | None, bind_host: str | None
+) -> None:
+    """Run the archive's network services until SIGTERM or Ctrl-C."""
+    from photopacs.server import run
+    from photopacs.settings import ServeSettings
+
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "aet": aet,
+            "dicom_port": dicom_port,
+            "http_port": http_port,
+            "bind_host": bind_host,
+        }.items()
+        if v is not None
+    }
+    try:
+        serve_settings = ServeSettings(**overrides)
+    except ValueError as exc:
+        fail(f"invalid setting: {exc}")
+    archive = open_archive()
+    try:
+        run(archive, serve_settings)
+    finally:
+        archive.close()
+
+
+# --- import ------------------------------------------------------------------
+def _files(paths: tuple[Path, ...]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file())
+        else:
+            yield path
+
+
+@main.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def import_(paths: tuple[Path, ...]) -> None:
+    """Ingest DICOM files or folders of them."""
+    files = list(_files(paths))
+    stored = duplicates = 0
+    refused: list[tuple[Path, str]] = []
+    origin = Origin(actor=operator(), role=str(Role.OPERATOR), received_from="import")
+    with open_archive() as archive, click.progressbar(
+        files, label="importing", file=sys.stderr, show_pos=True
+    ) as bar:
+        for path in bar:
+            try:
+                result = archive.ingest(path, origin=origin)
+            except ArchiveError as exc:
+                refused.append((path, str(exc)))
+                continue
+            if result.status == "stored":
+                stored += 1
+            else:
+                duplicates += 1
+    click.echo(f"stored {stored}, duplicate {duplicates}, refused {len(refused)}")
+    for path, reason in refused:
+        click.echo(f"  refused {path}: {reason}")
+    if refused:
+        sys.exit(EXIT_PROBLEMS)
+
+
+# --- query -------------------------------------------------------------------
+def _parse_keys(pairs: tuple[str, ...]) -> dict[str, str]:
+    identifier: dict[str, str] = {}
+    for pair in pairs:
+        keyword, sep, value = pair.partition("=")
+        if not sep or not keyword:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="KEYS")
+        identifier[keyword.strip()] = value
+    return identifier
+
+
+@main.command()
+@click.option("--level", type=LEVELS, required=True, help="Query/retrieve level.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.option(
+    "--review", is_flag=True, help="Governance review: show held and quarantined objects only."
+)
+@click.argument("keys", nargs=-1)
+def query(level: str, as_json: bool, review: bool, keys: tuple[str, ...]) -> None:
+    """Find patients, studies, series or instances: KEY=VALUE with DICOM matching
+    (wildcards * ?, ranges A-B, UID lists U1\\U2; KEY= returns the key)."""
+    identifier = _parse_keys(keys)
+    requester = Requester(
+        actor=operator(),
+        role=Role.OPERATOR,
+        purpose=Purpose.GOVERNANCE if review else Purpose.CARE,
+        review=review,
+    )
+    with open_archive() as archive:
+        try:
+            matches = archive.find(Level.parse(level), identifier, requester=requester)
+        except ArchiveError as exc:
+            fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(matches, indent=2, ensure_ascii=False))
+        return
+    for match in matches:
+        click.echo("  ".join(f"{k}={_show(v)}" for k, v in match.items()))
+    click.echo(f"{len(matches)} match(es)", err=True)
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "\\".join(str(v) for v in value)
+    return str(value)
+
+
+# --- availability ------------------------------------------------------------
+def _transition(level: str, uid: str, target: Availability, reason: str) -> None:
+    with open_archive() as archive:
+        try:
+            result = archive.set_availability(
+                Level.parse(level),
+                uid,
+                target,
+                reason=reason,
+                actor=operator(),
+                role=str(Role.OPERATOR),
+            )
+        except ArchiveError as exc:
+            fail(str(exc))
+    click.echo(
+        f"{len(result.changed)} instance(s) now {target}; "
+        f"{len(result.unchanged)} left as they were"
+    )
+
+
+@main.command()
+@click.option("--level", type=LEVELS, required=True)
+@click.option("--reason", required=True, help="Why (recorded in the audit trail).")
+@click.argument("uid")
+def quarantine(level: str, reason: str, uid: str) -> None:
+    """Quarantine a patient (by PatientID), study, series or instance: kept, invisible."""
+    _transition(level, uid, Availability.QUARANTINED, reason)
+
+
+@main.command()
+@click.option("--level", type=LEVELS, required=True)
+@click.option("--reason", default="released by operator", help="Why (recorded in the audit).")
+@click.argument("uid")
+def release(level: str, reason: str, uid: str) -> None:
+    """Return quarantined or held objects to the visible record."""
+    _transition(level, uid, Availability.ACTIVE, reason)
+
+
+# --- audit and fixity ----------------------------------------------------------
+@main.group()
+def audit() -> None:
+    """The tamper-evident audit trail."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Recompute the hash chain; exit 1 if any event was edited, inserted or deleted."""
+    with open_archive() as archive:
+        report = archive.verify_audit(actor=operator())
+    click.echo(f"{report.events} audit event(s) checked")
+    for problem in report.problems:
+        click.echo(f"  {problem}")
+    if not report.ok:
+        click.echo("audit chain BROKEN", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    click.echo("audit chain intact")
+
+
+@main.group()
+def fixity() -> None:
+    """Integrity of the stored objects."""
+
+
+@fixity.command("check")
+def fixity_check() -> None:
+    """Re-hash every stored object; exit 1 on any mismatch or missing file."""
+    with open_archive() as archive:
+        report = archive.fixity_check(actor=operator())
+    click.echo(
+        f"checked {report.checked}, mismatched {len(report.mismatched)}, "
+        f"missing {len(report.missing)}, erased {report.erased}"
+    )
+    for uid in report.mismatched:
+        click.echo(f"  MISMATCH {uid}")
+    for uid in report.missing:
+        click.echo(f"  MISSING  {uid}")
+    if not report.ok:
+        sys.exit(EXIT_PROBLEMS)
