@@ -144,49 +144,32 @@ def _decode_undeclared(ds: Dataset) -> None:
             ds[tag] = pydicom.DataElement(tag, elem.VR, text)
 
 
-def _check_extent(ds: Dataset, size: int) -> None:
-    for tag in list(ds.keys()):
-        elem = ds.get_item(tag)
-        if (
-            isinstance(elem, RawDataElement)
-            and elem.length != 0xFFFFFFFF
-            and elem.value_tell + elem.length > size
-        ):
-            raise InvalidObject(
-                f"truncated or malformed: element {tag} claims {elem.length} bytes "
-                "beyond the end of the file"
-            )
+LONG_VRS = frozenset(
+    {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"SQ", b"UC", b"UN", b"UR", b"UT", b"SV", b"UV"}
+)
+ITEM_DELIM = 0xFFFEE00D
 
 
-def _walk_pixel_data(fh: BinaryIO, size: int, *, little: bool, implicit: bool) -> None:
-    """Check that Pixel Data and anything after it lie within the file."""
-    order = "<" if little else ">"
-    while fh.tell() < size:
+def _walk(fh: BinaryIO, size: int, order: str, *, implicit: bool, nested: bool = False) -> None:
+    """Walk element headers, seeking over values, and refuse anything that runs
+    past the end of the file (PS3.5 7.1, 7.5). Values are never read."""
+    while nested or fh.tell() < size:
         start = fh.tell()
         head = fh.read(8)
         if len(head) < 8:
             raise InvalidObject("truncated: an element header is cut short at the end")
         group, elem = struct.unpack(order + "HH", head[:4])
         tag = (group << 16) | elem
+        if group == 0xFFFE:
+            if tag in (ITEM_DELIM, SEQ_DELIM) and nested:
+                return
+            raise InvalidObject(f"malformed: unexpected delimiter at offset {start}")
+        vr = b""
         if implicit:
             (length,) = struct.unpack(order + "L", head[4:8])
         else:
             vr = head[4:6]
-            if vr in (
-                b"OB",
-                b"OW",
-                b"OF",
-                b"OD",
-                b"OL",
-                b"OV",
-                b"SQ",
-                b"UC",
-                b"UN",
-                b"UR",
-                b"UT",
-                b"SV",
-                b"UV",
-            ):
+            if vr in LONG_VRS:
                 extra = fh.read(4)
                 if len(extra) < 4:
                     raise InvalidObject("truncated: an element header is cut short at the end")
@@ -194,12 +177,10 @@ def _walk_pixel_data(fh: BinaryIO, size: int, *, little: bool, implicit: bool) -
             else:
                 (length,) = struct.unpack(order + "H", head[6:8])
         if length == 0xFFFFFFFF:
-            if tag != PIXEL_DATA:
-                raise InvalidObject(f"unexpected undefined-length element {tag:08X} after pixels")
-            _walk_items(fh, size, order)
+            _walk_items(fh, size, order, implicit=implicit or vr == b"UN")
             continue
         if fh.tell() + length > size:
-            what = "Pixel Data" if tag == PIXEL_DATA else f"element {tag:08X}"
+            what = "Pixel Data" if tag == PIXEL_DATA else f"element ({group:04X},{elem:04X})"
             raise InvalidObject(
                 f"truncated: {what} at offset {start} needs {length} bytes, "
                 f"{size - fh.tell()} remain"
@@ -207,22 +188,37 @@ def _walk_pixel_data(fh: BinaryIO, size: int, *, little: bool, implicit: bool) -
         fh.seek(length, 1)
 
 
-def _walk_items(fh: BinaryIO, size: int, order: str) -> None:
+def _walk_items(fh: BinaryIO, size: int, order: str, *, implicit: bool) -> None:
+    """The items of an undefined-length sequence or encapsulated Pixel Data."""
     while True:
         head = fh.read(8)
         if len(head) < 8:
-            raise InvalidObject("truncated: encapsulated Pixel Data ends before its delimiter")
+            raise InvalidObject("truncated: a sequence or Pixel Data ends before its delimiter")
         group, elem, length = struct.unpack(order + "HHL", head)
         tag = (group << 16) | elem
         if tag == SEQ_DELIM:
             return
-        if tag != ITEM or length == 0xFFFFFFFF:
-            raise InvalidObject("malformed encapsulated Pixel Data: expected an item")
-        if fh.tell() + length > size:
+        if tag != ITEM:
+            raise InvalidObject("malformed: expected an item in a sequence or Pixel Data")
+        if length == 0xFFFFFFFF:
+            _walk(fh, size, order, implicit=implicit, nested=True)
+        elif fh.tell() + length > size:
             raise InvalidObject(
-                f"truncated: a Pixel Data fragment needs {length} bytes, {size - fh.tell()} remain"
+                f"truncated: an item needs {length} bytes, {size - fh.tell()} remain"
             )
-        fh.seek(length, 1)
+        else:
+            fh.seek(length, 1)
+
+
+def _dataset_offset(ds: Dataset, size: int) -> int:
+    """Where the data set starts: after the preamble and the File Meta group."""
+    group_length = ds.file_meta.get("FileMetaInformationGroupLength")
+    if group_length is None:
+        raise MissingAttribute("FileMetaInformationGroupLength")
+    offset = 128 + 4 + 12 + int(group_length)
+    if offset > size:
+        raise InvalidObject("truncated: the file ends inside its File Meta Information")
+    return offset
 
 
 def _read_header(fh: BinaryIO) -> Dataset:
@@ -258,12 +254,12 @@ def read_attributes(path: Path) -> ObjectAttributes:
             raise MissingAttribute("TransferSyntaxUID")
         if not valid_uid(ts):
             raise InvalidObject(f"transfer syntax UID {ts[:70]!r} is not a valid UID")
-        _check_extent(ds, size)
         if ts != DeflatedExplicitVRLittleEndian:
-            _walk_pixel_data(
+            fh.seek(_dataset_offset(ds, size))
+            _walk(
                 fh,
                 size,
-                little=ts != ExplicitVRBigEndian,
+                ">" if ts == ExplicitVRBigEndian else "<",
                 implicit=ts == ImplicitVRLittleEndian,
             )
     charset_undeclared = False

@@ -22,6 +22,10 @@ class FixityReport:
     # Erased instances whose bytes are still on disk (an erasure interrupted
     # after its commit); the check deletes them.
     erased_leftovers: list[str] = field(default_factory=list)
+    # Files no index row refers to: left by a crash between moving an object
+    # into place and committing its index row. Invisible; reported, not
+    # deleted, since a concurrent ingest may be about to commit one.
+    unreferenced: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -41,6 +45,11 @@ def check(
                 Instance.availability,
             ).order_by(Instance.pk)
         ).all()
+    known = {key for _, key, _, _ in rows}
+    for path in store.objects.rglob("*.dcm"):
+        key = path.relative_to(store.objects).as_posix()
+        if key not in known:
+            report.unreferenced.append(key)
     for uid, key, sha, availability in rows:
         if availability is Availability.ERASED:
             report.erased += 1
@@ -69,6 +78,7 @@ def check(
                     "mismatched": len(report.mismatched),
                     "missing": len(report.missing),
                     "erased_leftovers": len(report.erased_leftovers),
+                    "unreferenced": len(report.unreferenced),
                 },
             ),
         )

@@ -168,9 +168,10 @@ def import_(paths: tuple[Path, ...]) -> None:
     stored = duplicates = 0
     refused: list[tuple[Path, str]] = []
     origin = Origin(actor=operator(), role=str(Role.OPERATOR), received_from="import")
-    with open_archive() as archive, click.progressbar(
-        files, label="importing", file=sys.stderr, show_pos=True
-    ) as bar:
+    with (
+        open_archive() as archive,
+        click.progressbar(files, label="importing", file=sys.stderr, show_pos=True) as bar,
+    ):
         for path in bar:
             try:
                 result = archive.ingest(path, origin=origin)
@@ -252,8 +253,7 @@ def _transition(level: str, uid: str, target: Availability, reason: str) -> None
         except ArchiveError as exc:
             fail(str(exc))
     click.echo(
-        f"{len(result.changed)} instance(s) now {target}; "
-        f"{len(result.unchanged)} left as they were"
+        f"{len(result.changed)} instance(s) now {target}; {len(result.unchanged)} left as they were"
     )
 
 
@@ -307,7 +307,8 @@ def fixity_check() -> None:
         report = archive.fixity_check(actor=operator())
     click.echo(
         f"checked {report.checked}, mismatched {len(report.mismatched)}, "
-        f"missing {len(report.missing)}, erased {report.erased}"
+        f"missing {len(report.missing)}, erased {report.erased}, "
+        f"unreferenced files {len(report.unreferenced)}"
     )
     for uid in report.mismatched:
         click.echo(f"  MISMATCH {uid}")

@@ -1,0 +1,162 @@
+"""The command line as scripts use it: output, exit codes, --help everywhere."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from photopacs.cli import main
+from tests.factory import encode, make_dataset
+from tests.serving import free_port, photopacs_bin, running
+
+
+@pytest.fixture
+def cli(tmp_path: Path, database_url: str) -> CliRunner:
+    env = {
+        "PHOTOPACS_DATA_DIR": str(tmp_path / "data"),
+        "PHOTOPACS_DATABASE_URL": database_url,
+        "PHOTOPACS_MIN_FREE_BYTES": "0",
+    }
+    runner = CliRunner(env=env)
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+    return runner
+
+
+def run(cli: CliRunner, *args: str) -> Result:
+    return cli.invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> tuple[Path, str, str]:
+    folder = tmp_path / "inbox"
+    (folder / "sub").mkdir(parents=True)
+    first = make_dataset(patient_id="CLI1", patient_name="Ünal^Ayşe")
+    second = make_dataset(patient_id="CLI1", study_uid=first.StudyInstanceUID)
+    (folder / "a.dcm").write_bytes(encode(first))
+    (folder / "sub" / "b.dcm").write_bytes(encode(second))
+    (folder / "notes.txt").write_text("not dicom")
+    return folder, first.StudyInstanceUID, first.SOPInstanceUID
+
+
+def test_import_reports_stored_duplicate_refused(
+    cli: CliRunner, inbox: tuple[Path, str, str]
+) -> None:
+    folder, _, _ = inbox
+    result = run(cli, "import", str(folder))
+    assert result.exit_code == 1  # one file refused
+    assert "stored 2, duplicate 0, refused 1" in result.output
+    assert "notes.txt: not a DICOM Part 10 file" in result.output
+    again = run(cli, "import", str(folder / "a.dcm"))
+    assert again.exit_code == 0 and "stored 0, duplicate 1, refused 0" in again.output
+
+
+def test_query_json_quarantine_release_review(cli: CliRunner, inbox: tuple[Path, str, str]) -> None:
+    folder, study, sop = inbox
+    run(cli, "import", str(folder))
+    result = run(
+        cli,
+        "query",
+        "--level",
+        "study",
+        "--json",
+        "PatientName=ünal*",
+        "NumberOfStudyRelatedInstances=",
+    )
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == [
+        {
+            "PatientID": "CLI1",
+            "PatientName": "Ünal^Ayşe",
+            "StudyInstanceUID": study,
+            "NumberOfStudyRelatedInstances": 2,
+        }
+    ]
+    q = run(cli, "quarantine", "--level", "instance", sop, "--reason", "wrong patient")
+    assert q.exit_code == 0 and "1 instance(s) now quarantined" in q.output
+    hidden = run(cli, "query", "--level", "instance", "--json", "PatientID=CLI1")
+    assert sop not in hidden.stdout and len(json.loads(hidden.stdout)) == 1
+    review = run(cli, "query", "--level", "instance", "--json", "--review", "PatientID=")
+    assert [m["SOPInstanceUID"] for m in json.loads(review.stdout)] == [sop]
+    r = run(cli, "release", "--level", "instance", sop)
+    assert r.exit_code == 0
+    assert sop in run(cli, "query", "--level", "instance", "PatientID=CLI1").stdout
+
+
+def test_errors_have_messages_and_exit_codes(cli: CliRunner) -> None:
+    bad_key = run(cli, "query", "--level", "patient", "Nonsense=1")
+    assert bad_key.exit_code == 3 and "Nonsense is not a key" in bad_key.output
+    not_pair = run(cli, "query", "--level", "patient", "PatientID")
+    assert not_pair.exit_code == 2 and "KEY=VALUE" in not_pair.output
+    missing = run(cli, "quarantine", "--level", "study", "1.2.3", "--reason", "x")
+    assert missing.exit_code == 3 and "no study 1.2.3" in missing.output
+    no_reason = run(cli, "quarantine", "--level", "study", "1.2.3")
+    assert no_reason.exit_code == 2
+
+
+def test_audit_verify_and_fixity_exit_codes(
+    cli: CliRunner, inbox: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    folder, _, _ = inbox
+    run(cli, "import", str(folder))
+    ok = run(cli, "fixity", "check")
+    assert ok.exit_code == 0 and "checked 2, mismatched 0, missing 0" in ok.output
+    assert run(cli, "audit", "verify").exit_code == 0
+    victim = next(p for p in (tmp_path / "data" / "objects").rglob("*.dcm"))
+    victim.write_bytes(victim.read_bytes()[:-1] + b"\x00")
+    bad = run(cli, "fixity", "check")
+    assert bad.exit_code == 1 and "MISMATCH" in bad.output
+
+
+def test_schema_out_of_date_is_explained(tmp_path: Path) -> None:
+    runner = CliRunner(
+        env={
+            "PHOTOPACS_DATA_DIR": str(tmp_path / "d"),
+            "PHOTOPACS_DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}",
+        }
+    )
+    result = runner.invoke(main, ["query", "--level", "patient"])
+    assert result.exit_code == 3 and "photopacs db upgrade" in result.output
+    bad_url = CliRunner(env={"PHOTOPACS_DATABASE_URL": "mysql://nope"}).invoke(
+        main, ["query", "--level", "patient"]
+    )
+    assert bad_url.exit_code == 3 and "unsupported database backend" in bad_url.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["serve"],
+        ["import"],
+        ["query"],
+        ["quarantine"],
+        ["release"],
+        ["audit", "verify"],
+        ["fixity", "check"],
+        ["db", "upgrade"],
+        ["db", "wait"],
+    ],
+)
+def test_help_everywhere(args: list[str]) -> None:
+    result = CliRunner().invoke(main, [*args, "--help"])
+    assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_serve_answers_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    """What `bin/start` does, on the embedded default (SQLite + a data folder)."""
+    http, dicom = free_port(), free_port()
+    env = {"PHOTOPACS_DATA_DIR": str(tmp_path / "data")}
+    runner = CliRunner(env=env)
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+    assert (tmp_path / "data" / "index.sqlite3").exists()
+    cmd = [photopacs_bin(), "serve", "--http-port", str(http), "--dicom-port", str(dicom)]
+    with running(cmd, env, tmp_path / "log", http_port=http, dicom_port=dicom) as server:
+        status, body = server.get("/healthz")
+        assert status == 200 and json.loads(body)["status"] == "ok"
+        assert server.get("/nope")[0] == 404
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(timeout=30) == 0
