@@ -51,9 +51,9 @@ class PgSchema:
         with self.admin.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA "{self.name}"'))
         url = make_url(PG_URL)
-        self.url = url.update_query_dict({"options": f"-csearch_path={self.name}"}).render_as_string(
-            hide_password=False
-        )
+        self.url = url.update_query_dict(
+            {"options": f"-csearch_path={self.name}"}
+        ).render_as_string(hide_password=False)
 
     def drop(self) -> None:
         with self.admin.begin() as conn:
@@ -77,9 +77,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> ArchiveSettings:
-    return ArchiveSettings(
-        data_dir=tmp_path / "data", database_url=database_url, min_free_bytes=0
-    )
+    return ArchiveSettings(data_dir=tmp_path / "data", database_url=database_url, min_free_bytes=0)
 
 
 @pytest.fixture
