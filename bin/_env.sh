@@ -41,6 +41,7 @@ setup_venv() {  # setup_venv EXTRAS  (e.g. "" or "[test]")
       "$py" -m venv .venv
     fi
   fi
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".$1"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | { grep -v "WARNING: Location" || true; }
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".$1" 2>&1 |
+    { grep -v -e "WARNING: Location" || true; }
 }
