@@ -3,10 +3,12 @@ availability, access policy and audit trail. No network code."""
 
 from archive.audit import Action, AuditEntry, ChainReport, Outcome
 from archive.errors import (
+    AlreadyExists,
     ArchiveError,
     ConfigurationError,
     DuplicateInstance,
     InconsistentObject,
+    InvalidArgument,
     InvalidObject,
     InvalidQuery,
     InvalidTransition,
@@ -20,7 +22,8 @@ from archive.errors import (
 from archive.fixity import FixityReport
 from archive.ingest import IngestResult, Origin
 from archive.keys import Level
-from archive.models import Availability
+from archive.models import Availability, NodeRole
+from archive.nodes import NodeInfo
 from archive.policy import Purpose, Requester, Role
 from archive.query import Match
 from archive.service import Archive
@@ -28,6 +31,7 @@ from archive.settings import ArchiveSettings
 
 __all__ = [
     "Action",
+    "AlreadyExists",
     "Archive",
     "ArchiveError",
     "ArchiveSettings",
@@ -39,12 +43,15 @@ __all__ = [
     "FixityReport",
     "InconsistentObject",
     "IngestResult",
+    "InvalidArgument",
     "InvalidObject",
     "InvalidQuery",
     "InvalidTransition",
     "Level",
     "Match",
     "MissingAttribute",
+    "NodeInfo",
+    "NodeRole",
     "NotFound",
     "ObjectTooLarge",
     "Origin",

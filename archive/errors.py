@@ -69,3 +69,11 @@ class InvalidTransition(ArchiveError):
 
 class InvalidQuery(ArchiveError):
     """A query the archive cannot answer (unknown level or key, malformed range)."""
+
+
+class InvalidArgument(ArchiveError):
+    """A value given to the archive is not acceptable (names the argument)."""
+
+
+class AlreadyExists(ArchiveError):
+    """Something with that identity is already registered."""

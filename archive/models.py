@@ -152,6 +152,30 @@ class Instance(Base):
     series: Mapped[Series] = relationship(back_populates="instances")
 
 
+class NodeRole(enum.StrEnum):
+    """What a known DICOM node may do (DESIGN.md section 3)."""
+
+    MODALITY = "modality"  # echo, store, storage commitment
+    EPR = "epr"  # echo, find, move, get
+    PEER = "peer"  # a move / forward destination
+    GOVERNANCE = "governance"  # review of held and quarantined objects, rejection notes
+
+
+class Node(Base):
+    """A DICOM application entity the archive knows; unknown AE titles are refused."""
+
+    __tablename__ = "nodes"
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ae_title: Mapped[str] = mapped_column(String(16), unique=True)
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer)
+    role: Mapped[NodeRole] = mapped_column(_enum(NodeRole, "node_role"))
+    check_address: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class AuditEvent(Base):
     """One row of the append-only, hash-chained audit trail (PS3.15 A.5 in spirit)."""
 

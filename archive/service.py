@@ -15,14 +15,15 @@ from typing import BinaryIO
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive import audit, availability, fixity, ingest, query
+from archive import audit, availability, fixity, ingest, nodes, query
 from archive.audit import Action, AuditEntry, ChainReport, Outcome
 from archive.db import check_schema, make_engine, make_sessionmaker, migrate
 from archive.errors import ArchiveError
 from archive.fixity import FixityReport
 from archive.ingest import IngestResult, Origin
 from archive.keys import Level
-from archive.models import Availability
+from archive.models import Availability, NodeRole
+from archive.nodes import NodeInfo
 from archive.policy import Requester
 from archive.query import Match
 from archive.settings import ArchiveSettings
@@ -146,3 +147,35 @@ class Archive:
 
     def fixity_check(self, *, actor: str, source: str = "") -> FixityReport:
         return fixity.check(self.sessions, self.store, actor=actor, source=source)
+
+    # --- known DICOM nodes --------------------------------------------------
+    def add_node(
+        self,
+        ae_title: str,
+        *,
+        host: str,
+        port: int,
+        role: NodeRole | str,
+        check_address: bool = False,
+        description: str = "",
+        actor: str,
+    ) -> NodeInfo:
+        return nodes.add(
+            self.sessions,
+            ae_title,
+            host=host,
+            port=port,
+            role=role,
+            check_address=check_address,
+            description=description,
+            actor=actor,
+        )
+
+    def remove_node(self, ae_title: str, *, actor: str) -> None:
+        nodes.remove(self.sessions, ae_title, actor=actor)
+
+    def node(self, ae_title: str) -> NodeInfo | None:
+        return nodes.get(self.sessions, ae_title)
+
+    def nodes(self) -> list[NodeInfo]:
+        return nodes.all_nodes(self.sessions)

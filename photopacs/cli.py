@@ -25,6 +25,7 @@ from archive import (
     ArchiveSettings,
     Availability,
     Level,
+    NodeRole,
     Origin,
     Purpose,
     Requester,
@@ -316,3 +317,83 @@ def fixity_check() -> None:
         click.echo(f"  MISSING  {uid}")
     if not report.ok:
         sys.exit(EXIT_PROBLEMS)
+
+
+# --- known DICOM nodes ---------------------------------------------------------
+@main.group()
+def node() -> None:
+    """Known DICOM nodes: unknown AE titles are refused at association."""
+
+
+@node.command("add")
+@click.argument("ae_title")
+@click.option("--host", required=True, help="Host name or address of the node.")
+@click.option("--port", type=int, required=True, help="Its DICOM port.")
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in NodeRole]),
+    required=True,
+    help="modality: echo, store, commit; epr: echo, find, move, get; peer: move/forward "
+    "destination; governance: review of held/quarantined objects.",
+)
+@click.option("--check-address", is_flag=True, help="Refuse associations from other addresses.")
+@click.option("--description", default="", help="Free text, e.g. the device's location.")
+def node_add(
+    ae_title: str, host: str, port: int, role: str, check_address: bool, description: str
+) -> None:
+    """Register a DICOM node."""
+    with open_archive() as archive:
+        try:
+            info = archive.add_node(
+                ae_title,
+                host=host,
+                port=port,
+                role=role,
+                check_address=check_address,
+                description=description,
+                actor=operator(),
+            )
+        except ArchiveError as exc:
+            fail(str(exc))
+    click.echo(f"added {info.ae_title} ({info.role}) at {info.host}:{info.port}")
+
+
+@node.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def node_list(as_json: bool) -> None:
+    """List the registered nodes."""
+    with open_archive() as archive:
+        found = archive.nodes()
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "ae_title": n.ae_title,
+                        "host": n.host,
+                        "port": n.port,
+                        "role": str(n.role),
+                        "check_address": n.check_address,
+                        "description": n.description,
+                    }
+                    for n in found
+                ],
+                indent=2,
+            )
+        )
+        return
+    for n in found:
+        check = " (address checked)" if n.check_address else ""
+        click.echo(f"{n.ae_title:<16} {n.role!s:<10} {n.host}:{n.port}{check}  {n.description}")
+
+
+@node.command("remove")
+@click.argument("ae_title")
+def node_remove(ae_title: str) -> None:
+    """Forget a DICOM node: it can no longer associate."""
+    with open_archive() as archive:
+        try:
+            archive.remove_node(ae_title, actor=operator())
+        except ArchiveError as exc:
+            fail(str(exc))
+    click.echo(f"removed {ae_title.strip()}")

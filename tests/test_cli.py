@@ -160,3 +160,50 @@ def test_serve_answers_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> N
         assert server.get("/nope")[0] == 404
         server.proc.send_signal(signal.SIGTERM)
         assert server.proc.wait(timeout=30) == 0
+
+
+def test_node_add_list_remove(cli: CliRunner) -> None:
+    added = run(
+        cli,
+        "node",
+        "add",
+        "CAMERA1",
+        "--host",
+        "10.0.0.5",
+        "--port",
+        "104",
+        "--role",
+        "modality",
+        "--check-address",
+    )
+    assert added.exit_code == 0, added.output
+    assert (
+        run(cli, "node", "add", "CAMERA1", "--host", "h", "--port", "1", "--role", "epr").exit_code
+        == 3
+    )
+    assert (
+        run(
+            cli, "node", "add", "TOO_LONG_AE_TITLE_X", "--host", "h", "--port", "1", "--role", "epr"
+        ).exit_code
+        == 3
+    )
+    assert (
+        run(cli, "node", "add", "X", "--host", "h", "--port", "0", "--role", "epr").exit_code == 3
+    )
+    assert (
+        run(cli, "node", "add", "X", "--host", "h", "--port", "1", "--role", "boss").exit_code == 2
+    )
+    listed = json.loads(run(cli, "node", "list", "--json").stdout)
+    assert listed == [
+        {
+            "ae_title": "CAMERA1",
+            "host": "10.0.0.5",
+            "port": 104,
+            "role": "modality",
+            "check_address": True,
+            "description": "",
+        }
+    ]
+    assert run(cli, "node", "remove", "CAMERA1").exit_code == 0
+    assert run(cli, "node", "remove", "CAMERA1").exit_code == 3
+    assert json.loads(run(cli, "node", "list", "--json").stdout) == []
