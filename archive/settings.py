@@ -47,6 +47,25 @@ class ArchiveSettings(BaseSettings):
         description="Most matches one query returns.",
     )
 
+    uid_root: str | None = Field(
+        default=None,
+        description=(
+            "Organisation UID root for the UIDs photopacs makes (converted photos, consent "
+            "documents); default: 2.25 UUID-derived UIDs."
+        ),
+    )
+
+    @field_validator("uid_root")
+    @classmethod
+    def _uid_root(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip(".")
+        parts = value.split(".")
+        if len(value) > 40 or not all(p.isdigit() and (p == "0" or p[0] != "0") for p in parts):
+            raise ValueError("PHOTOPACS_UID_ROOT must be a UID prefix of at most 40 characters")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _non_empty(cls, value: str | None) -> str | None:

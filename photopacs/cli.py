@@ -9,6 +9,7 @@ found, refused transition).
 from __future__ import annotations
 
 import getpass
+import io
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from pydicom.dataset import Dataset
 
 from archive import (
     Archive,
@@ -31,7 +33,9 @@ from archive import (
     Requester,
     Role,
 )
+from archive.convert import ConversionError
 from archive.db import migrate, schema_revision
+from photopacs.capture import Capture, build_capture, capture_options, is_media
 
 EXIT_PROBLEMS = 1
 EXIT_ARCHIVE = 3
@@ -161,32 +165,88 @@ def _files(paths: tuple[Path, ...]) -> Iterator[Path]:
             yield path
 
 
+def _encode(ds: Dataset) -> bytes:
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
 @main.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-def import_(paths: tuple[Path, ...]) -> None:
-    """Ingest DICOM files or folders of them."""
+@capture_options
+def import_(paths: tuple[Path, ...], **options: Any) -> None:
+    """Ingest DICOM files, photos (JPEG, PNG, TIFF, HEIC) and videos (MP4, MOV), or
+    folders of them. Photos and videos are converted first (see `photopacs convert`)
+    and need --patient-id; files of one run form one capture session (one series)."""
     files = list(_files(paths))
     stored = duplicates = 0
     refused: list[tuple[Path, str]] = []
     origin = Origin(actor=operator(), role=str(Role.OPERATOR), received_from="import")
+    media = {path for path in files if is_media(path)}
+    capture: Capture | None = None
     with (
         open_archive() as archive,
         click.progressbar(files, label="importing", file=sys.stderr, show_pos=True) as bar,
     ):
         for path in bar:
             try:
-                result = archive.ingest(path, origin=origin)
+                if path in media:
+                    if capture is None:
+                        capture = build_capture(options, uid_root=archive.settings.uid_root)
+                    sources: list[bytes | Path] = [_encode(ds) for ds in capture.convert(path)]
+                else:
+                    sources = [path]
+                for source in sources:
+                    result = archive.ingest(source, origin=origin)
+                    if result.status == "stored":
+                        stored += 1
+                    else:
+                        duplicates += 1
+            except ConversionError as exc:
+                refused.append((path, exc.reason))
             except ArchiveError as exc:
                 refused.append((path, str(exc)))
-                continue
-            if result.status == "stored":
-                stored += 1
-            else:
-                duplicates += 1
     click.echo(f"stored {stored}, duplicate {duplicates}, refused {len(refused)}")
     for path, reason in refused:
         click.echo(f"  refused {path}: {reason}")
     if refused:
+        sys.exit(EXIT_PROBLEMS)
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the .dcm files (named by SOP Instance UID, never by patient).",
+)
+@capture_options
+def convert(inputs: tuple[Path, ...], out: Path, **options: Any) -> None:
+    """Convert photos and videos to DICOM Visible Light objects without storing them."""
+    try:
+        settings = ArchiveSettings()
+    except ValueError as exc:
+        fail(f"invalid setting: {exc}")
+    capture = build_capture(options, uid_root=settings.uid_root)
+    out.mkdir(parents=True, exist_ok=True)
+    written = 0
+    failed: list[tuple[Path, str]] = []
+    for path in _files(inputs):
+        try:
+            datasets = capture.convert(path)
+        except ConversionError as exc:
+            failed.append((path, exc.reason))
+            continue
+        for ds in datasets:
+            target = out / f"{ds.SOPInstanceUID}.dcm"
+            ds.save_as(target, enforce_file_format=True)
+            click.echo(f"{path} -> {target.name}")
+            written += 1
+    click.echo(f"wrote {written} object(s), {len(failed)} input(s) failed", err=True)
+    for path, reason in failed:
+        click.echo(f"  failed {path}: {reason}", err=True)
+    if failed:
         sys.exit(EXIT_PROBLEMS)
 
 
