@@ -26,6 +26,7 @@ from archive.models import Availability, NodeRole
 from archive.nodes import NodeInfo
 from archive.policy import Purpose, Requester, Role
 from archive.query import Match
+from archive.retrieve import Located
 from archive.service import Archive
 from archive.settings import ArchiveSettings
 
@@ -48,6 +49,7 @@ __all__ = [
     "InvalidQuery",
     "InvalidTransition",
     "Level",
+    "Located",
     "Match",
     "MissingAttribute",
     "NodeInfo",

@@ -174,6 +174,16 @@ def validate_identifier(level: Level, identifier: Mapping[str, str]) -> list[Key
     return keys
 
 
+def matching(
+    level: Level, identifier: Mapping[str, str], requester: Requester
+) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of a query: the access policy, then every matching key.
+    Shared by find (C-FIND) and locate (C-MOVE, C-GET, exports)."""
+    keys = validate_identifier(level, identifier)
+    conds = [c for k in keys if (c := _condition(k, identifier[k.keyword], requester)) is not None]
+    return [visible(requester), *conds]
+
+
 def find(
     session: Session,
     level: Level,
@@ -189,9 +199,8 @@ def find(
     its level and the levels above.
     """
     keys = validate_identifier(level, identifier)
-    conds = [c for k in keys if (c := _condition(k, identifier[k.keyword], requester)) is not None]
     entity = ENTITY[level]
-    stmt = _joined(entity.pk).where(visible(requester), *conds)
+    stmt = _joined(entity.pk).where(*matching(level, identifier, requester))
     if level is not Level.IMAGE:
         stmt = stmt.distinct()
     pks = list(session.scalars(stmt.order_by(entity.pk).limit(limit)))

@@ -8,14 +8,14 @@ and is audited there.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive import audit, availability, fixity, ingest, nodes, query
+from archive import audit, availability, fixity, ingest, nodes, query, retrieve
 from archive.audit import Action, AuditEntry, ChainReport, Outcome
 from archive.db import check_schema, make_engine, make_sessionmaker, migrate
 from archive.errors import ArchiveError
@@ -26,6 +26,7 @@ from archive.models import Availability, NodeRole
 from archive.nodes import NodeInfo
 from archive.policy import Requester
 from archive.query import Match
+from archive.retrieve import Located
 from archive.settings import ArchiveSettings
 from archive.store import BlobStore
 
@@ -127,6 +128,37 @@ class Archive:
                     limit or self.settings.query_max_results, self.settings.query_max_results
                 ),
             )
+
+    def locate(
+        self,
+        level: Level,
+        identifier: Mapping[str, str],
+        *,
+        requester: Requester,
+        destination: str,
+        limit: int | None = None,
+    ) -> list[Located]:
+        """Instances a C-MOVE / C-GET / export selects (same policy as find), audited."""
+        with self.sessions() as session, session.begin():
+            return retrieve.locate(
+                session,
+                self.store,
+                level,
+                identifier,
+                requester=requester,
+                destination=destination,
+                limit=limit or self.settings.query_max_results,
+            )
+
+    def committable(self, references: Sequence[tuple[str, str]]) -> list[bool]:
+        """Storage commitment: which (SOP class, SOP instance) pairs are safely held."""
+        with self.sessions() as session:
+            return retrieve.committable(session, self.store, references)
+
+    def record_event(self, entry: AuditEntry) -> None:
+        """Append one event to the audit trail (associations, refusals, outcomes)."""
+        with self.sessions() as session, session.begin():
+            audit.record(session, entry)
 
     # --- governance ---------------------------------------------------------
     def verify_audit(self, *, actor: str, source: str = "") -> ChainReport:

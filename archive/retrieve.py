@@ -1,0 +1,147 @@
+"""Locating instances to send (C-MOVE, C-GET, exports) and checking what a
+camera may consider committed (Storage Commitment, PS3.4 J.3).
+
+Both go through the same access policy and matching as queries: a
+retrieve can never reach an instance a query would not show.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from archive import audit
+from archive.audit import Action, AuditEntry, Outcome
+from archive.keys import Level
+from archive.models import Availability, Instance, Patient, Series, Study
+from archive.policy import Requester
+from archive.query import matching
+from archive.store import BlobStore
+
+
+@dataclass(frozen=True)
+class Located:
+    """One instance to send, and where its bytes are."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax_uid: str
+    patient_id: str
+    study_instance_uid: str
+    size: int
+    path: Path
+
+
+def locate(
+    session: Session,
+    store: BlobStore,
+    level: Level,
+    identifier: Mapping[str, str],
+    *,
+    requester: Requester,
+    destination: str,
+    limit: int,
+) -> list[Located]:
+    """The instances a retrieve at ``level`` selects, visible to ``requester``; audited."""
+    stmt = (
+        select(
+            Instance.sop_class_uid,
+            Instance.sop_instance_uid,
+            Instance.transfer_syntax_uid,
+            Patient.patient_id,
+            Study.study_instance_uid,
+            Instance.size_bytes,
+            Instance.storage_key,
+        )
+        .select_from(Instance)
+        .join(Series, Instance.series_pk == Series.pk)
+        .join(Study, Series.study_pk == Study.pk)
+        .join(Patient, Study.patient_pk == Patient.pk)
+        .where(*matching(level, identifier, requester))
+        .order_by(Instance.pk)
+        .limit(limit)
+    )
+    found = [
+        Located(
+            sop_class_uid=row[0],
+            sop_instance_uid=row[1],
+            transfer_syntax_uid=row[2],
+            patient_id=row[3],
+            study_instance_uid=row[4],
+            size=row[5],
+            path=store.path_for(row[6]),
+        )
+        for row in session.execute(stmt)
+    ]
+    by_patient: dict[str, list[str]] = defaultdict(list)
+    for item in found:
+        by_patient[item.patient_id].append(item.sop_instance_uid)
+    detail = {
+        "level": level.name,
+        "identifier": dict(identifier),
+        "destination": destination,
+        "instances": len(found),
+    }
+    entries = [
+        AuditEntry(
+            actor=requester.actor,
+            role=str(requester.role),
+            purpose=requester.purpose_label,
+            action=Action.RETRIEVE,
+            outcome=Outcome.SUCCESS,
+            patient_id=pid,
+            object_uids=tuple(uids[:1000]),
+            source=requester.source,
+            detail=detail,
+        )
+        for pid, uids in by_patient.items()
+    ] or [
+        AuditEntry(
+            actor=requester.actor,
+            role=str(requester.role),
+            purpose=requester.purpose_label,
+            action=Action.RETRIEVE,
+            outcome=Outcome.SUCCESS,
+            source=requester.source,
+            detail=detail,
+        )
+    ]
+    audit.record_many(session, entries)
+    return found
+
+
+def committable(
+    session: Session, store: BlobStore, references: Sequence[tuple[str, str]]
+) -> list[bool]:
+    """For each (SOP Class UID, SOP Instance UID): is it stored, not erased, of
+    that class, and do its bytes still pass fixity? Only then may a camera
+    delete its copy (PS3.4 J.3.3)."""
+    uids = [uid for _, uid in references]
+    rows = {
+        r.sop_instance_uid: r
+        for r in session.execute(
+            select(
+                Instance.sop_instance_uid,
+                Instance.sop_class_uid,
+                Instance.storage_key,
+                Instance.sha256,
+                Instance.availability,
+            ).where(Instance.sop_instance_uid.in_(uids))
+        )
+    }
+    out: list[bool] = []
+    for sop_class, uid in references:
+        row = rows.get(uid)
+        ok = (
+            row is not None
+            and row.sop_class_uid == sop_class
+            and row.availability is not Availability.ERASED
+            and store.hash_of(row.storage_key) == row.sha256
+        )
+        out.append(ok)
+    return out
