@@ -232,6 +232,10 @@ def _content_tree(consent: Consent) -> hd.sr.ContainerContentItem:
         )
     if consent.purpose is not None:
         items.append(_text(codes.SPECIFIED_PURPOSE, consent.purpose))
+    if consent.also_teaching:
+        items.append(
+            sr.CodeContentItem(codes.ALSO_PERMITTED, codes.FOR_TEACHING, relationship_type=contains)
+        )
     if consent.consenter is not None:
         consenter = sr.CodeContentItem(
             codes.CONSENTER, codes.CONSENTER_CODES[consent.consenter], relationship_type=contains

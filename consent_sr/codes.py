@@ -71,6 +71,8 @@ PERSON_OBSERVER_NAME = Code("121008", DCM, "Person Observer Name")
 CONSENT_STATUS = _private("CONSENT-STATUS", "Consent status")
 CONSENT_LEVEL = _private("CONSENT-LEVEL", "Consent level")
 SPECIFIED_PURPOSE = _private("PURPOSE", "Specified additional purpose")
+ALSO_PERMITTED = _private("ALSO-PERMITTED", "Also permitted use")
+"""A use a level-3 consent permits besides care and the specified purpose."""
 CONSENTER = _private("CONSENTER", "Person making the consent decision")
 PERSON_NAME = Code("113870", DCM, "Person Name")
 """Name of a consenter who is not the patient (HAS PROPERTIES of CONSENTER)."""
@@ -87,6 +89,10 @@ COVERED = _private("COVERED", "Recording covered by this consent document")
 COMMENT = Code("121106", DCM, "Comment")
 
 # -- coded values ------------------------------------------------------------------
+
+FOR_TEACHING = Code("113004", DCM, "For Teaching")
+"""Value of ALSO_PERMITTED: teaching (PS3.16 CID 7010, Key Object Selection
+Document Title, where it marks objects selected for teaching)."""
 
 STATUS_CODES: Mapping[ConsentStatus, Code] = {
     ConsentStatus.GIVEN: Code("122004", DCM, "Patient informed consent given"),
@@ -128,6 +134,7 @@ ALL_PRIVATE_CODES: tuple[Code, ...] = tuple(
         CONSENT_STATUS,
         CONSENT_LEVEL,
         SPECIFIED_PURPOSE,
+        ALSO_PERMITTED,
         CONSENTER,
         DECISION_DATETIME,
         CONSENT_FORM,

@@ -103,6 +103,15 @@ def _ref_order(ref: InstanceRef) -> tuple[str, str, str]:
     return (ref.study_instance_uid, ref.series_instance_uid, ref.sop_instance_uid)
 
 
+def _flag(value: object, argument: str) -> bool:
+    """A yes/no field: only a real bool, so that e.g. the string "no" is never read as True."""
+    if not isinstance(value, bool):
+        raise ConsentValidationError(
+            argument, f"expected True or False, got {type(value).__name__}"
+        )
+    return value
+
+
 def _strip(value: object) -> object:
     """Surrounding whitespace is not significant in DICOM text values (PS3.5 6.2)."""
     return value.strip() if isinstance(value, str) else value
@@ -190,6 +199,9 @@ class Consent:
     level: ConsentLevel | None = None
     purpose: str | None = None
     """The specified additional purpose; level SPECIFIED only."""
+    also_teaching: bool = False
+    """Level SPECIFIED only: teaching is permitted too ("care + teaching + the named
+    purpose"); otherwise level 3 permits care and exactly the named purpose."""
     consenter: Consenter | None = None
     consenter_name: str | None = None
     """Name (PN form) of a consenter who is not the patient."""
@@ -216,6 +228,7 @@ class Consent:
         covered: Iterable[RefLike],
         level: ConsentLevel | str | None = None,
         purpose: str | None = None,
+        also_teaching: bool = False,
         consenter: Consenter | str | None = None,
         consenter_name: str | None = None,
         form: ConsentForm | str | None = None,
@@ -234,6 +247,7 @@ class Consent:
             "covered": _refs(covered, "covered"),
             "level": _member(ConsentLevel, level, "level"),
             "purpose": _strip(purpose),
+            "also_teaching": _flag(also_teaching, "also_teaching"),
             "consenter": _member(Consenter, consenter, "consenter"),
             "consenter_name": _strip(consenter_name),
             "form": _member(ConsentForm, form, "form"),

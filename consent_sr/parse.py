@@ -21,6 +21,7 @@ from pydicom.dataset import Dataset
 from consent_sr import codes
 from consent_sr._values import read_date, read_datetime, read_time
 from consent_sr.codes import CodeKey, code_key, key_of, reverse
+from consent_sr.enum import ConsentLevel
 from consent_sr.errors import ConsentParseError, NotAConsentSR
 from consent_sr.model import Consent, ConsentDocument, InstanceRef, Patient, Study
 from consent_sr.validate import ENCAPSULATED_PDF_STORAGE, SR_STORAGE_CLASSES
@@ -38,6 +39,8 @@ _BASIS = reverse(codes.BASIS_CODES)
 _K_STATUS = key_of(codes.CONSENT_STATUS)
 _K_LEVEL = key_of(codes.CONSENT_LEVEL)
 _K_PURPOSE = key_of(codes.SPECIFIED_PURPOSE)
+_K_ALSO_PERMITTED = key_of(codes.ALSO_PERMITTED)
+_K_FOR_TEACHING = key_of(codes.FOR_TEACHING)
 _K_CONSENTER = key_of(codes.CONSENTER)
 _K_PERSON_NAME = key_of(codes.PERSON_NAME)
 _K_DECIDED = key_of(codes.DECISION_DATETIME)
@@ -56,6 +59,7 @@ _EXPECTED_TYPE: dict[CodeKey, tuple[str, ...]] = {
     _K_STATUS: ("CODE",),
     _K_LEVEL: ("CODE",),
     _K_PURPOSE: ("TEXT",),
+    _K_ALSO_PERMITTED: ("CODE",),
     _K_CONSENTER: ("CODE",),
     _K_PERSON_NAME: ("PNAME",),
     _K_DECIDED: ("DATETIME",),
@@ -276,13 +280,22 @@ def parse_consent_sr(ds: Dataset) -> ConsentDocument:
         if covered:
             problems.append("no covered-recording items; covered read from the evidence")
 
+    level = coded(_K_LEVEL, _LEVEL, "consent level")
+    also_teaching = _also_teaching(found.get(_K_ALSO_PERMITTED, []), private, problems)
+    if also_teaching and level is not ConsentLevel.SPECIFIED:
+        # never credulous: a stray item must not widen a level-1 consent
+        shown = f"level {level.number}" if level is not None else "no level"
+        problems.append(f"also-teaching item on a consent with {shown}; ignored")
+        also_teaching = False
+
     consent = Consent(
         status=status,
         decided_at=decided_at,
         recorded_by=recorded_by,
         covered=covered,
-        level=coded(_K_LEVEL, _LEVEL, "consent level"),
+        level=level,
         purpose=text(_K_PURPOSE, "TextValue"),
+        also_teaching=also_teaching,
         consenter=coded(_K_CONSENTER, _CONSENTER, "consenter"),
         consenter_name=consenter_name,
         form=coded(_K_FORM, _FORM, "consent form"),
@@ -309,6 +322,20 @@ def parse_consent_sr(ds: Dataset) -> ConsentDocument:
         verified_by=_verifier(ds),
         problems=tuple(problems),
     )
+
+
+def _also_teaching(items: list[_Item], private: frozenset[str], problems: list[str]) -> bool:
+    """Whether an also-permitted-use item says teaching; absent reads as False."""
+    teaching = 0
+    for item in items:
+        value = _concept(item.ds, "ConceptCodeSequence", private)
+        if value == _K_FOR_TEACHING:
+            teaching += 1
+        else:
+            problems.append(f"unknown also-permitted use code {value}; ignored")
+    if teaching > 1:
+        problems.append(f"{teaching} also-permitted teaching items; read as one")
+    return teaching > 0
 
 
 def _decided_at(

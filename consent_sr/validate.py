@@ -13,7 +13,7 @@ from enum import Enum
 
 from pydicom.uid import UID
 
-from consent_sr.enum import ConsentBasis, Consenter, ConsentForm, ConsentStatus
+from consent_sr.enum import ConsentBasis, Consenter, ConsentForm, ConsentLevel, ConsentStatus
 from consent_sr.errors import ConsentValidationError
 from consent_sr.model import Consent, InstanceRef, Patient, Study
 from consent_sr.purpose import check_specified_purpose
@@ -148,6 +148,24 @@ def _forbid(consent: Consent, name: str, reason: str) -> None:
         raise ConsentValidationError(name, f"must be omitted {reason}{shown}")
 
 
+def _check_also_teaching(consent: Consent) -> None:
+    """Teaching on top of a specified purpose is a level-3 option only (R3)."""
+    value = consent.also_teaching
+    if not isinstance(value, bool):
+        raise ConsentValidationError("also_teaching", "must be True or False")
+    if not value or consent.level is ConsentLevel.SPECIFIED:
+        return
+    if consent.level is ConsentLevel.TEACHING:
+        why = "level 2 (teaching) already permits teaching"
+    elif consent.level is ConsentLevel.RECORD:
+        why = "level 1 (record) excludes teaching"
+    else:
+        why = f"there is no level (status is {consent.status.value})"
+    raise ConsentValidationError(
+        "also_teaching", f"may be True only when level is 3 (specified): {why}"
+    )
+
+
 def validate_consent(
     consent: Consent, *, patient: Patient | None = None, study: Study | None = None
 ) -> None:
@@ -171,6 +189,7 @@ def validate_consent(
         check_specified_purpose(consent.purpose, "purpose")
     else:
         _forbid(consent, "purpose", "unless level is 3 (specified)")
+    _check_also_teaching(consent)
 
     # who decided (R4)
     decided_by_someone = status in (

@@ -151,7 +151,8 @@ def _consenter_fields(consenter: Consenter) -> tuple[dict[str, Any], Patient]:
 
 
 def valid_cases() -> list[Case]:
-    """Every valid status/level/consenter/form/basis combination."""
+    """Every valid status/level/consenter/form/basis combination (level 3 with and
+    without also_teaching)."""
     cases: list[Case] = []
     for consenter in Consenter:
         fields, patient = _consenter_fields(consenter)
@@ -167,6 +168,14 @@ def valid_cases() -> list[Case]:
                         patient,
                     )
                 )
+                if level is ConsentLevel.SPECIFIED:  # level 3 + teaching
+                    cases.append(
+                        Case(
+                            f"given-{level.value}+teaching-{consenter.value}-{form.value}",
+                            consent(level=level, form=form, also_teaching=True, **fields, **extra),
+                            patient,
+                        )
+                    )
         for status in (ConsentStatus.REFUSED, ConsentStatus.WITHDRAWN):
             for form in (None, *ConsentForm):
                 supersedes = (PRIOR_SR,) if status is ConsentStatus.WITHDRAWN else ()

@@ -13,6 +13,7 @@ from tests.consent_sr.helpers import (
     ADULT,
     CREATED,
     DCIODVFY_ALLOWED,
+    PURPOSE,
     STUDY,
     Case,
     consent,
@@ -61,6 +62,24 @@ def test_verified_sr_with_form_and_predecessor_passes_dciodvfy(tmp_path: Path) -
     )
     path = tmp_path / "sr.dcm"
     ds.save_as(path, enforce_file_format=True)
+    assert unexpected_dciodvfy_findings(path) == []
+
+
+def test_level_3_with_teaching_passes_dciodvfy(tmp_path: Path) -> None:
+    """The also-teaching item (TEMPLATE.md item 6a): zero errors, and its standard
+    value (113004, DCM, "For Teaching") draws no warning of its own."""
+    given = consent(level="specified", purpose=PURPOSE, also_teaching=True)
+    ds = build_consent_sr(given, patient=ADULT, study=STUDY, content_datetime=CREATED)
+    (item,) = [
+        item
+        for item in ds.ContentSequence
+        if item.ConceptNameCodeSequence[0].CodeValue == "ALSO-PERMITTED"
+    ]
+    assert item.ConceptCodeSequence[0].CodeValue == "113004"
+    path = tmp_path / "sr.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    result = dciodvfy(path)
+    assert result.errors == []
     assert unexpected_dciodvfy_findings(path) == []
 
 

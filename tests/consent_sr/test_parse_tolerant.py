@@ -31,6 +31,7 @@ from tests.consent_sr.helpers import (
     CREATED,
     DECIDED,
     PHOTOS,
+    PURPOSE,
     STUDY,
     consent,
     minimal_pdf,
@@ -186,6 +187,69 @@ def test_unknown_optional_code_and_wrong_value_type_are_skipped(tmp_path: Path) 
     assert doc.consent.comment is None
     assert doc.consent.status is ConsentStatus.GIVEN
     assert len(doc.problems) == 2
+
+
+LEVEL_3_TEACHING = consent(level="specified", purpose=PURPOSE, also_teaching=True)
+
+
+def test_missing_also_teaching_item_reads_as_false(tmp_path: Path) -> None:
+    ds = _built(tmp_path, LEVEL_3_TEACHING, ADULT)
+    assert parse_consent_sr(ds).consent.also_teaching is True
+    _remove(ds, "ALSO-PERMITTED")
+    doc = parse_consent_sr(ds)
+    assert doc.consent.also_teaching is False
+    assert doc.consent.purpose == PURPOSE
+    assert doc.problems == ()
+
+
+def test_also_teaching_item_from_another_writer(tmp_path: Path) -> None:
+    """Another meaning, a local designator for the private scheme, nested under the
+    purpose item: still teaching. An unknown use code is skipped and reported."""
+    ds = _built(tmp_path, LEVEL_3_TEACHING, ADULT)
+    item = _item(ds, "ALSO-PERMITTED")
+    _remove(ds, "ALSO-PERMITTED")
+    ds.CodingSchemeIdentificationSequence[0].CodingSchemeDesignator = "99LOCAL"
+    item.ConceptNameCodeSequence = [_code("also-permitted", "99LOCAL", "Other uses")]
+    item.ConceptCodeSequence = [_code("113004", "DCM", "Teaching")]
+    _item(ds, "PURPOSE").ContentSequence = [item]
+    doc = parse_consent_sr(ds)
+    assert doc.consent.also_teaching is True
+    assert doc.problems == ()
+
+    item.ConceptCodeSequence = [_code("113009", "DCM", "For Research")]
+    doc = parse_consent_sr(ds)
+    assert doc.consent.also_teaching is False
+    assert doc.problems == ("unknown also-permitted use code ('DCM', '113009'); ignored",)
+
+
+def test_repeated_also_teaching_items_read_as_one(tmp_path: Path) -> None:
+    ds = _built(tmp_path, LEVEL_3_TEACHING, ADULT)
+    ds.ContentSequence.append(copy.deepcopy(_item(ds, "ALSO-PERMITTED")))
+    doc = parse_consent_sr(ds)
+    assert doc.consent == LEVEL_3_TEACHING
+    assert doc.problems == ("2 also-permitted teaching items; read as one",)
+
+
+@pytest.mark.parametrize(
+    ("level_code", "level", "shown"),
+    [
+        ("LEVEL-1", ConsentLevel.RECORD, "level 1"),
+        ("LEVEL-2", ConsentLevel.TEACHING, "level 2"),
+        ("LEVEL-9", None, "no level"),
+    ],
+)
+def test_also_teaching_outside_level_3_is_skipped(
+    level_code: str, level: ConsentLevel | None, shown: str, tmp_path: Path
+) -> None:
+    """Never credulous: item 6a on a level-1 (or unreadable-level) document must not
+    grant teaching; it is skipped and reported."""
+    ds = _built(tmp_path, LEVEL_3_TEACHING, ADULT)
+    _item(ds, "CONSENT-LEVEL").ConceptCodeSequence = [_code(level_code, "99PHOTOPACS", "L")]
+    _remove(ds, "PURPOSE")
+    doc = parse_consent_sr(ds)
+    assert doc.consent.level is level
+    assert doc.consent.also_teaching is False
+    assert doc.problems[-1] == f"also-teaching item on a consent with {shown}; ignored"
 
 
 def test_covered_items_missing_fall_back_to_evidence(tmp_path: Path) -> None:

@@ -7,8 +7,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import highdicom as hd
 import pydicom
 import pytest
+from pydicom.sr.coding import Code
 
 from consent_sr import (
     ConsentBasis,
@@ -32,6 +34,7 @@ from tests.consent_sr.helpers import (
     COVERED,
     CREATED,
     DECIDED,
+    PURPOSE,
     STUDY,
     STUDY_UID,
     Case,
@@ -57,6 +60,9 @@ def test_every_status_level_consenter_form_and_basis_is_exercised() -> None:
     assert {case.consent.consenter for case in CASES} == {None, *Consenter}
     assert {case.consent.form for case in CASES} == {None, *ConsentForm}
     assert {case.consent.basis for case in CASES} == {None, *ConsentBasis}
+    assert {
+        case.consent.also_teaching for case in CASES if case.consent.level is ConsentLevel.SPECIFIED
+    } == {False, True}
     given_combinations = {
         (case.consent.level, case.consent.consenter, case.consent.form)
         for case in CASES
@@ -259,3 +265,26 @@ def test_single_component_patient_name_from_the_images_is_kept(tmp_path: Path) -
     )
     assert doc.patient == patient
     assert doc.study == study
+
+
+@pytest.mark.parametrize("also_teaching", [False, True])
+def test_level_3_with_and_without_teaching_round_trips(also_teaching: bool, tmp_path: Path) -> None:
+    given = consent(level="specified", purpose=PURPOSE, also_teaching=also_teaching)
+    assert given.also_teaching is also_teaching
+    ds = build_consent_sr(given, patient=ADULT, study=STUDY, content_datetime=CREATED)
+    items = hd.sr.utils.find_content_items(ds, name=Code("ALSO-PERMITTED", "99PHOTOPACS", "x"))
+    assert len(items) == int(also_teaching)  # the item is written only when True
+    doc = _round_trip(ds, tmp_path)
+    assert doc.problems == ()
+    assert doc.consent == given
+    assert doc.consent.also_teaching is also_teaching
+    assert doc.consent.purpose == PURPOSE
+
+
+def test_also_teaching_defaults_to_false_and_takes_part_in_equality() -> None:
+    plain = consent(level="specified", purpose=PURPOSE)
+    assert plain.also_teaching is False
+    with_teaching = replace(plain, also_teaching=True)
+    assert with_teaching.also_teaching is True
+    assert with_teaching != plain
+    assert consent().also_teaching is False

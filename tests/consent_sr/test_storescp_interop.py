@@ -117,6 +117,7 @@ def test_consent_sr_and_form_via_storescp(storescp: tuple[int, Path]) -> None:
     given = consent(
         level="specified",
         purpose=PURPOSE,
+        also_teaching=True,
         consenter="parent",
         consenter_name="Nguyễn^Lan",
         circumstances="Mother present; child agreed.",
@@ -163,6 +164,14 @@ def test_consent_sr_and_form_via_storescp(storescp: tuple[int, Path]) -> None:
     assert _one(sr, "DECISION-DT", "99PHOTOPACS").DateTime == "20250304093015+0000"
     assert _code(_one(sr, "CONSENT-LEVEL", "99PHOTOPACS"))[:2] == ("LEVEL-3", "99PHOTOPACS")
     assert _one(sr, "PURPOSE", "99PHOTOPACS", value_type="TEXT").TextValue == PURPOSE
+    also = _one(sr, "ALSO-PERMITTED", "99PHOTOPACS", value_type="CODE")
+    assert also.RelationshipType == "CONTAINS"
+    assert _code(also, "ConceptNameCodeSequence") == (
+        "ALSO-PERMITTED",
+        "99PHOTOPACS",
+        "Also permitted use",
+    )
+    assert _code(also) == ("113004", "DCM", "For Teaching")
     consenter = _one(sr, "CONSENTER", "99PHOTOPACS")
     assert _code(consenter) == ("40683002", "SCT", "Parent")
     (name,) = consenter.ContentSequence

@@ -18,6 +18,7 @@ from consent_sr import (
     build_consent_sr,
     check_pdf,
     is_specific_purpose,
+    validate_consent,
 )
 from tests.consent_sr.helpers import (
     ADULT,
@@ -51,6 +52,19 @@ INVALID_CONSENTS: list[tuple[str, dict[str, Any], Patient, str]] = [
     ("purpose-on-level-1", {"level": "record", "purpose": PURPOSE}, ADULT, "purpose"),
     ("purpose-on-level-2", {"purpose": PURPOSE}, ADULT, "purpose"),
     ("level-3-without-purpose", {"level": "specified"}, ADULT, "purpose"),
+    (
+        "also-teaching-on-level-1",
+        {"level": "record", "also_teaching": True},
+        ADULT,
+        "also_teaching",
+    ),
+    ("also-teaching-on-level-2", {"also_teaching": True}, ADULT, "also_teaching"),
+    (
+        "also-teaching-on-refusal",
+        {"status": "refused", "level": None, "form": None, "also_teaching": True},
+        ADULT,
+        "also_teaching",
+    ),
     ("given-without-consenter", {"consenter": None}, ADULT, "consenter"),
     (
         "consenter-on-implicit",
@@ -262,6 +276,23 @@ def test_invalid_consent_is_refused_naming_the_argument(
     assert str(info.value).startswith(f"{argument}: ")
 
 
+@pytest.mark.parametrize(
+    ("level", "why"),
+    [("record", "level 1 (record) excludes teaching"), ("teaching", "level 2 (teaching) already")],
+)
+def test_also_teaching_is_a_level_3_option_only(level: str, why: str) -> None:
+    with pytest.raises(ConsentValidationError) as info:
+        build_consent_sr(consent(level=level, also_teaching=True), patient=ADULT, study=STUDY)
+    assert info.value.argument == "also_teaching"
+    assert "only when level is 3 (specified)" in str(info.value)
+    assert why in str(info.value)
+    # the same consents without the flag are valid, and so is level 3 with it
+    validate_consent(consent(level=level), patient=ADULT, study=STUDY)
+    validate_consent(
+        consent(level="specified", purpose=PURPOSE, also_teaching=True), patient=ADULT, study=STUDY
+    )
+
+
 @pytest.mark.parametrize("purpose", OPEN_ENDED)
 def test_open_ended_purpose_is_refused(purpose: str) -> None:
     assert not is_specific_purpose(purpose)
@@ -289,6 +320,9 @@ def test_specific_purpose_is_accepted(purpose: str) -> None:
         ("covered", [object()]),
         ("signed_form", "2.25.1"),
         ("supersedes", ["2.25.1"]),
+        ("also_teaching", "no"),
+        ("also_teaching", 1),
+        ("also_teaching", None),
     ],
 )
 def test_model_refuses_values_of_the_wrong_kind(field: str, value: object) -> None:
