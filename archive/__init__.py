@@ -2,6 +2,7 @@
 availability, access policy and audit trail. No network code."""
 
 from archive.audit import Action, AuditEntry, ChainReport, Outcome
+from archive.consent_ops import ConsentRequest, Overview, Recorded
 from archive.errors import (
     AlreadyExists,
     ArchiveError,
@@ -40,6 +41,7 @@ __all__ = [
     "Availability",
     "ChainReport",
     "ConfigurationError",
+    "ConsentRequest",
     "DuplicateInstance",
     "FixityReport",
     "InconsistentObject",
@@ -58,7 +60,9 @@ __all__ = [
     "ObjectTooLarge",
     "Origin",
     "Outcome",
+    "Overview",
     "Purpose",
+    "Recorded",
     "Requester",
     "Role",
     "SchemaOutOfDate",

@@ -1,6 +1,9 @@
 """Availability transitions at patient, study, series and instance level
 (DESIGN.md section 4; rules R5-R7, R16).
 
+A governance hold or quarantine stays until governance releases it, whatever
+consent says; release hands the instance back to the consent rules, so it
+becomes visible only where consent allows (DESIGN.md R5-R7).
 ``active`` <-> ``held`` <-> ``quarantined`` are reversible by governance;
 ``erased`` is final: the bytes are deleted, the index row stays as a
 tombstone. Every transition is an audit event in the same transaction.
@@ -15,7 +18,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from archive import audit
+from archive import audit, consent
 from archive.audit import Action, AuditEntry, Outcome
 from archive.errors import InvalidTransition, NotFound
 from archive.keys import Level
@@ -42,6 +45,8 @@ class Transition:
     changed: tuple[str, ...]
     unchanged: tuple[str, ...]
     erase_keys: tuple[str, ...]
+    # Released by governance but still hidden, because consent forbids use.
+    held_by_consent: tuple[str, ...] = ()
 
 
 def instances_at(session: Session, level: Level, uid: str) -> list[tuple[Instance, str]]:
@@ -98,6 +103,12 @@ def change(
             unchanged.append(instance.sop_instance_uid)
             continue
         previous = instance.availability
+        if target is Availability.ACTIVE:
+            # Release hands the instance back to the consent rules (below).
+            instance.availability_basis = "consent"
+            changed.append(instance.sop_instance_uid)
+            continue
+        instance.availability_basis = "governance"
         instance.availability = target
         instance.availability_reason = reason
         instance.availability_actor = actor[:128]
@@ -106,6 +117,15 @@ def change(
         if target is Availability.ERASED:
             keys.append(instance.storage_key)
         log.info("%s: %s -> %s", instance.sop_instance_uid, previous, target)
+    still_hidden: list[str] = []
+    if target is Availability.ACTIVE and changed:
+        consent.reevaluate(session, changed, actor=actor, role=role, source=source)
+        session.flush()
+        still_hidden = [
+            i.sop_instance_uid
+            for i, _ in found
+            if i.sop_instance_uid in changed and i.availability is not Availability.ACTIVE
+        ]
     erased_already = all(i.availability is Availability.ERASED for i, _ in found)
     if not changed and erased_already and target is not Availability.ERASED:
         raise InvalidTransition(f"{level.name.lower()} {uid} is erased; erasure is final")
@@ -127,11 +147,16 @@ def change(
                     "to": str(target),
                     "reason": reason,
                     "unchanged": len(unchanged),
+                    "held_by_consent": len(still_hidden),
                 },
             )
             for patient_id in sorted(patients)
         ],
     )
     return Transition(
-        target=target, changed=tuple(changed), unchanged=tuple(unchanged), erase_keys=tuple(keys)
+        target=target,
+        changed=tuple(u for u in changed if u not in still_hidden),
+        unchanged=tuple(unchanged),
+        erase_keys=tuple(keys),
+        held_by_consent=tuple(still_hidden),
     )

@@ -61,6 +61,8 @@ class ObjectAttributes:
     number_of_frames: int | None
     specific_character_set: str
     charset_undeclared: bool
+    acquisition_date: str = ""
+    anatomic_region_codes: tuple[str, ...] = ()
 
 
 def valid_uid(value: str) -> bool:
@@ -321,7 +323,24 @@ def _extract(ds: Dataset, ts: str, charset_undeclared: bool) -> ObjectAttributes
         number_of_frames=_int(ds, "NumberOfFrames"),
         specific_character_set=str(charset)[:128],
         charset_undeclared=charset_undeclared,
+        acquisition_date=(
+            _text(ds, "AcquisitionDateTime")[:8]
+            or _text(ds, "AcquisitionDate")[:8]
+            or _text(ds, "ContentDate")[:8]
+            or _text(ds, "StudyDate")[:8]
+        ),
+        anatomic_region_codes=_region_codes(ds),
     )
+
+
+def _region_codes(ds: Dataset) -> tuple[str, ...]:
+    """Code values of Anatomic Region Sequence items and their modifiers."""
+    codes: list[str] = []
+    for item in ds.get("AnatomicRegionSequence", []) or []:
+        codes.append(str(item.get("CodeValue", "")))
+        for modifier in item.get("AnatomicRegionModifierSequence", []) or []:
+            codes.append(str(modifier.get("CodeValue", "")))
+    return tuple(c for c in codes if c)
 
 
 def person_name_groups(name: str) -> tuple[str, str, str]:

@@ -14,21 +14,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+import pydicom
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive import audit
+from archive import audit, consent
 from archive.audit import Action, AuditEntry, Outcome
+from archive.consent_rules import INTIMATE_BODY_PARTS, INTIMATE_CODES
 from archive.dicomfile import ObjectAttributes, person_name_groups, read_attributes
 from archive.errors import (
     ArchiveError,
     DuplicateInstance,
     InconsistentObject,
+    InvalidObject,
     StorageError,
 )
 from archive.models import Availability, Instance, Patient, Series, Study
 from archive.store import BlobStore, StagedBlob
+from consent_sr import ConsentDocument as ParsedConsent
+from consent_sr import ConsentSRError, is_consent_sr, parse_consent_sr
 
 log = logging.getLogger(__name__)
 
@@ -149,27 +154,45 @@ def _index_once(
     if existing is not None:
         return _resend(session, existing, staged, attrs, origin)
     series = _series_for(session, attrs)
-    session.add(
-        Instance(
-            sop_instance_uid=attrs.sop_instance_uid,
-            series_pk=series.pk,
-            sop_class_uid=attrs.sop_class_uid,
-            instance_number=attrs.instance_number,
-            content_date=attrs.content_date,
-            content_time=attrs.content_time,
-            number_of_frames=attrs.number_of_frames,
-            specific_character_set=attrs.specific_character_set,
-            charset_undeclared=attrs.charset_undeclared,
-            storage_key=store.key_for(staged.sha256),
-            size_bytes=staged.size,
-            sha256=staged.sha256,
-            transfer_syntax_uid=attrs.transfer_syntax_uid,
-            received_from=origin.received_from[:64],
-            received_at=datetime.now(UTC),
-            availability=Availability.ACTIVE,
-        )
+    instance = Instance(
+        sop_instance_uid=attrs.sop_instance_uid,
+        series_pk=series.pk,
+        sop_class_uid=attrs.sop_class_uid,
+        instance_number=attrs.instance_number,
+        content_date=attrs.content_date,
+        content_time=attrs.content_time,
+        number_of_frames=attrs.number_of_frames,
+        specific_character_set=attrs.specific_character_set,
+        charset_undeclared=attrs.charset_undeclared,
+        storage_key=store.key_for(staged.sha256),
+        size_bytes=staged.size,
+        sha256=staged.sha256,
+        transfer_syntax_uid=attrs.transfer_syntax_uid,
+        received_from=origin.received_from[:64],
+        received_at=datetime.now(UTC),
+        received_by=origin.actor[:128],
+        availability=Availability.HELD,
+        availability_reason="arriving",
+        intimate=attrs.body_part_examined.upper() in INTIMATE_BODY_PARTS
+        or bool(INTIMATE_CODES.intersection(attrs.anatomic_region_codes)),
+        acquisition_date=attrs.acquisition_date,
     )
+    session.add(instance)
     session.flush()
+    covered: list[str] = []
+    if attrs.sop_class_uid in SR_CLASSES:
+        document = _consent_document(staged, attrs)
+        if document is not None:
+            consent.register(session, document)
+            covered = [r.sop_instance_uid for r in document.covered]
+    consent.reevaluate(
+        session,
+        [attrs.sop_instance_uid, *covered],
+        actor=origin.actor,
+        role=origin.role,
+        source=origin.source,
+        arriving=attrs.sop_instance_uid,
+    )
     audit.record(
         session,
         AuditEntry(
@@ -186,6 +209,10 @@ def _index_once(
                 "size": staged.size,
                 "sha256": staged.sha256,
                 "charset_undeclared": attrs.charset_undeclared,
+                "availability": str(instance.availability),
+                "availability_reason": instance.availability_reason,
+                "consent_rule": instance.consent_rule,
+                "consent_document": bool(covered),
             },
         ),
     )
@@ -196,8 +223,35 @@ def _index_once(
         status="stored",
         sha256=staged.sha256,
         size=staged.size,
-        availability=Availability.ACTIVE,
+        availability=instance.availability,
     )
+
+
+SR_CLASSES = frozenset(
+    {
+        "1.2.840.10008.5.1.4.1.1.88.11",
+        "1.2.840.10008.5.1.4.1.1.88.22",
+        "1.2.840.10008.5.1.4.1.1.88.33",
+    }
+)
+
+
+def _consent_document(staged: StagedBlob, attrs: ObjectAttributes) -> ParsedConsent | None:
+    """Parse an SR if it is a consent document (template CONSENT1); None otherwise.
+
+    A document that claims the template but cannot be read is refused rather
+    than stored without effect: consent must never be silently ignored.
+    """
+    try:
+        ds = pydicom.dcmread(staged.path)
+    except Exception as exc:
+        raise InvalidObject(f"unreadable structured report: {exc}") from exc
+    if not is_consent_sr(ds):
+        return None
+    try:
+        return parse_consent_sr(ds)
+    except ConsentSRError as exc:
+        raise InvalidObject(f"malformed consent document: {exc}") from exc
 
 
 def _unlink_unreferenced(factory: sessionmaker[Session], store: BlobStore, key: str) -> None:

@@ -148,8 +148,69 @@ class Instance(Base):
     availability_changed_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True
     )
+    # Who decided the availability: "consent" (the rules; re-evaluated when
+    # consent changes) or "governance" (a person; consent changes leave it).
+    availability_basis: Mapped[str] = mapped_column(String(16), default="consent")
+    # What the governing consent permits (DESIGN.md section 4, R3); the access
+    # policy filters on these, in the database.
+    use_care: Mapped[bool] = mapped_column(Boolean, default=False)
+    use_teaching: Mapped[bool] = mapped_column(Boolean, default=False)
+    use_specified: Mapped[str] = mapped_column(Text, default="")
+    governing_consent_uid: Mapped[str] = mapped_column(String(64), default="")
+    consent_rule: Mapped[str] = mapped_column(String(16), default="")
+    intimate: Mapped[bool] = mapped_column(Boolean, default=False)
+    acquisition_date: Mapped[str] = mapped_column(String(8), default="")
+    received_by: Mapped[str] = mapped_column(String(128), default="")
 
     series: Mapped[Series] = relationship(back_populates="instances")
+
+
+class ConsentRecord(Base):
+    """One consent SR document as indexed (the SR itself is an Instance too)."""
+
+    __tablename__ = "consent_records"
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True)
+    sop_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    study_instance_uid: Mapped[str] = mapped_column(String(64), index=True)
+    patient_id: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(String(16), default="")
+    purpose: Mapped[str] = mapped_column(Text, default="")
+    also_teaching: Mapped[bool] = mapped_column(Boolean, default=False)
+    consenter: Mapped[str] = mapped_column(String(32), default="")
+    consenter_name: Mapped[str] = mapped_column(Text, default="")
+    form: Mapped[str] = mapped_column(String(32), default="")
+    basis: Mapped[str] = mapped_column(String(32), default="")
+    authorised_by: Mapped[str] = mapped_column(Text, default="")
+    circumstances: Mapped[str] = mapped_column(Text, default="")
+    intimate_justification: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    signed_form_uid: Mapped[str] = mapped_column(String(64), default="")
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ConsentCoverage(Base):
+    """An instance a consent document covers (it may arrive before or after)."""
+
+    __tablename__ = "consent_coverage"
+    __table_args__ = (UniqueConstraint("record_pk", "sop_instance_uid"),)
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True)
+    record_pk: Mapped[int] = mapped_column(ForeignKey("consent_records.pk"), index=True)
+    sop_instance_uid: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class ConsentSupersession(Base):
+    """Document ``record_pk`` supersedes the document ``predecessor_uid``."""
+
+    __tablename__ = "consent_supersessions"
+    __table_args__ = (UniqueConstraint("record_pk", "predecessor_uid"),)
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True)
+    record_pk: Mapped[int] = mapped_column(ForeignKey("consent_records.pk"), index=True)
+    predecessor_uid: Mapped[str] = mapped_column(String(64), index=True)
 
 
 class NodeRole(enum.StrEnum):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, false, select
+from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from archive.models import Availability, Instance
@@ -86,15 +86,39 @@ def role_may_act_for(role: Role, purpose: Purpose) -> bool:
 
 
 def visible(requester: Requester) -> ColumnElement[bool]:
-    """The access decision as a predicate over :class:`Instance` rows."""
+    """The access decision as a predicate over :class:`Instance` rows:
+    visible(instance, role, purpose) = instance active AND role may act for
+    the purpose AND the governing consent covers the purpose (DESIGN.md 4)."""
     if not role_may_act_for(requester.role, requester.purpose):
         return false()
+    active = Instance.availability == Availability.ACTIVE
     if requester.review:
         if requester.purpose is not Purpose.GOVERNANCE:
             return false()
         return Instance.availability.in_(REVIEWABLE)
-    # Consent-derived purposes join here (issue 5); availability comes first.
-    return Instance.availability == Availability.ACTIVE
+    if requester.purpose is Purpose.GOVERNANCE:
+        return active  # oversight of the whole visible record
+    if requester.purpose is Purpose.SUBJECT_ACCESS:
+        # R1: everything held for the patient is disclosable to them.
+        return Instance.availability != Availability.ERASED
+    if requester.purpose is Purpose.TEACHING:
+        return and_(active, Instance.use_teaching.is_(True))
+    if requester.purpose is Purpose.SPECIFIED:
+        wanted = requester.specified_purpose.strip()
+        if not wanted:
+            return false()
+        return and_(active, Instance.use_specified == wanted)
+    care = and_(active, Instance.use_care.is_(True))
+    if requester.role is Role.PHOTOGRAPHER:
+        # A photographer also sees the held recordings they took, to get consent recorded.
+        return or_(
+            care,
+            and_(
+                Instance.availability == Availability.HELD,
+                Instance.received_by == requester.actor,
+            ),
+        )
+    return care
 
 
 def may_read(session: Session, requester: Requester, sop_instance_uid: str) -> bool:

@@ -12,17 +12,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive import audit, availability, fixity, ingest, nodes, query, retrieve
+from archive import audit, availability, consent_ops, fixity, ingest, nodes, query, retrieve
 from archive.audit import Action, AuditEntry, ChainReport, Outcome
 from archive.db import check_schema, make_engine, make_sessionmaker, migrate
 from archive.errors import ArchiveError
 from archive.fixity import FixityReport
 from archive.ingest import IngestResult, Origin
 from archive.keys import Level
-from archive.models import Availability, NodeRole
+from archive.models import Availability, Instance, NodeRole
 from archive.nodes import NodeInfo
 from archive.policy import Requester
 from archive.query import Match
@@ -179,6 +179,46 @@ class Archive:
 
     def fixity_check(self, *, actor: str, source: str = "") -> FixityReport:
         return fixity.check(self.sessions, self.store, actor=actor, source=source)
+
+    # --- consent ------------------------------------------------------------
+    def record_consent(
+        self, request: consent_ops.ConsentRequest, *, origin: Origin
+    ) -> consent_ops.Recorded:
+        """Build the consent SR (and signed-form PDF) and ingest them like any object."""
+        with self.sessions() as session:
+            prepared = consent_ops.prepare(session, request, uid_root=self.settings.uid_root)
+        results = [self.ingest(consent_ops.encode(ds), origin=origin) for ds in prepared.datasets]
+        with self.sessions() as session:
+            states = session.execute(
+                select(Instance.sop_instance_uid, Instance.availability).where(
+                    Instance.sop_instance_uid.in_(prepared.covered)
+                )
+            ).all()
+        return consent_ops.Recorded(
+            document=results[-1].sop_instance_uid,
+            signed_form=results[0].sop_instance_uid if len(results) > 1 else "",
+            superseded=prepared.superseded,
+            availability={uid: str(state) for uid, state in states},
+        )
+
+    def consent_overview(self, patient_id: str, *, requester: Requester) -> consent_ops.Overview:
+        """History and current uses of a patient's recordings (audited as a view)."""
+        with self.sessions() as session, session.begin():
+            result = consent_ops.overview(session, patient_id)
+            audit.record(
+                session,
+                AuditEntry(
+                    actor=requester.actor,
+                    role=str(requester.role),
+                    purpose=requester.purpose_label,
+                    action=Action.VIEW,
+                    outcome=Outcome.SUCCESS,
+                    patient_id=patient_id,
+                    source=requester.source,
+                    detail={"what": "consent overview"},
+                ),
+            )
+        return result
 
     # --- known DICOM nodes --------------------------------------------------
     def add_node(

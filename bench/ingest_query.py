@@ -11,17 +11,28 @@ includes its audit event, as in production.
 from __future__ import annotations
 
 import argparse
+import io
 import random
-import statistics
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
+import pydicom
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from archive import Archive, ArchiveSettings, Level, Origin, Purpose, Requester, Role
+from archive import (
+    Archive,
+    ArchiveSettings,
+    ConsentRequest,
+    Level,
+    Origin,
+    Purpose,
+    Requester,
+    Role,
+)
+from consent_sr import ConsentStatus
 from tests.factory import VL_PHOTO, encode, make_dataset
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -39,8 +50,10 @@ def workload(instances: int, patients: int, seed: int = 7) -> list[bytes]:
         first = i % per_study == 0
         if first:
             # Every patient gets studies; the rest are spread at random.
-            p = (i // per_study) % patients if i // per_study < patients else rng.randrange(
-                patients
+            p = (
+                (i // per_study) % patients
+                if i // per_study < patients
+                else rng.randrange(patients)
             )
         ds = make_dataset(
             patient_id=f"PID{p:06d}",
@@ -59,23 +72,40 @@ def workload(instances: int, patients: int, seed: int = 7) -> list[bytes]:
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def run_backend(name: str, url: str, data: list[bytes], patients: int, queries: int) -> dict[
-    str, float
-]:
+def run_backend(
+    name: str, url: str, data: list[bytes], patients: int, queries: int
+) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         settings = ArchiveSettings(data_dir=Path(tmp) / "data", database_url=url, min_free_bytes=0)
         arc = Archive(settings)
         arc.migrate()
         arc.close()
+        studies = {
+            pydicom.dcmread(io.BytesIO(b), stop_before_pixels=True).StudyInstanceUID for b in data
+        }
         with Archive.open(settings) as archive:
             origin = Origin(actor="bench", received_from="BENCH")
             start = time.perf_counter()
             for blob in data:
                 archive.ingest(blob, origin=origin)
             ingest_s = time.perf_counter() - start
+            # Photos wait for consent: record level-1 consent for every study
+            # (not timed) so the queries below find what a clinician would.
+            for study_uid in sorted(studies):
+                archive.record_consent(
+                    ConsentRequest(
+                        study_instance_uid=study_uid,
+                        status=ConsentStatus.GIVEN,
+                        level="record",
+                        consenter="patient",
+                        form="written",
+                        recorded_by="Bench^Nurse",
+                    ),
+                    origin=origin,
+                )
             rng = random.Random(11)
             by_id: list[float] = []
             by_name: list[float] = []
@@ -91,8 +121,10 @@ def run_backend(name: str, url: str, data: list[bytes], patients: int, queries: 
                 t0 = time.perf_counter()
                 archive.find(
                     Level.PATIENT,
-                    {"PatientName": f"{SURNAMES[p % len(SURNAMES)].lower()}{p // 10:05d}*",
-                     "PatientID": ""},
+                    {
+                        "PatientName": f"{SURNAMES[p % len(SURNAMES)].lower()}{p // 10:05d}*",
+                        "PatientID": "",
+                    },
                     requester=OP,
                 )
                 by_name.append((time.perf_counter() - t0) * 1000)
@@ -135,23 +167,40 @@ def main() -> None:
     for backend in args.backends.split(","):
         if backend == "sqlite":
             with tempfile.TemporaryDirectory() as tmp:
-                rows.append(("sqlite", run_backend(
-                    "sqlite", f"sqlite:///{tmp}/index.sqlite3", data, args.patients,
-                    args.queries)))
+                rows.append(
+                    (
+                        "sqlite",
+                        run_backend(
+                            "sqlite",
+                            f"sqlite:///{tmp}/index.sqlite3",
+                            data,
+                            args.patients,
+                            args.queries,
+                        ),
+                    )
+                )
         else:
             schema, url = pg_schema()
             try:
-                rows.append(("postgresql",
-                             run_backend("postgresql", url, data, args.patients, args.queries)))
+                rows.append(
+                    (
+                        "postgresql",
+                        run_backend("postgresql", url, data, args.patients, args.queries),
+                    )
+                )
             finally:
                 drop_schema(schema)
     print()
     print(f"{args.instances} instances, {args.patients} patients, {args.queries} queries each")
-    print(f"{'backend':<12}{'ingest/s':>10}{'ID p50 ms':>11}{'ID p95 ms':>11}"
-          f"{'name* p50':>11}{'name* p95':>11}")
+    print(
+        f"{'backend':<12}{'ingest/s':>10}{'ID p50 ms':>11}{'ID p95 ms':>11}"
+        f"{'name* p50':>11}{'name* p95':>11}"
+    )
     for name, r in rows:
-        print(f"{name:<12}{r['ingest_per_s']:>10.0f}{r['id_p50']:>11.2f}{r['id_p95']:>11.2f}"
-              f"{r['name_p50']:>11.2f}{r['name_p95']:>11.2f}")
+        print(
+            f"{name:<12}{r['ingest_per_s']:>10.0f}{r['id_p50']:>11.2f}{r['id_p95']:>11.2f}"
+            f"{r['name_p50']:>11.2f}{r['name_p95']:>11.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -8,15 +8,13 @@ found, refused transition).
 
 from __future__ import annotations
 
-import getpass
 import io
 import json
 import logging
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from pydicom.dataset import Dataset
@@ -36,31 +34,10 @@ from archive import (
 from archive.convert import ConversionError
 from archive.db import migrate, schema_revision
 from photopacs.capture import Capture, build_capture, capture_options, is_media
+from photopacs.common import EXIT_PROBLEMS, fail, open_archive, operator
+from photopacs.consent_commands import consent
 
-EXIT_PROBLEMS = 1
-EXIT_ARCHIVE = 3
 LEVELS = click.Choice(["patient", "study", "series", "instance"], case_sensitive=False)
-
-
-def operator() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:
-        return f"cli:uid{os.getuid()}"
-
-
-def fail(message: str, code: int = EXIT_ARCHIVE) -> NoReturn:
-    click.echo(f"photopacs: {message}", err=True)
-    sys.exit(code)
-
-
-def open_archive() -> Archive:
-    try:
-        return Archive.open(ArchiveSettings())
-    except ArchiveError as exc:
-        fail(str(exc))
-    except ValueError as exc:  # pydantic validation of PHOTOPACS_* settings
-        fail(f"invalid setting: {exc}")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -457,3 +434,6 @@ def node_remove(ae_title: str) -> None:
         except ArchiveError as exc:
             fail(str(exc))
     click.echo(f"removed {ae_title.strip()}")
+
+
+main.add_command(consent)

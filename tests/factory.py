@@ -9,6 +9,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 VL_PHOTO = "1.2.840.10008.5.1.4.1.1.77.1.4"
+VL_ENDOSCOPIC = "1.2.840.10008.5.1.4.1.1.77.1.1"
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 
 
@@ -21,8 +22,8 @@ def make_dataset(
     study_uid: str | None = None,
     series_uid: str | None = None,
     sop_uid: str | None = None,
-    sop_class: str = VL_PHOTO,
-    modality: str = "XC",
+    sop_class: str = VL_ENDOSCOPIC,
+    modality: str = "ES",
     study_date: str = "20260101",
     study_time: str = "120000",
     accession: str = "ACC1",
@@ -38,7 +39,12 @@ def make_dataset(
     charset: str | Sequence[str] | None = "ISO_IR 192",
     pixel_bytes: int = 64,
 ) -> Dataset:
-    """An uncompressed 8-bit greyscale image object with the given identity."""
+    """An uncompressed 8-bit greyscale image object with the given identity.
+
+    By default a VL Endoscopic image: implicit consent (R8) makes it visible for
+    care on arrival, so tests about matching need no consent. Pass
+    ``sop_class=VL_PHOTO, modality="XC"`` for a photo that needs consent.
+    """
     ds = Dataset()
     if charset is not None:
         ds.SpecificCharacterSet = charset

@@ -58,7 +58,7 @@ def world(archive: Archive) -> World:
         patient_name="Müller^Renée",
         charset="ISO_IR 100",
         study_uid=uids["m1.study"],
-        modality="OT",
+        modality="US",
         sop_class=SECONDARY_CAPTURE,
         series_number=2,
     )
@@ -195,20 +195,20 @@ def test_uid_lists(world: World) -> None:
 def test_lower_level_query_with_upper_level_keys(world: World) -> None:
     u = world.uids
     assert ids(world, Level.IMAGE, PatientID="MUL1") == sorted([u["m1"], u["m2"], u["m3"]])
-    assert ids(world, Level.SERIES, PatientID="MUL1", Modality="OT") == [u["m3.series"]]
+    assert ids(world, Level.SERIES, PatientID="MUL1", Modality="US") == [u["m3.series"]]
     assert ids(world, Level.IMAGE, StudyInstanceUID=u["m1.study"], InstanceNumber="2") == [u["m2"]]
 
 
 def test_modalities_in_study_matches_any_and_is_returned(world: World) -> None:
     u = world.uids
-    assert ids(world, Level.STUDY, ModalitiesInStudy="OT") == [u["m1.study"]]
-    assert ids(world, Level.STUDY, ModalitiesInStudy="OT\\XC") == sorted(
+    assert ids(world, Level.STUDY, ModalitiesInStudy="US") == [u["m1.study"]]
+    assert ids(world, Level.STUDY, ModalitiesInStudy="US\\ES") == sorted(
         [u["m1.study"], u["u1.study"], u["x1.study"], u["y1.study"]]
     )
     [m] = world.archive.find(
         Level.STUDY, {"StudyInstanceUID": u["m1.study"], "ModalitiesInStudy": ""}, requester=OP
     )
-    assert m["ModalitiesInStudy"] == ["OT", "XC"]
+    assert m["ModalitiesInStudy"] == ["ES", "US"]
 
 
 def test_counts_at_every_level(world: World) -> None:
@@ -258,7 +258,7 @@ def test_returned_keys_include_unique_keys_of_upper_levels(world: World) -> None
         "SeriesInstanceUID": world.uids["m3.series"],
         "SOPInstanceUID": world.uids["m3"],
         "SOPClassUID": SECONDARY_CAPTURE,
-        "Modality": "OT",
+        "Modality": "US",
     }
 
 
@@ -290,7 +290,7 @@ def test_hidden_instances_never_appear(world: World, target: Availability) -> No
     a.set_availability(Level.IMAGE, u["m3"], target, reason="governance review", actor="ig")
     assert u["m3"] not in ids(world, Level.IMAGE, PatientID="")
     assert u["m3.series"] not in ids(world, Level.SERIES, PatientID="MUL1")
-    assert ids(world, Level.STUDY, ModalitiesInStudy="OT") == []
+    assert ids(world, Level.STUDY, ModalitiesInStudy="US") == []
     [p] = a.find(
         Level.PATIENT,
         {
@@ -310,7 +310,7 @@ def test_hidden_instances_never_appear(world: World, target: Availability) -> No
         },
         requester=OP,
     )
-    assert (s["ModalitiesInStudy"], s["NumberOfStudyRelatedInstances"]) == (["XC"], 2)
+    assert (s["ModalitiesInStudy"], s["NumberOfStudyRelatedInstances"]) == (["ES"], 2)
     review = {m["SOPInstanceUID"] for m in a.find(Level.IMAGE, {}, requester=REVIEW)}
     assert review == (set() if target is Availability.ERASED else {u["m3"]})
 

@@ -6,7 +6,8 @@ import json
 
 from archive import Archive, Availability, Level, Origin, Purpose, Requester, Role
 from tests.archive.helpers import audit_rows, stored_files
-from tests.factory import VL_PHOTO, encode, make_dataset
+from tests.factory import VL_ENDOSCOPIC as VL_PHOTO
+from tests.factory import encode, make_dataset
 
 EPR = Requester(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE, source="127.0.0.1")
 ORIGIN = Origin(actor="test")

@@ -1,0 +1,281 @@
+"""Recording consent decisions: the archive builds the consent SR (and the
+Encapsulated PDF of a scanned signed form) with :mod:`consent_sr` and ingests
+them through the one ingest path, exactly as if another system had sent them
+by C-STORE. Also the consent overview of a patient.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pydicom.dataset import Dataset
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from archive.consent import current_records
+from archive.consent_rules import Kind, kind_of
+from archive.errors import InvalidArgument, NotFound
+from archive.models import Availability, ConsentRecord, Instance, Patient, Series, Study
+from consent_sr import (
+    Consent,
+    ConsentStatus,
+    ConsentValidationError,
+    InstanceRef,
+    PatientSex,
+    build_consent_form_pdf,
+    build_consent_sr,
+)
+from consent_sr import Patient as SRPatient
+from consent_sr import Study as SRStudy
+
+
+@dataclass(frozen=True)
+class ConsentRequest:
+    """A consent decision to record (fields as in :class:`consent_sr.Consent`)."""
+
+    study_instance_uid: str
+    status: ConsentStatus
+    recorded_by: str
+    instances: tuple[str, ...] = ()  # empty: every recording in the study
+    level: str | None = None
+    purpose: str | None = None
+    also_teaching: bool = False
+    consenter: str | None = None
+    consenter_name: str | None = None
+    form: str | None = None
+    basis: str | None = None
+    authorised_by: str | None = None
+    circumstances: str | None = None
+    intimate_justification: str | None = None
+    comment: str | None = None
+    form_pdf: bytes | None = None
+    decided_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording a consent decision did."""
+
+    document: str  # SOP Instance UID of the consent SR
+    signed_form: str  # of the Encapsulated PDF, or ""
+    superseded: tuple[str, ...]
+    availability: dict[str, str]  # covered instance -> its availability now
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The documents to ingest, in order (signed form first, then the SR)."""
+
+    datasets: list[Dataset]
+    covered: tuple[str, ...]
+    superseded: tuple[str, ...]
+
+
+def encode(ds: Dataset) -> bytes:
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def _date(text: str) -> dt.date | None:
+    try:
+        return dt.datetime.strptime(text[:8], "%Y%m%d").date() if text else None
+    except ValueError:
+        return None
+
+
+def prepare(session: Session, request: ConsentRequest, *, uid_root: str | None) -> Prepared:
+    """Build the consent SR (and PDF) for ``request`` from what the index holds."""
+    row = session.execute(
+        select(Study, Patient)
+        .join(Patient, Study.patient_pk == Patient.pk)
+        .where(Study.study_instance_uid == request.study_instance_uid)
+    ).first()
+    if row is None:
+        raise NotFound(f"no study {request.study_instance_uid} in the archive")
+    study, patient = row
+    candidates = session.execute(
+        select(Instance, Series.series_instance_uid, Series.modality)
+        .join(Series, Instance.series_pk == Series.pk)
+        .where(Series.study_pk == study.pk, Instance.availability != Availability.ERASED)
+        .order_by(Instance.pk)
+    ).all()
+    recordings = {
+        i.sop_instance_uid: (i, series_uid)
+        for i, series_uid, modality in candidates
+        if kind_of(i.sop_class_uid, modality) is not Kind.DOCUMENT
+    }
+    if request.instances:
+        unknown = [u for u in request.instances if u not in recordings]
+        if unknown:
+            raise InvalidArgument(
+                f"instances: {len(unknown)} of them are not recordings in study "
+                f"{request.study_instance_uid} (first: {unknown[0]})"
+            )
+        chosen = list(dict.fromkeys(request.instances))
+    else:
+        chosen = list(recordings)
+    if not chosen:
+        raise InvalidArgument(f"study {request.study_instance_uid} holds no recordings to cover")
+    covered = [
+        InstanceRef(
+            study_instance_uid=request.study_instance_uid,
+            series_instance_uid=recordings[u][1],
+            sop_class_uid=recordings[u][0].sop_class_uid,
+            sop_instance_uid=u,
+        )
+        for u in chosen
+    ]
+    current = current_records(session, chosen)
+    predecessors = sorted({r.sop_instance_uid for rs in current.values() for r in rs})
+    if request.status is ConsentStatus.WITHDRAWN and not predecessors:
+        raise InvalidArgument("there is no current consent to withdraw for these instances")
+    supersedes = _references(session, predecessors)
+    sr_patient = SRPatient(
+        patient_id=patient.patient_id,
+        name=patient.patient_name,
+        birth_date=_date(patient.patient_birth_date),
+        sex=PatientSex(patient.patient_sex) if patient.patient_sex in ("M", "F", "O") else None,
+    )
+    sr_study = SRStudy(
+        study_instance_uid=study.study_instance_uid,
+        accession_number=study.accession_number or None,
+        study_id=study.study_id or None,
+        study_date=_date(study.study_date),
+    )
+    datasets: list[Dataset] = []
+    signed_form = None
+    try:
+        if request.form_pdf is not None:
+            pdf = build_consent_form_pdf(
+                request.form_pdf, patient=sr_patient, study=sr_study, uid_root=uid_root
+            )
+            datasets.append(pdf)
+            signed_form = InstanceRef.from_dataset(pdf)
+        consent = Consent(
+            status=request.status,
+            decided_at=request.decided_at or datetime.now(UTC),
+            recorded_by=request.recorded_by,
+            covered=covered,
+            level=request.level,
+            purpose=request.purpose,
+            also_teaching=request.also_teaching,
+            consenter=request.consenter,
+            consenter_name=request.consenter_name,
+            form=request.form,
+            basis=request.basis,
+            authorised_by=request.authorised_by,
+            circumstances=request.circumstances,
+            intimate_justification=request.intimate_justification,
+            signed_form=signed_form,
+            supersedes=supersedes,
+            comment=request.comment,
+        )
+        datasets.append(
+            build_consent_sr(consent, patient=sr_patient, study=sr_study, uid_root=uid_root)
+        )
+    except ConsentValidationError as exc:
+        raise InvalidArgument(str(exc)) from exc
+    return Prepared(datasets=datasets, covered=tuple(chosen), superseded=tuple(predecessors))
+
+
+def _references(session: Session, uids: Sequence[str]) -> list[InstanceRef]:
+    if not uids:
+        return []
+    rows = session.execute(
+        select(
+            Instance.sop_class_uid,
+            Instance.sop_instance_uid,
+            Series.series_instance_uid,
+            Study.study_instance_uid,
+        )
+        .join(Series, Instance.series_pk == Series.pk)
+        .join(Study, Series.study_pk == Study.pk)
+        .where(Instance.sop_instance_uid.in_(list(uids)))
+    ).all()
+    return [
+        InstanceRef(
+            study_instance_uid=study_uid,
+            series_instance_uid=series_uid,
+            sop_class_uid=sop_class,
+            sop_instance_uid=sop_uid,
+        )
+        for sop_class, sop_uid, series_uid, study_uid in rows
+    ]
+
+
+@dataclass
+class InstanceState:
+    sop_instance_uid: str
+    study_instance_uid: str
+    availability: str
+    reason: str
+    uses: list[str]
+    governing_consent: str
+
+
+@dataclass
+class Overview:
+    """A patient's consent history and what each recording may be used for."""
+
+    patient_id: str
+    history: list[dict[str, str]] = field(default_factory=list)
+    instances: list[InstanceState] = field(default_factory=list)
+
+
+def overview(session: Session, patient_id: str) -> Overview:
+    patient = session.scalar(select(Patient).where(Patient.patient_id == patient_id))
+    if patient is None:
+        raise NotFound(f"no patient {patient_id} in the archive")
+    result = Overview(patient_id=patient_id)
+    for record in session.scalars(
+        select(ConsentRecord)
+        .where(ConsentRecord.patient_id == patient_id)
+        .order_by(ConsentRecord.decided_at, ConsentRecord.pk)
+    ):
+        result.history.append(
+            {
+                "document": record.sop_instance_uid,
+                "study": record.study_instance_uid,
+                "decided_at": record.decided_at.isoformat(),
+                "status": record.status,
+                "level": record.level,
+                "purpose": record.purpose,
+                "also_teaching": "yes" if record.also_teaching else "",
+                "consenter": record.consenter,
+                "form": record.form,
+                "basis": record.basis,
+                "recorded_by": record.recorded_by,
+                "signed_form": record.signed_form_uid,
+            }
+        )
+    rows = session.execute(
+        select(Instance, Study.study_instance_uid, Series.modality)
+        .join(Series, Instance.series_pk == Series.pk)
+        .join(Study, Series.study_pk == Study.pk)
+        .where(Study.patient_pk == patient.pk)
+        .order_by(Instance.pk)
+    ).all()
+    for instance, study_uid, modality in rows:
+        if kind_of(instance.sop_class_uid, modality) is Kind.DOCUMENT:
+            continue
+        uses = [
+            u for u, ok in (("care", instance.use_care), ("teaching", instance.use_teaching)) if ok
+        ]
+        if instance.use_specified:
+            uses.append(f"specified:{instance.use_specified}")
+        result.instances.append(
+            InstanceState(
+                sop_instance_uid=instance.sop_instance_uid,
+                study_instance_uid=study_uid,
+                availability=str(instance.availability),
+                reason=instance.availability_reason,
+                uses=uses if instance.availability is Availability.ACTIVE else [],
+                governing_consent=instance.governing_consent_uid,
+            )
+        )
+    return result

@@ -1,0 +1,36 @@
+"""Helpers shared by the command-line modules."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from typing import NoReturn
+
+import click
+
+from archive import Archive, ArchiveError, ArchiveSettings
+
+EXIT_PROBLEMS = 1
+EXIT_ARCHIVE = 3
+
+
+def operator() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return f"cli:uid{os.getuid()}"
+
+
+def fail(message: str, code: int = EXIT_ARCHIVE) -> NoReturn:
+    click.echo(f"photopacs: {message}", err=True)
+    sys.exit(code)
+
+
+def open_archive() -> Archive:
+    try:
+        return Archive.open(ArchiveSettings())
+    except ArchiveError as exc:
+        fail(str(exc))
+    except ValueError as exc:  # pydantic validation of PHOTOPACS_* settings
+        fail(f"invalid setting: {exc}")

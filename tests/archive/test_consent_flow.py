@@ -1,0 +1,303 @@
+"""Consent drives availability and use, end to end through the archive
+(ingest of SR documents, supersession, policy), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from pydicom.dataset import Dataset
+
+from archive import (
+    Archive,
+    ArchiveError,
+    Availability,
+    ConsentRequest,
+    InvalidArgument,
+    InvalidObject,
+    Level,
+    NotFound,
+    Origin,
+    Purpose,
+    Requester,
+    Role,
+)
+from consent_sr import Consent, ConsentStatus, InstanceRef, build_consent_sr
+from consent_sr import Patient as SRPatient
+from consent_sr import Study as SRStudy
+from tests.archive.helpers import audit_rows, counts, stored_files
+from tests.factory import VL_PHOTO, encode, make_dataset
+
+ORIGIN = Origin(actor="photographer1", role="photographer")
+EPR = Requester(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE)
+EDUCATOR = Requester(actor="edu", role=Role.EDUCATOR, purpose=Purpose.TEACHING)
+JOURNAL = "Publication in the British Journal of Dermatology, case report 2026"
+PUBLISHER = Requester(
+    actor="edu", role=Role.EDUCATOR, purpose=Purpose.SPECIFIED, specified_purpose=JOURNAL
+)
+REVIEW = Requester(actor="ig", role=Role.GOVERNANCE, purpose=Purpose.GOVERNANCE, review=True)
+
+
+def photo(**kw: object) -> Dataset:
+    values: dict[str, object] = {
+        "sop_class": VL_PHOTO,
+        "modality": "XC",
+        "patient_id": "C1",
+        "birth_date": "19800101",
+    }
+    values.update(kw)
+    return make_dataset(**values)  # type: ignore[arg-type]
+
+
+def session_of_photos(archive: Archive, n: int = 2, **kw: object) -> tuple[str, list[str]]:
+    first = photo(**kw)
+    archive.ingest(encode(first), origin=ORIGIN)
+    uids = [first.SOPInstanceUID]
+    for i in range(n - 1):
+        ds = photo(
+            study_uid=first.StudyInstanceUID,
+            series_uid=first.SeriesInstanceUID,
+            instance_number=i + 2,
+            **kw,
+        )
+        archive.ingest(encode(ds), origin=ORIGIN)
+        uids.append(ds.SOPInstanceUID)
+    return first.StudyInstanceUID, uids
+
+
+def seen(archive: Archive, who: Requester) -> set[str]:
+    """The photos (not the consent documents, which are part of the record) ``who`` sees."""
+    found = archive.find(Level.IMAGE, {"SOPClassUID": VL_PHOTO}, requester=who)
+    return {m["SOPInstanceUID"] for m in found}
+
+
+def record(archive: Archive, study: str, status: ConsentStatus, **kw: object) -> object:
+    req = ConsentRequest(study_instance_uid=study, status=status, recorded_by="Nurse^Ann", **kw)  # type: ignore[arg-type]
+    return archive.record_consent(req, origin=ORIGIN)
+
+
+GIVEN1 = {"level": "record", "consenter": "patient", "form": "written"}
+
+
+def test_photos_are_held_until_consent_then_follow_its_level(archive: Archive) -> None:
+    study, uids = session_of_photos(archive)
+    assert seen(archive, EPR) == set() and seen(archive, REVIEW) == set(uids)
+    record(archive, study, ConsentStatus.GIVEN, **GIVEN1)
+    assert seen(archive, EPR) == set(uids)
+    assert seen(archive, EDUCATOR) == set()
+    record(
+        archive, study, ConsentStatus.GIVEN, level="teaching", consenter="patient", form="written"
+    )
+    assert seen(archive, EDUCATOR) == set(uids) == seen(archive, EPR)
+    assert seen(archive, PUBLISHER) == set()
+
+
+def test_level_3_grants_exactly_the_named_purpose(archive: Archive) -> None:
+    study, uids = session_of_photos(archive)
+    record(
+        archive,
+        study,
+        ConsentStatus.GIVEN,
+        level="specified",
+        purpose=JOURNAL,
+        consenter="patient",
+        form="written",
+    )
+    assert seen(archive, PUBLISHER) == set(uids)
+    other = Requester(
+        actor="edu",
+        role=Role.EDUCATOR,
+        purpose=Purpose.SPECIFIED,
+        specified_purpose="Publication in The Lancet, 2027",
+    )
+    assert seen(archive, other) == set() and seen(archive, EDUCATOR) == set()
+    with pytest.raises(InvalidArgument, match="purpose"):
+        record(
+            archive,
+            study,
+            ConsentStatus.GIVEN,
+            level="specified",
+            purpose="publication as required",
+            consenter="patient",
+            form="written",
+        )
+
+
+def test_withdrawal_quarantines_keeps_everything_and_is_audited(archive: Archive) -> None:
+    study, uids = session_of_photos(archive)
+    record(
+        archive, study, ConsentStatus.GIVEN, level="teaching", consenter="patient", form="written"
+    )
+    files_before = stored_files(archive)
+    outcome = record(archive, study, ConsentStatus.WITHDRAWN, consenter="patient")
+    assert set(outcome.availability.values()) == {"quarantined"}  # type: ignore[attr-defined]
+    assert seen(archive, EPR) == set() and seen(archive, EDUCATOR) == set()
+    assert seen(archive, REVIEW) == set(uids)
+    assert set(files_before) <= set(stored_files(archive))  # nothing deleted
+    events = [
+        json.loads(e.detail) for e in audit_rows(archive) if e.action == "availability-change"
+    ]
+    assert any(d["reason"] == "consent withdrawn" and d["rule"] == "R5" for d in events)
+    overview = archive.consent_overview("C1", requester=EPR)
+    assert [h["status"] for h in overview.history] == ["given", "withdrawn"]
+    assert {i.availability for i in overview.instances} == {"quarantined"}
+
+
+def test_partial_withdrawal_touches_only_the_named_photo(archive: Archive) -> None:
+    study, uids = session_of_photos(archive, 3)
+    record(archive, study, ConsentStatus.GIVEN, **GIVEN1)
+    record(archive, study, ConsentStatus.WITHDRAWN, consenter="patient", instances=(uids[0],))
+    assert seen(archive, EPR) == set(uids[1:])
+
+
+def test_pending_then_refused_after_regaining_capacity(archive: Archive) -> None:
+    study, uids = session_of_photos(archive)
+    record(archive, study, ConsentStatus.PENDING_RETROSPECTIVE)
+    assert seen(archive, EPR) == set() and seen(archive, REVIEW) == set(uids)
+    record(archive, study, ConsentStatus.REFUSED, consenter="patient")
+    assert seen(archive, EPR) == set() and seen(archive, REVIEW) == set(uids)
+    overview = archive.consent_overview("C1", requester=EPR)
+    assert {i.reason for i in overview.instances} == {"consent refused"}
+
+
+def test_consent_that_arrives_before_its_images_applies_when_they_arrive(
+    archive: Archive,
+) -> None:
+    early = photo()
+    consent = Consent(
+        status="given",
+        decided_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        recorded_by="Nurse^Ann",
+        covered=[InstanceRef.from_dataset(early)],
+        level="record",
+        consenter="patient",
+        form="written",
+    )
+    sr = build_consent_sr(
+        consent, patient=SRPatient.from_dataset(early), study=SRStudy.from_dataset(early)
+    )
+    archive.ingest(encode(sr), origin=Origin(actor="OTHERPACS"))  # as if by C-STORE
+    result = archive.ingest(encode(early), origin=ORIGIN)
+    assert result.availability is Availability.ACTIVE
+    assert seen(archive, EPR) == {early.SOPInstanceUID}
+
+
+def test_children_need_written_consent(archive: Archive) -> None:
+    study, uids = session_of_photos(archive, birth_date="20200101")
+    record(
+        archive,
+        study,
+        ConsentStatus.GIVEN,
+        level="record",
+        consenter="parent",
+        consenter_name="Parent^Pat",
+        form="verbal-recorded",
+        circumstances="Parent present in clinic",
+    )
+    assert seen(archive, EPR) == set()
+    record(
+        archive,
+        study,
+        ConsentStatus.GIVEN,
+        level="record",
+        consenter="parent",
+        consenter_name="Parent^Pat",
+        form="written",
+        circumstances="Parent present in clinic",
+    )
+    assert seen(archive, EPR) == set(uids)
+
+
+def test_intimate_recordings_need_a_justification(archive: Archive) -> None:
+    study, uids = session_of_photos(archive, body_part="BREAST")
+    record(archive, study, ConsentStatus.GIVEN, **GIVEN1)
+    assert seen(archive, EPR) == set()
+    record(
+        archive,
+        study,
+        ConsentStatus.GIVEN,
+        **GIVEN1,
+        intimate_justification="Post-operative wound monitoring",
+    )
+    assert seen(archive, EPR) == set(uids)
+
+
+def test_vital_interests_is_care_only(archive: Archive) -> None:
+    study, uids = session_of_photos(archive, birth_date="20190101")
+    record(
+        archive,
+        study,
+        ConsentStatus.IMPLICIT,
+        basis="vital-interests",
+        authorised_by="Consultant^Carla",
+    )
+    assert seen(archive, EPR) == set(uids)
+    assert seen(archive, EDUCATOR) == set()
+
+
+def test_photographer_sees_the_held_photos_they_took(archive: Archive) -> None:
+    _, uids = session_of_photos(archive)
+    own = Requester(actor="photographer1", role=Role.PHOTOGRAPHER, purpose=Purpose.CARE)
+    other = Requester(actor="photographer2", role=Role.PHOTOGRAPHER, purpose=Purpose.CARE)
+    assert seen(archive, own) == set(uids) and seen(archive, other) == set()
+
+
+def test_governance_quarantine_is_not_undone_by_consent(archive: Archive) -> None:
+    study, uids = session_of_photos(archive)
+    archive.set_availability(
+        Level.IMAGE,
+        uids[0],
+        Availability.QUARANTINED,
+        reason="incidental capture of another patient",
+        actor="ig",
+    )
+    record(archive, study, ConsentStatus.GIVEN, **GIVEN1)
+    assert seen(archive, EPR) == {uids[1]}
+
+
+def test_bad_consent_requests_change_nothing(archive: Archive) -> None:
+    study, _ = session_of_photos(archive)
+    before = counts(archive)
+    with pytest.raises(InvalidArgument, match="no current consent to withdraw"):
+        record(archive, study, ConsentStatus.WITHDRAWN, consenter="patient")
+    with pytest.raises(NotFound):
+        record(archive, "1.2.3.4", ConsentStatus.GIVEN, **GIVEN1)
+    with pytest.raises(InvalidArgument, match="not recordings"):
+        record(archive, study, ConsentStatus.GIVEN, instances=("1.2.3",), **GIVEN1)
+    with pytest.raises(InvalidArgument):
+        record(
+            archive,
+            study,
+            ConsentStatus.GIVEN,
+            level="specified",
+            consenter="patient",
+            form="written",
+        )
+    assert counts(archive) == before
+
+
+def test_malformed_or_misplaced_consent_documents_are_refused(archive: Archive) -> None:
+    study, _ = session_of_photos(archive)
+    other = photo(patient_id="C1")
+    consent = Consent(
+        status="given",
+        decided_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        recorded_by="Nurse^Ann",
+        covered=[InstanceRef.from_dataset(other)],
+        level="record",
+        consenter="patient",
+        form="written",
+    )
+    sr = build_consent_sr(
+        consent, patient=SRPatient.from_dataset(other), study=SRStudy.from_dataset(other)
+    )
+    misplaced = encode(sr).replace(other.StudyInstanceUID.encode(), study.encode(), 1)
+    before = counts(archive)
+    broken = sr.copy()
+    del broken.ContentSequence
+    for data in (misplaced, encode(broken)):
+        with pytest.raises((InvalidObject, ArchiveError)):
+            archive.ingest(data, origin=ORIGIN)
+    assert counts(archive) == before
+    assert seen(archive, EPR) == set()

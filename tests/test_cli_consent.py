@@ -1,0 +1,146 @@
+"""`photopacs consent ...` end to end on the command line: held photos, consent
+with a signed form, withdrawal, history."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pydicom
+import pytest
+from click.testing import CliRunner, Result
+
+from photopacs.cli import main
+from tests.consent_sr.helpers import minimal_pdf
+from tests.support import corpus, dciodvfy
+
+
+@pytest.fixture
+def runner(tmp_path: Path, database_url: str) -> CliRunner:
+    r = CliRunner(
+        env={
+            "PHOTOPACS_DATA_DIR": str(tmp_path / "data"),
+            "PHOTOPACS_DATABASE_URL": database_url,
+            "PHOTOPACS_MIN_FREE_BYTES": "0",
+        }
+    )
+    assert r.invoke(main, ["db", "upgrade"]).exit_code == 0
+    return r
+
+
+def run(r: CliRunner, *args: str) -> Result:
+    return r.invoke(main, list(args), catch_exceptions=False)
+
+
+def photos(r: CliRunner) -> list[str]:
+    q = run(
+        r,
+        "query",
+        "--level",
+        "instance",
+        "--json",
+        "PatientID=CON1",
+        "SOPClassUID=1.2.840.10008.5.1.4.1.1.77.1.4",
+    )
+    return sorted(m["SOPInstanceUID"] for m in json.loads(q.stdout))
+
+
+def test_record_show_withdraw(runner: CliRunner, tmp_path: Path) -> None:
+    imported = run(
+        runner,
+        "import",
+        str(corpus("jpeg", "rose.jpg")),
+        str(corpus("jpeg", "logo.jpg")),
+        "--patient-id",
+        "CON1",
+        "--patient-name",
+        "Doe^Jane",
+        "--birth-date",
+        "1970-05-05",
+        "--body-site",
+        "left forearm",
+    )
+    assert imported.exit_code == 0, imported.output
+    review = json.loads(
+        run(runner, "query", "--level", "study", "--json", "--review", "PatientID=CON1").stdout
+    )
+    study = review[0]["StudyInstanceUID"]
+    assert photos(runner) == []
+    pdf = tmp_path / "form.pdf"
+    pdf.write_bytes(minimal_pdf())
+    rec = run(
+        runner,
+        "consent",
+        "record",
+        "--study",
+        study,
+        "--level",
+        "2",
+        "--form",
+        "written",
+        "--form-pdf",
+        str(pdf),
+        "--recorded-by",
+        "Photo^Pat",
+    )
+    assert rec.exit_code == 0, rec.output
+    assert "covered instances: 2 active" in rec.output and "signed form stored" in rec.output
+    visible = photos(runner)
+    assert len(visible) == 2
+    shown = json.loads(run(runner, "consent", "show", "--patient", "CON1", "--json").stdout)
+    assert [h["status"] for h in shown["history"]] == ["given"]
+    assert shown["history"][0]["signed_form"]
+    assert {tuple(i["uses"]) for i in shown["instances"]} == {("care", "teaching")}
+    # The documents made pass dciodvfy.
+    for p in (tmp_path / "data" / "objects").rglob("*.dcm"):
+        ds = pydicom.dcmread(p, stop_before_pixels=True)
+        if ds.Modality in ("SR", "DOC"):
+            assert dciodvfy(p).errors == []
+    w = run(
+        runner,
+        "consent",
+        "withdraw",
+        "--study",
+        study,
+        "--instances",
+        visible[0],
+        "--recorded-by",
+        "Photo^Pat",
+    )
+    assert w.exit_code == 0 and "1 quarantined" in w.output
+    assert photos(runner) == visible[1:]
+    text = run(runner, "consent", "show", "--patient", "CON1").output
+    assert "withdrawn" in text and "quarantined (consent withdrawn)" in text
+
+
+def test_consent_errors_are_clear(runner: CliRunner) -> None:
+    no_study = run(
+        runner,
+        "consent",
+        "record",
+        "--study",
+        "1.2.3",
+        "--level",
+        "1",
+        "--form",
+        "written",
+        "--recorded-by",
+        "A^B",
+    )
+    assert no_study.exit_code == 3 and "no study 1.2.3" in no_study.output
+    bad_level = run(
+        runner,
+        "consent",
+        "record",
+        "--study",
+        "1.2.3",
+        "--level",
+        "4",
+        "--form",
+        "written",
+        "--recorded-by",
+        "A^B",
+    )
+    assert bad_level.exit_code == 2
+    unknown = run(runner, "consent", "show", "--patient", "NOPE")
+    assert unknown.exit_code == 3 and "no patient NOPE" in unknown.output
