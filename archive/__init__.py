@@ -30,14 +30,17 @@ from archive.query import Match
 from archive.retrieve import Located
 from archive.service import Archive
 from archive.settings import ArchiveSettings
+from archive.users import Accounts, AuthenticationFailed, SessionInfo, UserInfo
 
 __all__ = [
+    "Accounts",
     "Action",
     "AlreadyExists",
     "Archive",
     "ArchiveError",
     "ArchiveSettings",
     "AuditEntry",
+    "AuthenticationFailed",
     "Availability",
     "ChainReport",
     "ConfigurationError",
@@ -66,6 +69,8 @@ __all__ = [
     "Requester",
     "Role",
     "SchemaOutOfDate",
+    "SessionInfo",
     "StorageError",
     "StorageFull",
+    "UserInfo",
 ]

@@ -29,6 +29,7 @@ from archive.query import Match
 from archive.retrieve import Located
 from archive.settings import ArchiveSettings
 from archive.store import BlobStore
+from archive.users import Accounts
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class Archive:
         self.settings = settings
         self.engine = engine if engine is not None else make_engine(settings)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
+        self.accounts = Accounts(self.sessions, settings)
         self.store = BlobStore(
             settings.data_dir,
             max_object_bytes=settings.max_object_bytes,

@@ -47,6 +47,21 @@ class ArchiveSettings(BaseSettings):
         description="Most matches one query returns.",
     )
 
+    session_idle_minutes: int = Field(
+        default=15, gt=0, description="A web session ends after this many idle minutes."
+    )
+    session_max_hours: int = Field(
+        default=10, gt=0, description="A web session ends this many hours after sign-in."
+    )
+    lockout_attempts: int = Field(
+        default=5, gt=0, description="Failed sign-ins in a row that lock an account."
+    )
+    lockout_minutes: int = Field(
+        default=15, gt=0, description="How long a locked account stays locked."
+    )
+    min_password_length: int = Field(
+        default=12, ge=8, description="Shortest password accepted for a web account."
+    )
     uid_root: str | None = Field(
         default=None,
         description=(

@@ -36,6 +36,7 @@ from archive.db import migrate, schema_revision
 from photopacs.capture import Capture, build_capture, capture_options, is_media
 from photopacs.common import EXIT_PROBLEMS, fail, open_archive, operator
 from photopacs.consent_commands import consent
+from photopacs.user_commands import user
 
 LEVELS = click.Choice(["patient", "study", "series", "instance"], case_sensitive=False)
 
@@ -437,3 +438,4 @@ def node_remove(ae_title: str) -> None:
 
 
 main.add_command(consent)
+main.add_command(user)

@@ -207,3 +207,39 @@ def test_node_add_list_remove(cli: CliRunner) -> None:
     assert run(cli, "node", "remove", "CAMERA1").exit_code == 0
     assert run(cli, "node", "remove", "CAMERA1").exit_code == 3
     assert json.loads(run(cli, "node", "list", "--json").stdout) == []
+
+
+def test_user_add_with_password_stdin_never_on_the_command_line(cli: CliRunner) -> None:
+    pw = "a long enough password\n"
+    added = cli.invoke(
+        main, ["user", "add", "alice", "--role", "admin", "--password-stdin"], input=pw
+    )
+    assert added.exit_code == 0, added.output
+    assert "added alice (admin)" in added.output
+    weak = cli.invoke(
+        main, ["user", "add", "bob", "--role", "clinician", "--password-stdin"], input="short\n"
+    )
+    assert weak.exit_code == 3 and "at least 12" in weak.output
+    prompted = cli.invoke(
+        main,
+        ["user", "add", "carol", "--role", "educator"],
+        input="another long password\nanother long password\n",
+    )
+    assert prompted.exit_code == 0, prompted.output
+    listed = run(cli, "user", "list").output
+    assert "alice" in listed and "carol" in listed and "educator" in listed
+    assert run(cli, "user", "disable", "carol").exit_code == 0
+    assert "disabled" in run(cli, "user", "list").output
+    assert (
+        cli.invoke(
+            main, ["user", "reset", "carol", "--password-stdin"], input="a new long password\n"
+        ).exit_code
+        == 0
+    )
+    assert run(cli, "user", "disable", "nobody").exit_code == 3
+    assert (
+        cli.invoke(
+            main, ["user", "add", "x", "--role", "epr", "--password-stdin"], input=pw
+        ).exit_code
+        == 2
+    )

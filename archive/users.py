@@ -1,0 +1,327 @@
+"""People who sign in to the web viewer, and their sessions.
+
+Passwords are argon2id-hashed (argon2-cffi); there are no default accounts.
+Repeated failures lock an account for a while; sessions expire after an idle
+period and after an absolute lifetime; only a SHA-256 of a session token is
+stored, so a copy of the database cannot be used to sign in. Every sign-in,
+failure, lockout and account change is an audit event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from archive import audit
+from archive.audit import Action, AuditEntry, Outcome
+from archive.errors import AlreadyExists, ArchiveError, InvalidArgument, NotFound
+from archive.models import User, WebSession
+from archive.policy import ROLE_PURPOSES, Purpose, Role
+from archive.settings import ArchiveSettings
+
+PEOPLE_ROLES = (Role.CLINICIAN, Role.PHOTOGRAPHER, Role.EDUCATOR, Role.GOVERNANCE, Role.ADMIN)
+_hasher = PasswordHasher()
+# Verified against when the user does not exist, so timing does not tell.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+class AuthenticationFailed(ArchiveError):
+    """Wrong user name or password, a disabled or a locked account (not told apart)."""
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    username: str
+    full_name: str
+    role: Role
+    disabled: bool
+    locked: bool
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """A live session: who, in which role, for which purpose, and its CSRF token."""
+
+    token_hash: str
+    username: str
+    full_name: str
+    role: Role
+    purpose: Purpose | None
+    specified_purpose: str
+    csrf_token: str
+    expires_at: datetime
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _check_password(password: str, settings: ArchiveSettings) -> None:
+    if len(password) < settings.min_password_length:
+        raise InvalidArgument(
+            f"password must be at least {settings.min_password_length} characters"
+        )
+    if len(password) > 1024:
+        raise InvalidArgument("password is too long")
+
+
+def _username(username: str) -> str:
+    name = username.strip()
+    if not name or len(name) > 64 or not all(c.isalnum() or c in "._-@" for c in name):
+        raise InvalidArgument("user name: 1-64 letters, digits, '.', '_', '-' or '@'")
+    return name
+
+
+def _info(user: User) -> UserInfo:
+    locked = user.locked_until is not None and _aware(user.locked_until) > _now()
+    return UserInfo(user.username, user.full_name, Role(user.role), user.disabled, locked)
+
+
+def _event(
+    session: Session, actor: str, outcome: Outcome, detail: dict[str, str], source: str = ""
+) -> None:
+    audit.record(
+        session,
+        AuditEntry(
+            actor=actor,
+            action=Action.ADMIN if "operation" in detail else "login",
+            outcome=outcome,
+            source=source,
+            detail=detail,
+        ),
+    )
+
+
+class Accounts:
+    """User accounts and web sessions over the archive's database."""
+
+    def __init__(self, factory: sessionmaker[Session], settings: ArchiveSettings) -> None:
+        self.factory = factory
+        self.settings = settings
+
+    # --- accounts -------------------------------------------------------------
+    def add(
+        self, username: str, *, role: Role | str, password: str, full_name: str = "", actor: str
+    ) -> UserInfo:
+        name = _username(username)
+        try:
+            user_role = Role(role)
+        except ValueError:
+            raise InvalidArgument(f"role {role!r} is not a role") from None
+        if user_role not in PEOPLE_ROLES:
+            raise InvalidArgument(f"role {user_role} is for DICOM nodes, not people")
+        _check_password(password, self.settings)
+        now = _now()
+        user = User(
+            username=name,
+            full_name=full_name.strip()[:200],
+            role=str(user_role),
+            password_hash=_hasher.hash(password),
+            created_at=now,
+            password_changed_at=now,
+        )
+        try:
+            with self.factory() as session, session.begin():
+                session.add(user)
+                session.flush()
+                _event(
+                    session,
+                    actor,
+                    Outcome.SUCCESS,
+                    {"operation": "user-add", "user": name, "role": str(user_role)},
+                )
+        except IntegrityError:
+            raise AlreadyExists(f"user {name} already exists") from None
+        return _info(user)
+
+    def _get(self, session: Session, username: str) -> User:
+        user = session.scalar(select(User).where(User.username == username.strip()))
+        if user is None:
+            raise NotFound(f"no user {username.strip()}")
+        return user
+
+    def set_disabled(self, username: str, disabled: bool, *, actor: str) -> None:
+        with self.factory() as session, session.begin():
+            user = self._get(session, username)
+            user.disabled = disabled
+            if disabled:
+                self._revoke_all(session, user.pk)
+            _event(
+                session,
+                actor,
+                Outcome.SUCCESS,
+                {"operation": "user-disable" if disabled else "user-enable", "user": user.username},
+            )
+
+    def reset_password(self, username: str, password: str, *, actor: str) -> None:
+        _check_password(password, self.settings)
+        with self.factory() as session, session.begin():
+            user = self._get(session, username)
+            user.password_hash = _hasher.hash(password)
+            user.password_changed_at = _now()
+            user.failed_logins = 0
+            user.locked_until = None
+            self._revoke_all(session, user.pk)
+            _event(
+                session, actor, Outcome.SUCCESS, {"operation": "user-reset", "user": user.username}
+            )
+
+    def list(self) -> list[UserInfo]:
+        with self.factory() as session:
+            return [_info(u) for u in session.scalars(select(User).order_by(User.username))]
+
+    def any_admin(self) -> bool:
+        with self.factory() as session:
+            return session.scalar(select(User.pk).where(User.role == str(Role.ADMIN))) is not None
+
+    # --- sign-in and sessions ---------------------------------------------------
+    def sign_in(self, username: str, password: str, *, source: str = "") -> tuple[str, SessionInfo]:
+        """Check the password and open a new session (a new token every time, so a
+        session id planted before sign-in is never reused). Returns (token, session).
+
+        Every refusal is audited (and committed) before :class:`AuthenticationFailed`
+        is raised; the message never says which check failed.
+        """
+        name = username.strip()[:64]
+        now = _now()
+        with self.factory() as session, session.begin():
+            user = session.scalar(select(User).where(User.username == name))
+            refusal = self._refusal(user, password, now)
+            if refusal is not None:
+                _event(session, name, Outcome.REFUSED, {"reason": refusal}, source)
+            else:
+                assert user is not None
+                if _hasher.check_needs_rehash(user.password_hash):
+                    user.password_hash = _hasher.hash(password)
+                user.failed_logins = 0
+                user.locked_until = None
+                token = secrets.token_urlsafe(32)
+                row = WebSession(
+                    token_hash=_hash_token(token),
+                    user_pk=user.pk,
+                    csrf_token=secrets.token_urlsafe(32),
+                    source=source[:200],
+                    created_at=now,
+                    last_seen_at=now,
+                    expires_at=now + timedelta(hours=self.settings.session_max_hours),
+                )
+                session.add(row)
+                _event(session, name, Outcome.SUCCESS, {"reason": "signed in"}, source)
+                session.flush()
+                info = self._session_info(row, user)
+        if refusal is not None:
+            raise AuthenticationFailed("wrong user name or password")
+        return token, info
+
+    def _refusal(self, user: User | None, password: str, now: datetime) -> str | None:
+        """Why a sign-in is refused, or None; counts failures and locks accounts."""
+        if user is None:
+            with contextlib.suppress(VerificationError):
+                _hasher.verify(_DUMMY_HASH, password)  # same time as a real check
+            return "unknown user"
+        if user.locked_until is not None and _aware(user.locked_until) > now:
+            return "account locked"
+        try:
+            _hasher.verify(user.password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            user.failed_logins += 1
+            if user.failed_logins >= self.settings.lockout_attempts:
+                user.locked_until = now + timedelta(minutes=self.settings.lockout_minutes)
+                user.failed_logins = 0
+                return "wrong password; account locked"
+            return "wrong password"
+        if user.disabled:
+            return "account disabled"
+        return None
+
+    def session(self, token: str) -> SessionInfo | None:
+        """The live session for a token, touching its idle timer; None if expired."""
+        if not token:
+            return None
+        now = _now()
+        with self.factory() as session, session.begin():
+            row = session.scalar(
+                select(WebSession).where(WebSession.token_hash == _hash_token(token))
+            )
+            if row is None or row.revoked:
+                return None
+            user = session.get(User, row.user_pk)
+            idle = now - _aware(row.last_seen_at) > timedelta(
+                minutes=self.settings.session_idle_minutes
+            )
+            if user is None or user.disabled or idle or _aware(row.expires_at) <= now:
+                row.revoked = True
+                return None
+            row.last_seen_at = now
+            return self._session_info(row, user)
+
+    def set_purpose(self, token: str, purpose: Purpose, specified: str = "") -> SessionInfo:
+        """Choose the purpose of use for the rest of the session (one the role allows)."""
+        with self.factory() as session, session.begin():
+            row = session.scalar(
+                select(WebSession).where(
+                    WebSession.token_hash == _hash_token(token), WebSession.revoked.is_(False)
+                )
+            )
+            if row is None:
+                raise NotFound("no such session")
+            user = session.get(User, row.user_pk)
+            assert user is not None
+            if purpose not in ROLE_PURPOSES.get(Role(user.role), frozenset()):
+                raise InvalidArgument(f"a {user.role} may not act for {purpose}")
+            if purpose is Purpose.SPECIFIED and not specified.strip():
+                raise InvalidArgument("a specified purpose needs its text")
+            row.purpose = str(purpose)
+            row.specified_purpose = specified.strip() if purpose is Purpose.SPECIFIED else ""
+            _event(
+                session,
+                user.username,
+                Outcome.SUCCESS,
+                {"reason": "purpose chosen", "purpose": row.purpose},
+                row.source,
+            )
+            return self._session_info(row, user)
+
+    def sign_out(self, token: str) -> None:
+        with self.factory() as session, session.begin():
+            session.execute(
+                update(WebSession)
+                .where(WebSession.token_hash == _hash_token(token))
+                .values(revoked=True)
+            )
+
+    @staticmethod
+    def _revoke_all(session: Session, user_pk: int) -> None:
+        session.execute(
+            update(WebSession).where(WebSession.user_pk == user_pk).values(revoked=True)
+        )
+
+    @staticmethod
+    def _session_info(row: WebSession, user: User) -> SessionInfo:
+        return SessionInfo(
+            token_hash=row.token_hash,
+            username=user.username,
+            full_name=user.full_name,
+            role=Role(user.role),
+            purpose=Purpose(row.purpose) if row.purpose else None,
+            specified_purpose=row.specified_purpose,
+            csrf_token=row.csrf_token,
+            expires_at=_aware(row.expires_at),
+        )

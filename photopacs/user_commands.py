@@ -1,0 +1,92 @@
+"""`photopacs user ...`: web accounts. Passwords are prompted for, or read from
+standard input with --password-stdin; never taken from the command line."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from archive import ArchiveError
+from archive.users import PEOPLE_ROLES
+from photopacs.common import fail, open_archive, operator
+
+
+def _password(stdin: bool) -> str:
+    if stdin:
+        value = sys.stdin.readline().rstrip("\r\n")
+        if not value:
+            fail("no password on standard input", 2)
+        return value
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@click.group()
+def user() -> None:
+    """Web viewer accounts (there are no default accounts)."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice([str(r) for r in PEOPLE_ROLES]), required=True)
+@click.option("--full-name", default="", help="Shown in the viewer and the audit view.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def add(username: str, role: str, full_name: str, password_stdin: bool) -> None:
+    """Create an account. The first admin is created this way."""
+    password = _password(password_stdin)
+    with open_archive() as archive:
+        try:
+            info = archive.accounts.add(
+                username, role=role, password=password, full_name=full_name, actor=operator()
+            )
+        except ArchiveError as exc:
+            fail(str(exc))
+    click.echo(f"added {info.username} ({info.role})")
+
+
+@user.command("disable")
+@click.argument("username")
+def disable(username: str) -> None:
+    """Disable an account and end its sessions."""
+    with open_archive() as archive:
+        try:
+            archive.accounts.set_disabled(username, True, actor=operator())
+        except ArchiveError as exc:
+            fail(str(exc))
+    click.echo(f"disabled {username}")
+
+
+@user.command("enable")
+@click.argument("username")
+def enable(username: str) -> None:
+    """Enable a disabled account."""
+    with open_archive() as archive:
+        try:
+            archive.accounts.set_disabled(username, False, actor=operator())
+        except ArchiveError as exc:
+            fail(str(exc))
+    click.echo(f"enabled {username}")
+
+
+@user.command("reset")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def reset(username: str, password_stdin: bool) -> None:
+    """Set a new password; unlocks the account and ends its sessions."""
+    password = _password(password_stdin)
+    with open_archive() as archive:
+        try:
+            archive.accounts.reset_password(username, password, actor=operator())
+        except ArchiveError as exc:
+            fail(str(exc))
+    click.echo(f"password of {username} reset")
+
+
+@user.command("list")
+def list_() -> None:
+    """List accounts."""
+    with open_archive() as archive:
+        for info in archive.accounts.list():
+            flags = " disabled" if info.disabled else ""
+            flags += " locked" if info.locked else ""
+            click.echo(f"{info.username:<24} {info.role!s:<13}{flags}  {info.full_name}")

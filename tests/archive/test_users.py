@@ -1,0 +1,97 @@
+"""Web accounts and sessions: hashing, lockout, expiry, purposes, audit."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from archive import (
+    AlreadyExists,
+    Archive,
+    ArchiveSettings,
+    AuthenticationFailed,
+    InvalidArgument,
+    Purpose,
+    Role,
+)
+from archive.models import User, WebSession
+from tests.archive.helpers import audit_rows
+
+PW = "correct horse battery staple"
+
+
+@pytest.fixture
+def accounts(archive: Archive) -> Archive:
+    archive.accounts.add("dr.who", role=Role.CLINICIAN, password=PW, actor="admin")
+    return archive
+
+
+def test_passwords_are_argon2_hashed_and_accounts_unique(accounts: Archive) -> None:
+    with accounts.sessions() as s:
+        user = s.scalars(select(User)).one()
+    assert user.password_hash.startswith("$argon2id$") and PW not in user.password_hash
+    with pytest.raises(AlreadyExists):
+        accounts.accounts.add("dr.who", role=Role.CLINICIAN, password=PW, actor="admin")
+    with pytest.raises(InvalidArgument, match="at least 12"):
+        accounts.accounts.add("x", role=Role.CLINICIAN, password="short", actor="admin")
+    with pytest.raises(InvalidArgument, match="DICOM nodes"):
+        accounts.accounts.add("x", role=Role.EPR, password=PW, actor="admin")
+    with pytest.raises(InvalidArgument, match="user name"):
+        accounts.accounts.add("../etc", role=Role.CLINICIAN, password=PW, actor="admin")
+
+
+def test_sign_in_gives_a_fresh_token_each_time(accounts: Archive) -> None:
+    t1, s1 = accounts.accounts.sign_in("dr.who", PW, source="10.0.0.1")
+    t2, _ = accounts.accounts.sign_in("dr.who", PW)
+    assert t1 != t2 and s1.role is Role.CLINICIAN and s1.purpose is None
+    assert accounts.accounts.session(t1) is not None
+    with accounts.sessions() as s:
+        hashes = set(s.scalars(select(WebSession.token_hash)))
+    assert t1 not in hashes and t2 not in hashes  # only hashes are stored
+
+
+def test_wrong_password_unknown_user_and_lockout(
+    accounts: Archive, settings: ArchiveSettings
+) -> None:
+    with pytest.raises(AuthenticationFailed):
+        accounts.accounts.sign_in("nobody", PW)
+    for _ in range(settings.lockout_attempts):
+        with pytest.raises(AuthenticationFailed):
+            accounts.accounts.sign_in("dr.who", "wrong password!!")
+    with pytest.raises(AuthenticationFailed):  # locked: even the right password fails
+        accounts.accounts.sign_in("dr.who", PW)
+    reasons = [r.detail for r in audit_rows(accounts) if r.action == "login"]
+    assert any("account locked" in d for d in reasons) and any("unknown user" in d for d in reasons)
+    accounts.accounts.reset_password("dr.who", PW + "!", actor="admin")
+    accounts.accounts.sign_in("dr.who", PW + "!")
+
+
+def test_disabled_accounts_cannot_sign_in_and_lose_sessions(accounts: Archive) -> None:
+    token, _ = accounts.accounts.sign_in("dr.who", PW)
+    accounts.accounts.set_disabled("dr.who", True, actor="admin")
+    assert accounts.accounts.session(token) is None
+    with pytest.raises(AuthenticationFailed):
+        accounts.accounts.sign_in("dr.who", PW)
+
+
+@pytest.mark.parametrize("field", ["last_seen_at", "expires_at"])
+def test_idle_and_absolute_expiry(accounts: Archive, field: str) -> None:
+    token, _ = accounts.accounts.sign_in("dr.who", PW)
+    past = datetime.now(UTC) - timedelta(days=1)
+    with accounts.engine.begin() as conn:
+        conn.execute(update(WebSession).values({field: past}))
+    assert accounts.accounts.session(token) is None
+    assert accounts.accounts.session(token) is None  # and it stays ended
+
+
+def test_purpose_must_be_one_the_role_allows(accounts: Archive) -> None:
+    token, _ = accounts.accounts.sign_in("dr.who", PW)
+    with pytest.raises(InvalidArgument):
+        accounts.accounts.set_purpose(token, Purpose.TEACHING)
+    info = accounts.accounts.set_purpose(token, Purpose.CARE)
+    assert info.purpose is Purpose.CARE
+    assert accounts.accounts.session(token).purpose is Purpose.CARE  # type: ignore[union-attr]
+    accounts.accounts.sign_out(token)
+    assert accounts.accounts.session(token) is None
