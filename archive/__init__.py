@@ -14,6 +14,7 @@ from archive.errors import (
     InvalidQuery,
     InvalidTransition,
     MissingAttribute,
+    NotAuthorised,
     NotFound,
     ObjectTooLarge,
     SchemaOutOfDate,
@@ -23,7 +24,7 @@ from archive.errors import (
 from archive.fixity import FixityReport
 from archive.ingest import IngestResult, Origin
 from archive.keys import Level
-from archive.models import Availability, NodeRole
+from archive.models import Availability, NodeRole, ReasonCode
 from archive.nodes import NodeInfo
 from archive.policy import Purpose, Requester, Role
 from archive.query import Match
@@ -59,12 +60,14 @@ __all__ = [
     "MissingAttribute",
     "NodeInfo",
     "NodeRole",
+    "NotAuthorised",
     "NotFound",
     "ObjectTooLarge",
     "Origin",
     "Outcome",
     "Overview",
     "Purpose",
+    "ReasonCode",
     "Recorded",
     "Requester",
     "Role",

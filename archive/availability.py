@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from archive import audit, consent
+from archive import audit, consent, governance
 from archive.audit import Action, AuditEntry, Outcome
 from archive.errors import InvalidTransition, NotFound
 from archive.keys import Level
@@ -79,6 +79,7 @@ def change(
     role: str = "",
     purpose: str = "",
     source: str = "",
+    reason_code: str = "",
 ) -> Transition:
     """Move everything at ``level``/``uid`` to ``target``, in the caller's transaction.
 
@@ -92,6 +93,12 @@ def change(
     found = instances_at(session, level, uid)
     if not found:
         raise NotFound(f"no {level.name.lower()} {uid} in the archive")
+    if target is Availability.ERASED:
+        held = [i.sop_instance_uid for i, _ in found if i.legal_hold]
+        if held:
+            raise InvalidTransition(
+                f"{len(held)} instance(s) are under a legal hold and may not be erased"
+            )
     now = datetime.now(UTC)
     changed: list[str] = []
     unchanged: list[str] = []
@@ -109,6 +116,7 @@ def change(
             changed.append(instance.sop_instance_uid)
             continue
         instance.availability_basis = "governance"
+        instance.availability_reason_code = reason_code
         instance.availability = target
         instance.availability_reason = reason
         instance.availability_actor = actor[:128]
@@ -126,6 +134,8 @@ def change(
             for i, _ in found
             if i.sop_instance_uid in changed and i.availability is not Availability.ACTIVE
         ]
+    if target in (Availability.QUARANTINED, Availability.ERASED):
+        governance.enqueue_propagation(session, changed, reason_code or "governance-review")
     erased_already = all(i.availability is Availability.ERASED for i, _ in found)
     if not changed and erased_already and target is not Availability.ERASED:
         raise InvalidTransition(f"{level.name.lower()} {uid} is erased; erasure is final")
@@ -146,6 +156,7 @@ def change(
                     "uid": uid,
                     "to": str(target),
                     "reason": reason,
+                    "reason_code": reason_code,
                     "unchanged": len(unchanged),
                     "held_by_consent": len(still_hidden),
                 },
@@ -160,3 +171,42 @@ def change(
         erase_keys=tuple(keys),
         held_by_consent=tuple(still_hidden),
     )
+
+
+def set_legal_hold(
+    session: Session,
+    *,
+    level: Level,
+    uid: str,
+    on: bool,
+    reason: str,
+    actor: str,
+    role: str = "",
+    source: str = "",
+) -> int:
+    """Place or lift a legal hold (erasure is refused while it is on). Audited."""
+    if not reason.strip():
+        raise InvalidTransition("a reason is required to change a legal hold")
+    found = instances_at(session, level, uid)
+    if not found:
+        raise NotFound(f"no {level.name.lower()} {uid} in the archive")
+    changed = [i for i, _ in found if i.legal_hold is not on]
+    for instance in changed:
+        instance.legal_hold = on
+    audit.record_many(
+        session,
+        [
+            AuditEntry(
+                actor=actor,
+                role=role,
+                action=Action.AVAILABILITY,
+                outcome=Outcome.SUCCESS,
+                patient_id=patient_id,
+                object_uids=tuple(i.sop_instance_uid for i in changed),
+                source=source,
+                detail={"legal_hold": on, "level": level.name, "uid": uid, "reason": reason},
+            )
+            for patient_id in sorted({p for _, p in found})
+        ],
+    )
+    return len(changed)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, aliased
 
-from archive import audit
+from archive import audit, governance
 from archive.audit import Action, AuditEntry, Outcome
 from archive.consent_rules import (
     ConsentFacts,
@@ -184,6 +184,7 @@ def reevaluate(
     ).all()
     current = current_records(session, [r[0].sop_instance_uid for r in rows])
     changes: list[Change] = []
+    quarantined: dict[str, list[str]] = {}
     now = datetime.now(UTC)
     for instance, patient_id, birth_date, modality in rows:
         if instance.availability is Availability.ERASED:
@@ -212,10 +213,24 @@ def reevaluate(
         instance.availability_actor = actor[:128]
         instance.availability_changed_at = now
         instance.availability_basis = "consent"
+        instance.availability_reason_code = (
+            _REASON_CODES.get(decision.rule, "")
+            if decision.availability is Availability.QUARANTINED
+            else ""
+        )
+        if decision.availability is Availability.QUARANTINED:
+            quarantined.setdefault(instance.availability_reason_code, []).append(
+                instance.sop_instance_uid
+            )
         if not arrival:
             changes.append(Change(instance.sop_instance_uid, patient_id, before, decision))
     _audit(session, changes, actor=actor, role=role, source=source)
+    for code, uids in quarantined.items():
+        governance.enqueue_propagation(session, uids, code)
     return changes
+
+
+_REASON_CODES = {"R5": "consent-withdrawn", "R6": "consent-refused"}
 
 
 def _audit(session: Session, changes: list[Change], *, actor: str, role: str, source: str) -> None:

@@ -77,3 +77,7 @@ class InvalidArgument(ArchiveError):
 
 class AlreadyExists(ArchiveError):
     """Something with that identity is already registered."""
+
+
+class NotAuthorised(ArchiveError):
+    """The sender or user may not do this (e.g. send IOCM rejection notes)."""

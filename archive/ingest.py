@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive import audit, consent
+from archive import audit, consent, governance, iocm
 from archive.audit import Action, AuditEntry, Outcome
 from archive.consent_rules import INTIMATE_BODY_PARTS, INTIMATE_CODES
 from archive.dicomfile import ObjectAttributes, person_name_groups, read_attributes
@@ -28,6 +28,7 @@ from archive.errors import (
     DuplicateInstance,
     InconsistentObject,
     InvalidObject,
+    NotAuthorised,
     StorageError,
 )
 from archive.models import Availability, Instance, Patient, Series, Study
@@ -121,7 +122,7 @@ def _index(
                     f"index commit failed for {attrs.sop_instance_uid}; nothing was stored"
                 ) from exc
             continue
-        except InconsistentObject as exc:
+        except (InconsistentObject, InvalidObject, NotAuthorised) as exc:
             _audit_refusal(factory, origin, attrs, str(exc))
             raise
         except BaseException:
@@ -180,11 +181,14 @@ def _index_once(
     session.add(instance)
     session.flush()
     covered: list[str] = []
+    rejection = None
     if attrs.sop_class_uid in SR_CLASSES:
         document = _consent_document(staged, attrs)
         if document is not None:
             consent.register(session, document)
             covered = [r.sop_instance_uid for r in document.covered]
+    elif attrs.sop_class_uid == iocm.KOS:
+        rejection = _rejection_note(staged)
     consent.reevaluate(
         session,
         [attrs.sop_instance_uid, *covered],
@@ -193,6 +197,11 @@ def _index_once(
         source=origin.source,
         arriving=attrs.sop_instance_uid,
     )
+    governance.apply_pending(session, instance, actor=origin.actor)
+    if rejection is not None:
+        governance.apply_rejection(
+            session, rejection, actor=origin.actor, role=origin.role, source=origin.source
+        )
     audit.record(
         session,
         AuditEntry(
@@ -234,6 +243,15 @@ SR_CLASSES = frozenset(
         "1.2.840.10008.5.1.4.1.1.88.33",
     }
 )
+
+
+def _rejection_note(staged: StagedBlob) -> iocm.Rejection | None:
+    """An IOCM rejection (or revocation) note, or None for any other key object."""
+    try:
+        ds = pydicom.dcmread(staged.path)
+    except Exception as exc:
+        raise InvalidObject(f"unreadable key object selection document: {exc}") from exc
+    return iocm.read_note(ds)
 
 
 def _consent_document(staged: StagedBlob, attrs: ObjectAttributes) -> ParsedConsent | None:

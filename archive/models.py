@@ -62,6 +62,20 @@ def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
     )
 
 
+class ReasonCode(enum.StrEnum):
+    """Why governance held, quarantined or erased something (issue 6)."""
+
+    CONSENT_WITHDRAWN = "consent-withdrawn"
+    CONSENT_REFUSED = "consent-refused"
+    INCIDENTAL_CAPTURE = "incidental-capture"  # another patient captured without consent
+    WRONG_PATIENT = "wrong-patient"
+    QUALITY = "quality"
+    PATIENT_SAFETY = "patient-safety"
+    RETENTION_EXPIRED = "retention-expired"
+    GOVERNANCE_REVIEW = "governance-review"
+    NOT_NEEDED = "not-needed-clinically"  # R16 erasure
+
+
 class Patient(Base):
     __tablename__ = "patients"
     __table_args__ = (UniqueConstraint("patient_id", "issuer_of_patient_id"),)
@@ -151,6 +165,9 @@ class Instance(Base):
     # Who decided the availability: "consent" (the rules; re-evaluated when
     # consent changes) or "governance" (a person; consent changes leave it).
     availability_basis: Mapped[str] = mapped_column(String(16), default="consent")
+    availability_reason_code: Mapped[str] = mapped_column(String(32), default="")
+    # Under a legal hold an instance may not be erased.
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
     # What the governing consent permits (DESIGN.md section 4, R3); the access
     # policy filters on these, in the database.
     use_care: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -246,6 +263,50 @@ class WebSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PendingRejection(Base):
+    """An IOCM rejection note that named an instance not (yet) in the archive:
+    applied when the instance arrives."""
+
+    __tablename__ = "pending_rejections"
+    __table_args__ = (UniqueConstraint("sop_instance_uid", "note_uid"),)
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True)
+    sop_instance_uid: Mapped[str] = mapped_column(String(64), index=True)
+    note_uid: Mapped[str] = mapped_column(String(64))
+    reason_code: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Delivery(Base):
+    """An instance the archive sent to another node (C-MOVE, C-GET, forward):
+    where to propagate a later quarantine."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("sop_instance_uid", "destination"),)
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True)
+    sop_instance_uid: Mapped[str] = mapped_column(String(64), index=True)
+    destination: Mapped[str] = mapped_column(String(16))
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Propagation(Base):
+    """A rejection note owed to a node that holds copies of quarantined instances."""
+
+    __tablename__ = "propagations"
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True)
+    destination: Mapped[str] = mapped_column(String(16), index=True)
+    title_code: Mapped[str] = mapped_column(String(16))  # 113001 / 113037 / 113038 / 113039
+    sop_instance_uids: Mapped[str] = mapped_column(Text)  # JSON list
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    note_uid: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class NodeRole(enum.StrEnum):

@@ -7,22 +7,45 @@ and is audited there.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from pydicom.dataset import Dataset
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive import audit, availability, consent_ops, fixity, ingest, nodes, query, retrieve
+from archive import (
+    audit,
+    availability,
+    consent_ops,
+    fixity,
+    governance,
+    ingest,
+    iocm,
+    nodes,
+    query,
+    retrieve,
+)
 from archive.audit import Action, AuditEntry, ChainReport, Outcome
 from archive.db import check_schema, make_engine, make_sessionmaker, migrate
-from archive.errors import ArchiveError
+from archive.errors import ArchiveError, NotFound
 from archive.fixity import FixityReport
 from archive.ingest import IngestResult, Origin
 from archive.keys import Level
-from archive.models import Availability, Instance, NodeRole
+from archive.models import (
+    Availability,
+    Instance,
+    NodeRole,
+    Patient,
+    Propagation,
+    ReasonCode,
+    Series,
+    Study,
+)
 from archive.nodes import NodeInfo
 from archive.policy import Requester
 from archive.query import Match
@@ -88,8 +111,10 @@ class Archive:
         role: str = "",
         purpose: str = "",
         source: str = "",
+        reason_code: ReasonCode | str = "",
     ) -> availability.Transition:
-        """Change availability at any level; erasure deletes bytes after the commit."""
+        """Change availability at any level; erasure deletes bytes after the commit.
+        Quarantine and erasure owe peers that hold copies a rejection note."""
         with self.sessions() as session, session.begin():
             result = availability.change(
                 session,
@@ -101,6 +126,7 @@ class Archive:
                 role=role,
                 purpose=purpose,
                 source=source,
+                reason_code=str(reason_code),
             )
         for key in result.erase_keys:
             try:
@@ -109,6 +135,96 @@ class Archive:
                 # The tombstone is committed; fixity deletes the leftover later.
                 log.exception("erasure of a stored object failed; fixity will retry")
         return result
+
+    def set_legal_hold(
+        self, level: Level, uid: str, *, on: bool, reason: str, actor: str, role: str = ""
+    ) -> int:
+        """Place or lift a legal hold; erasure is refused while it is on."""
+        with self.sessions() as session, session.begin():
+            return availability.set_legal_hold(
+                session, level=level, uid=uid, on=on, reason=reason, actor=actor, role=role
+            )
+
+    # --- propagation to peers --------------------------------------------------
+    def record_delivery(self, destination: str, uids: Sequence[str]) -> None:
+        """The gateway sent these instances to ``destination`` (C-MOVE/C-GET/forward)."""
+        with self.sessions() as session, session.begin():
+            governance.record_delivery(session, destination, uids)
+
+    def propagations(self, *, status: str | None = "pending") -> list[Propagation]:
+        """Rejection notes owed to peers (``status`` None: all, for review)."""
+        with self.sessions() as session:
+            stmt = select(Propagation).order_by(Propagation.pk)
+            if status is not None:
+                stmt = stmt.where(Propagation.status == status)
+            return list(session.scalars(stmt))
+
+    def rejection_note(self, propagation: Propagation) -> Dataset:
+        """The IOCM rejection note to send for one owed propagation."""
+        uids = json.loads(propagation.sop_instance_uids)
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Instance, Series.series_instance_uid, Study, Patient)
+                .join(Series, Instance.series_pk == Series.pk)
+                .join(Study, Series.study_pk == Study.pk)
+                .join(Patient, Study.patient_pk == Patient.pk)
+                .where(Instance.sop_instance_uid.in_(uids))
+            ).all()
+        if not rows:
+            raise NotFound("the instances of this propagation are no longer indexed")
+        _, _, study, patient = rows[0]
+        refs = [
+            iocm.Reference(
+                study.study_instance_uid, series_uid, i.sop_class_uid, i.sop_instance_uid
+            )
+            for i, series_uid, _, _ in rows
+        ]
+        pds, sds = Dataset(), Dataset()
+        pds.PatientName = patient.patient_name
+        pds.PatientID = patient.patient_id
+        pds.PatientBirthDate = patient.patient_birth_date
+        pds.PatientSex = patient.patient_sex
+        sds.StudyInstanceUID = study.study_instance_uid
+        sds.StudyDate = study.study_date
+        sds.StudyTime = study.study_time
+        sds.AccessionNumber = study.accession_number
+        sds.StudyID = study.study_id
+        sds.ReferringPhysicianName = study.referring_physician_name
+        return iocm.build_note(
+            propagation.title_code, refs, patient=pds, study=sds, uid_root=self.settings.uid_root
+        )
+
+    def mark_propagation(
+        self, pk: int, *, sent: bool, error: str = "", note_uid: str = "", max_attempts: int = 10
+    ) -> None:
+        """Record a send attempt: sent, or failed (retried until ``max_attempts``)."""
+        with self.sessions() as session, session.begin():
+            row = session.get(Propagation, pk)
+            if row is None:
+                raise NotFound(f"no propagation {pk}")
+            row.attempts += 1
+            row.updated_at = datetime.now(UTC)
+            row.note_uid = note_uid or row.note_uid
+            row.last_error = "" if sent else error[:2000]
+            row.status = (
+                "sent" if sent else ("failed" if row.attempts >= max_attempts else "pending")
+            )
+            audit.record(
+                session,
+                AuditEntry(
+                    actor="propagation",
+                    action=Action.AVAILABILITY,
+                    outcome=Outcome.SUCCESS if sent else Outcome.FAILURE,
+                    object_uids=tuple(json.loads(row.sop_instance_uids)),
+                    source=row.destination,
+                    detail={
+                        "iocm": "propagate",
+                        "title": row.title_code,
+                        "status": row.status,
+                        "error": row.last_error,
+                    },
+                ),
+            )
 
     # --- reads --------------------------------------------------------------
     def find(

@@ -28,6 +28,7 @@ from archive import (
     NodeRole,
     Origin,
     Purpose,
+    ReasonCode,
     Requester,
     Role,
 )
@@ -278,7 +279,10 @@ def _show(value: object) -> str:
 
 
 # --- availability ------------------------------------------------------------
-def _transition(level: str, uid: str, target: Availability, reason: str) -> None:
+REASON_CODES = click.Choice([c.value for c in ReasonCode])
+
+
+def _transition(level: str, uid: str, target: Availability, reason: str, code: str = "") -> None:
     with open_archive() as archive:
         try:
             result = archive.set_availability(
@@ -288,21 +292,49 @@ def _transition(level: str, uid: str, target: Availability, reason: str) -> None
                 reason=reason,
                 actor=operator(),
                 role=str(Role.OPERATOR),
+                reason_code=code,
             )
         except ArchiveError as exc:
             fail(str(exc))
     click.echo(
         f"{len(result.changed)} instance(s) now {target}; {len(result.unchanged)} left as they were"
     )
+    if result.held_by_consent:
+        click.echo(
+            f"{len(result.held_by_consent)} instance(s) released by governance stay hidden: "
+            "their consent does not allow use (see `photopacs consent show`)"
+        )
+
+
+def _governance_options(func: Any) -> Any:
+    func = click.argument("uid")(func)
+    func = click.option(
+        "--reason", required=True, help="Why, in words (recorded in the audit trail)."
+    )(func)
+    func = click.option("--code", type=REASON_CODES, required=True, help="Reason code.")(func)
+    return click.option("--level", type=LEVELS, required=True)(func)
 
 
 @main.command()
-@click.option("--level", type=LEVELS, required=True)
-@click.option("--reason", required=True, help="Why (recorded in the audit trail).")
-@click.argument("uid")
-def quarantine(level: str, reason: str, uid: str) -> None:
+@_governance_options
+def quarantine(level: str, code: str, reason: str, uid: str) -> None:
     """Quarantine a patient (by PatientID), study, series or instance: kept, invisible."""
-    _transition(level, uid, Availability.QUARANTINED, reason)
+    _transition(level, uid, Availability.QUARANTINED, reason, code)
+
+
+@main.command()
+@_governance_options
+def hold(level: str, code: str, reason: str, uid: str) -> None:
+    """Hold objects for governance review: kept, invisible until released."""
+    _transition(level, uid, Availability.HELD, reason, code)
+
+
+@main.command()
+@_governance_options
+def erase(level: str, code: str, reason: str, uid: str) -> None:
+    """Erase content not needed clinically (R16): bytes deleted, tombstone and audit kept.
+    Refused under a legal hold; cannot be undone."""
+    _transition(level, uid, Availability.ERASED, reason, code)
 
 
 @main.command()
@@ -310,8 +342,46 @@ def quarantine(level: str, reason: str, uid: str) -> None:
 @click.option("--reason", default="released by operator", help="Why (recorded in the audit).")
 @click.argument("uid")
 def release(level: str, reason: str, uid: str) -> None:
-    """Return quarantined or held objects to the visible record."""
+    """End a governance hold or quarantine: the objects follow their consent again."""
     _transition(level, uid, Availability.ACTIVE, reason)
+
+
+@main.command("legal-hold")
+@click.argument("action", type=click.Choice(["set", "clear"]))
+@click.option("--level", type=LEVELS, required=True)
+@click.option("--reason", required=True, help="Why (recorded in the audit trail).")
+@click.argument("uid")
+def legal_hold(action: str, level: str, reason: str, uid: str) -> None:
+    """Place or lift a legal hold: held objects may not be erased."""
+    with open_archive() as archive:
+        try:
+            n = archive.set_legal_hold(
+                Level.parse(level),
+                uid,
+                on=action == "set",
+                reason=reason,
+                actor=operator(),
+                role=str(Role.OPERATOR),
+            )
+        except ArchiveError as exc:
+            fail(str(exc))
+    click.echo(f"legal hold {'placed on' if action == 'set' else 'lifted from'} {n} instance(s)")
+
+
+@main.command("propagation")
+@click.option("--all", "show_all", is_flag=True, help="Include sent and failed ones.")
+def propagation(show_all: bool) -> None:
+    """Rejection notes owed to peers holding copies of quarantined objects."""
+    with open_archive() as archive:
+        rows = archive.propagations(status=None if show_all else "pending")
+    for row in rows:
+        count = len(json.loads(row.sop_instance_uids))
+        error = f"  last error: {row.last_error}" if row.last_error else ""
+        click.echo(
+            f"{row.pk:>6} {row.destination:<16} {row.title_code} {row.status:<8} "
+            f"{count} instance(s), {row.attempts} attempt(s){error}"
+        )
+    click.echo(f"{len(rows)} propagation(s)", err=True)
 
 
 # --- audit and fixity ----------------------------------------------------------

@@ -75,7 +75,17 @@ def test_query_json_quarantine_release_review(cli: CliRunner, inbox: tuple[Path,
             "NumberOfStudyRelatedInstances": 2,
         }
     ]
-    q = run(cli, "quarantine", "--level", "instance", sop, "--reason", "wrong patient")
+    q = run(
+        cli,
+        "quarantine",
+        "--level",
+        "instance",
+        sop,
+        "--code",
+        "wrong-patient",
+        "--reason",
+        "photo of another patient",
+    )
     assert q.exit_code == 0 and "1 instance(s) now quarantined" in q.output
     hidden = run(cli, "query", "--level", "instance", "--json", "PatientID=CLI1")
     assert sop not in hidden.stdout and len(json.loads(hidden.stdout)) == 1
@@ -91,10 +101,16 @@ def test_errors_have_messages_and_exit_codes(cli: CliRunner) -> None:
     assert bad_key.exit_code == 3 and "Nonsense is not a key" in bad_key.output
     not_pair = run(cli, "query", "--level", "patient", "PatientID")
     assert not_pair.exit_code == 2 and "KEY=VALUE" in not_pair.output
-    missing = run(cli, "quarantine", "--level", "study", "1.2.3", "--reason", "x")
+    missing = run(
+        cli, "quarantine", "--level", "study", "1.2.3", "--code", "quality", "--reason", "x"
+    )
     assert missing.exit_code == 3 and "no study 1.2.3" in missing.output
-    no_reason = run(cli, "quarantine", "--level", "study", "1.2.3")
+    no_reason = run(cli, "quarantine", "--level", "study", "1.2.3", "--code", "quality")
     assert no_reason.exit_code == 2
+    bad_code = run(
+        cli, "quarantine", "--level", "study", "1.2.3", "--code", "whim", "--reason", "x"
+    )
+    assert bad_code.exit_code == 2
 
 
 def test_audit_verify_and_fixity_exit_codes(
@@ -134,6 +150,10 @@ def test_schema_out_of_date_is_explained(tmp_path: Path) -> None:
         ["import"],
         ["query"],
         ["quarantine"],
+        ["hold"],
+        ["erase"],
+        ["legal-hold"],
+        ["propagation"],
         ["release"],
         ["audit", "verify"],
         ["fixity", "check"],

@@ -1,0 +1,225 @@
+"""Governance beyond transitions: IOCM rejection notes, legal holds, and the
+rejection notes owed to peers (issue 6)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydicom.dataset import Dataset
+
+from archive import (
+    Archive,
+    Availability,
+    InvalidTransition,
+    Level,
+    NotAuthorised,
+    Origin,
+    Purpose,
+    Requester,
+    Role,
+)
+from archive.iocm import REVOKE, Reference, build_note, read_note
+from tests.archive.helpers import counts, stored_files
+from tests.factory import encode, make_dataset
+from tests.support import dciodvfy
+
+EPR = Requester(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE)
+GOVERNANCE = Origin(actor="IGNODE", role="governance", received_from="IGNODE")
+CAMERA = Origin(actor="CAM1", role="modality", received_from="CAM1")
+
+
+def _visible(archive: Archive) -> set[str]:
+    return {
+        m["SOPInstanceUID"] for m in archive.find(Level.IMAGE, {"Modality": "ES"}, requester=EPR)
+    }
+
+
+def _note(title: str, images: list[Dataset]) -> bytes:
+    first = images[0]
+    refs = [
+        Reference(d.StudyInstanceUID, d.SeriesInstanceUID, d.SOPClassUID, d.SOPInstanceUID)
+        for d in images
+    ]
+    return encode(build_note(title, refs, patient=first, study=first))
+
+
+def _images(n: int = 2) -> list[Dataset]:
+    first = make_dataset(patient_id="IO1")
+    rest = [
+        make_dataset(
+            patient_id="IO1",
+            study_uid=first.StudyInstanceUID,
+            series_uid=first.SeriesInstanceUID,
+            instance_number=i + 2,
+        )
+        for i in range(n - 1)
+    ]
+    return [first, *rest]
+
+
+@pytest.mark.parametrize(
+    "title,code",
+    [
+        ("113001", "quality"),
+        ("113037", "patient-safety"),
+        ("113038", "wrong-patient"),
+        ("113039", "retention-expired"),
+    ],
+)
+def test_rejection_note_quarantines_with_its_reason(
+    archive: Archive, title: str, code: str
+) -> None:
+    images = _images()
+    for d in images:
+        archive.ingest(encode(d), origin=CAMERA)
+    assert len(_visible(archive)) == 2
+    archive.ingest(_note(title, images[:1]), origin=GOVERNANCE)
+    assert _visible(archive) == {images[1].SOPInstanceUID}
+    from sqlalchemy import select
+
+    from archive.models import Instance
+
+    with archive.sessions() as s:
+        rejected = s.scalar(
+            select(Instance).where(Instance.sop_instance_uid == images[0].SOPInstanceUID)
+        )
+    assert rejected is not None
+    assert (rejected.availability, rejected.availability_reason_code) == (
+        Availability.QUARANTINED,
+        code,
+    )
+    assert len(stored_files(archive)) == 3  # two images and the note: nothing deleted
+    assert images[0].SOPInstanceUID in {
+        m["SOPInstanceUID"]
+        for m in archive.find(
+            Level.IMAGE,
+            {},
+            requester=Requester(
+                actor="ig", role=Role.GOVERNANCE, purpose=Purpose.GOVERNANCE, review=True
+            ),
+        )
+    }
+
+
+def test_note_before_the_instance_and_resend_stay_quarantined(archive: Archive) -> None:
+    images = _images(1)
+    archive.ingest(_note("113037", images), origin=GOVERNANCE)
+    result = archive.ingest(encode(images[0]), origin=CAMERA)
+    assert result.availability is Availability.QUARANTINED
+    assert _visible(archive) == set()
+    again = archive.ingest(encode(images[0]), origin=CAMERA)
+    assert again.status == "duplicate" and _visible(archive) == set()
+
+
+def test_revoke_restores(archive: Archive) -> None:
+    images = _images()
+    for d in images:
+        archive.ingest(encode(d), origin=CAMERA)
+    archive.ingest(_note("113001", images), origin=GOVERNANCE)
+    assert _visible(archive) == set()
+    archive.ingest(_note(REVOKE, images), origin=GOVERNANCE)
+    assert _visible(archive) == {d.SOPInstanceUID for d in images}
+
+
+def test_only_registered_senders_may_reject(archive: Archive) -> None:
+    images = _images()
+    for d in images:
+        archive.ingest(encode(d), origin=CAMERA)
+    before = counts(archive)
+    with pytest.raises(NotAuthorised):
+        archive.ingest(_note("113037", images), origin=CAMERA)
+    assert counts(archive) == before and len(_visible(archive)) == 2
+
+
+def test_rejection_notes_we_build_are_valid_and_read_back(tmp_path: object) -> None:
+    from pathlib import Path
+
+    images = _images()
+    ds = build_note(
+        "113037",
+        [
+            Reference(d.StudyInstanceUID, d.SeriesInstanceUID, d.SOPClassUID, d.SOPInstanceUID)
+            for d in images
+        ],
+        patient=images[0],
+        study=images[0],
+    )
+    path = Path(str(tmp_path)) / "note.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert dciodvfy(path).errors == []
+    note = read_note(ds)
+    assert note is not None and note.reason_code == "patient-safety"
+    assert {r.sop_instance_uid for r in note.references} == {d.SOPInstanceUID for d in images}
+
+
+def test_legal_hold_blocks_erasure(archive: Archive) -> None:
+    images = _images()
+    for d in images:
+        archive.ingest(encode(d), origin=CAMERA)
+    study = images[0].StudyInstanceUID
+    assert archive.set_legal_hold(Level.STUDY, study, on=True, reason="litigation", actor="ig") == 2
+    with pytest.raises(InvalidTransition, match="legal hold"):
+        archive.set_availability(
+            Level.STUDY,
+            study,
+            Availability.ERASED,
+            reason="x",
+            actor="ig",
+            reason_code="not-needed-clinically",
+        )
+    assert len(stored_files(archive)) == 2
+    archive.set_legal_hold(Level.STUDY, study, on=False, reason="case closed", actor="ig")
+    archive.set_availability(
+        Level.STUDY,
+        study,
+        Availability.ERASED,
+        reason="x",
+        actor="ig",
+        reason_code="not-needed-clinically",
+    )
+    assert stored_files(archive) == []
+
+
+def test_quarantine_owes_peers_that_hold_copies_a_note(archive: Archive) -> None:
+    images = _images()
+    for d in images:
+        archive.ingest(encode(d), origin=CAMERA)
+    archive.record_delivery("PEER1", [images[0].SOPInstanceUID])
+    archive.record_delivery("PEER2", [d.SOPInstanceUID for d in images])
+    archive.set_availability(
+        Level.STUDY,
+        images[0].StudyInstanceUID,
+        Availability.QUARANTINED,
+        reason="wrong patient",
+        actor="ig",
+        reason_code="wrong-patient",
+    )
+    owed = {
+        (p.destination, p.title_code, len(json.loads(p.sop_instance_uids)))
+        for p in archive.propagations()
+    }
+    assert owed == {("PEER1", "113037", 1), ("PEER2", "113037", 2)}
+    first = archive.propagations()[0]
+    note = archive.rejection_note(first)
+    parsed = read_note(note)
+    assert parsed is not None and parsed.title == "113037"
+    archive.mark_propagation(first.pk, sent=False, error="connection refused")
+    assert archive.propagations()[0].attempts == 1
+    archive.mark_propagation(first.pk, sent=True, note_uid=note.SOPInstanceUID)
+    assert [p.destination for p in archive.propagations()] == ["PEER2"]
+
+
+def test_quality_rejection_propagates_as_quality(archive: Archive) -> None:
+    images = _images(1)
+    archive.ingest(encode(images[0]), origin=CAMERA)
+    archive.record_delivery("PEER1", [images[0].SOPInstanceUID])
+    archive.set_availability(
+        Level.IMAGE,
+        images[0].SOPInstanceUID,
+        Availability.QUARANTINED,
+        reason="blurred",
+        actor="ig",
+        reason_code="quality",
+    )
+    assert [p.title_code for p in archive.propagations()] == ["113001"]
