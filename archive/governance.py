@@ -162,7 +162,7 @@ def enqueue_propagation(session: Session, uids: Sequence[str], reason_code: str)
     for destination, study_uid, uid in rows:
         grouped[(destination, study_uid)].append(uid)
     now = datetime.now(UTC)
-    for (destination, _study), group in grouped.items():
+    for (destination, _study), group in sorted(grouped.items()):
         session.add(
             Propagation(
                 destination=destination,

@@ -200,7 +200,7 @@ def test_quarantine_owes_peers_that_hold_copies_a_note(archive: Archive) -> None
         for p in archive.propagations()
     }
     assert owed == {("PEER1", "113037", 1), ("PEER2", "113037", 2)}
-    first = archive.propagations()[0]
+    first = next(p for p in archive.propagations() if p.destination == "PEER1")
     note = archive.rejection_note(first)
     parsed = read_note(note)
     assert parsed is not None and parsed.title == "113037"
