@@ -5,11 +5,14 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from typing import NoReturn, TypeVar
 
 import click
 
 from archive import Archive, ArchiveError, ArchiveSettings
+
+T = TypeVar("T")
 
 EXIT_PROBLEMS = 1
 EXIT_ARCHIVE = 3
@@ -34,3 +37,13 @@ def open_archive() -> Archive:
         fail(str(exc))
     except ValueError as exc:  # pydantic validation of PHOTOPACS_* settings
         fail(f"invalid setting: {exc}")
+
+
+def with_archive(action: Callable[[Archive], T]) -> T:
+    """Open the archive, run ``action`` on it, and turn an archive error into a
+    CLI message with exit code 3."""
+    with open_archive() as archive:
+        try:
+            return action(archive)
+        except ArchiveError as exc:
+            fail(str(exc))

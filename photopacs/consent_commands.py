@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
-from archive import ArchiveError, ConsentRequest, Origin, Purpose, Requester, Role
+from archive import ConsentRequest, Origin, Purpose, Requester, Role
 from consent_sr import ConsentStatus
-from photopacs.common import fail, open_archive, operator
+from photopacs.common import operator, with_archive
 
 LEVELS = {"1": "record", "2": "teaching", "3": "specified"}
 BY = {
@@ -60,13 +60,8 @@ def consent() -> None:
 
 
 def _record(request: ConsentRequest) -> None:
-    with open_archive() as archive:
-        try:
-            outcome = archive.record_consent(
-                request, origin=Origin(actor=operator(), role=str(Role.OPERATOR))
-            )
-        except ArchiveError as exc:
-            fail(str(exc))
+    origin = Origin(actor=operator(), role=str(Role.OPERATOR))
+    outcome = with_archive(lambda a: a.record_consent(request, origin=origin))
     states: dict[str, int] = {}
     for state in outcome.availability.values():
         states[state] = states.get(state, 0) + 1
@@ -218,11 +213,7 @@ def vital_interests(
 def show(patient_id: str, as_json: bool) -> None:
     """A patient's consent history, and what each recording may be used for now."""
     requester = Requester(actor=operator(), role=Role.OPERATOR, purpose=Purpose.GOVERNANCE)
-    with open_archive() as archive:
-        try:
-            result = archive.consent_overview(patient_id, requester=requester)
-        except ArchiveError as exc:
-            fail(str(exc))
+    result = with_archive(lambda a: a.consent_overview(patient_id, requester=requester))
     if as_json:
         click.echo(
             json.dumps(

@@ -7,9 +7,8 @@ import sys
 
 import click
 
-from archive import ArchiveError
 from archive.users import PEOPLE_ROLES
-from photopacs.common import fail, open_archive, operator
+from photopacs.common import fail, open_archive, operator, with_archive
 
 
 def _password(stdin: bool) -> str:
@@ -34,13 +33,11 @@ def user() -> None:
 def add(username: str, role: str, full_name: str, password_stdin: bool) -> None:
     """Create an account. The first admin is created this way."""
     password = _password(password_stdin)
-    with open_archive() as archive:
-        try:
-            info = archive.accounts.add(
-                username, role=role, password=password, full_name=full_name, actor=operator()
-            )
-        except ArchiveError as exc:
-            fail(str(exc))
+    info = with_archive(
+        lambda a: a.accounts.add(
+            username, role=role, password=password, full_name=full_name, actor=operator()
+        )
+    )
     click.echo(f"added {info.username} ({info.role})")
 
 
@@ -48,11 +45,7 @@ def add(username: str, role: str, full_name: str, password_stdin: bool) -> None:
 @click.argument("username")
 def disable(username: str) -> None:
     """Disable an account and end its sessions."""
-    with open_archive() as archive:
-        try:
-            archive.accounts.set_disabled(username, True, actor=operator())
-        except ArchiveError as exc:
-            fail(str(exc))
+    with_archive(lambda a: a.accounts.set_disabled(username, True, actor=operator()))
     click.echo(f"disabled {username}")
 
 
@@ -60,11 +53,7 @@ def disable(username: str) -> None:
 @click.argument("username")
 def enable(username: str) -> None:
     """Enable a disabled account."""
-    with open_archive() as archive:
-        try:
-            archive.accounts.set_disabled(username, False, actor=operator())
-        except ArchiveError as exc:
-            fail(str(exc))
+    with_archive(lambda a: a.accounts.set_disabled(username, False, actor=operator()))
     click.echo(f"enabled {username}")
 
 
@@ -74,11 +63,7 @@ def enable(username: str) -> None:
 def reset(username: str, password_stdin: bool) -> None:
     """Set a new password; unlocks the account and ends its sessions."""
     password = _password(password_stdin)
-    with open_archive() as archive:
-        try:
-            archive.accounts.reset_password(username, password, actor=operator())
-        except ArchiveError as exc:
-            fail(str(exc))
+    with_archive(lambda a: a.accounts.reset_password(username, password, actor=operator()))
     click.echo(f"password of {username} reset")
 
 
