@@ -37,6 +37,7 @@ from archive.db import migrate, schema_revision
 from photopacs.capture import Capture, build_capture, capture_options, is_media
 from photopacs.common import EXIT_PROBLEMS, fail, open_archive, operator
 from photopacs.consent_commands import consent
+from photopacs.dicom_commands import send
 from photopacs.user_commands import user
 
 LEVELS = click.Choice(["patient", "study", "series", "instance"], case_sensitive=False)
@@ -509,3 +510,4 @@ def node_remove(ae_title: str) -> None:
 
 main.add_command(consent)
 main.add_command(user)
+main.add_command(send)

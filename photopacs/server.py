@@ -1,9 +1,9 @@
 """`photopacs serve`: the HTTP server (health, later the viewer and
-DICOMweb) and, once the gateway lands, the DICOM listener.
+DICOMweb) and the DICOM listener (plus DICOM over TLS when configured).
 
-SIGTERM and SIGINT stop it cleanly: in-flight requests finish, listeners
-close, the process exits 0 (uvicorn's own handling would re-raise the
-signal after shutdown, which looks like a crash to a supervisor).
+SIGTERM and SIGINT stop both cleanly: in-flight requests and associations
+finish, listeners close, the process exits 0 (uvicorn's own handling would
+re-raise the signal after shutdown, which looks like a crash to a supervisor).
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ import signal
 from collections.abc import Iterator
 from types import FrameType
 
+import click
 import uvicorn
 
 from archive import Archive
+from dicom_gateway import Gateway, GatewaySettings
 from photopacs.settings import ServeSettings
 from web_viewer import create_app
 
@@ -29,7 +31,16 @@ class _HttpServer(uvicorn.Server):
         yield  # signals are ours (see run)
 
 
-def run(archive: Archive, settings: ServeSettings) -> None:
+def run(
+    archive: Archive, settings: ServeSettings, *, gateway_settings: GatewaySettings | None = None
+) -> None:
+    if gateway_settings is None:
+        try:
+            gateway_settings = GatewaySettings()
+        except ValueError as exc:
+            click.echo(f"photopacs: invalid setting: {exc}", err=True)
+            raise click.exceptions.Exit(3) from None
+    gateway = Gateway(gateway_settings, archive, aet=settings.aet)
     app = create_app(archive)
     config = uvicorn.Config(
         app,
@@ -47,6 +58,10 @@ def run(archive: Archive, settings: ServeSettings) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.warning("photopacs HTTP on %s:%d", settings.bind_host, settings.http_port)
-    server.run()
+    gateway.start(settings.bind_host, settings.dicom_port)
+    try:
+        log.warning("photopacs HTTP on %s:%d", settings.bind_host, settings.http_port)
+        server.run()
+    finally:
+        gateway.stop()
     log.warning("photopacs stopped")

@@ -1,0 +1,153 @@
+"""The gateway's Application Entity: presentation contexts, handlers, listeners.
+
+:func:`build_ae` configures a pynetdicom AE for the services of issue 4 and
+returns it with the event handlers bound to one archive; :class:`Gateway`
+runs the plain listener (and, when configured, a DICOM-over-TLS one) in
+background threads and stops them cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pynetdicom import AE, _config, evt
+from pynetdicom.events import Event, EventHandlerType
+
+from archive import Archive
+from dicom_gateway.associations import Peers
+from dicom_gateway.commitment import CommitmentHandler
+from dicom_gateway.qr import QrHandlers
+from dicom_gateway.settings import GatewaySettings
+from dicom_gateway.sop import (
+    COMMITMENT,
+    QR_MODELS,
+    STORAGE,
+    TRANSFER_SYNTAXES,
+    UNCOMPRESSED,
+    VERIFICATION,
+    Service,
+)
+from dicom_gateway.statuses import REFUSED, Status
+from dicom_gateway.store import StoredHook, StoreHandler
+from dicom_gateway.tls import server_context
+
+log = logging.getLogger(__name__)
+
+
+def configure_pynetdicom() -> None:
+    """Process-wide pynetdicom switches: stream C-STORE data sets to disk
+    (no 2 GB video in memory) and never log identifiers (patient names)."""
+    _config.STORE_RECV_CHUNKED_DATASET = True
+    _config.LOG_REQUEST_IDENTIFIERS = False
+    _config.LOG_RESPONSE_IDENTIFIERS = False
+
+
+@dataclass
+class Bound:
+    """An AE and the handlers bound to one archive."""
+
+    ae: AE
+    handlers: list[EventHandlerType]
+    peers: Peers
+    commitment: CommitmentHandler
+
+
+def build_ae(
+    settings: GatewaySettings,
+    archive: Archive,
+    *,
+    aet: str,
+    on_stored: StoredHook | None = None,
+) -> Bound:
+    """An AE accepting echo, storage (PS3.4 B), Q/R (C) and storage commitment (J)."""
+    configure_pynetdicom()
+    ae = AE(ae_title=aet)
+    ae.maximum_associations = settings.dicom_max_associations
+    ae.network_timeout = settings.dicom_network_timeout
+    ae.acse_timeout = 30
+    ae.dimse_timeout = 60
+    ae.maximum_pdu_size = settings.dicom_max_pdu
+    ae.require_called_aet = True
+    ae.add_supported_context(VERIFICATION, UNCOMPRESSED)
+    for sop_class in STORAGE:
+        # SCP for C-STORE; role selection lets an EPR take the SCP role for C-GET.
+        ae.add_supported_context(sop_class, TRANSFER_SYNTAXES, scu_role=True, scp_role=True)
+    for model in QR_MODELS:
+        ae.add_supported_context(model, UNCOMPRESSED)
+    ae.add_supported_context(COMMITMENT, UNCOMPRESSED)
+
+    peers = Peers(archive, aet=aet)
+    store = StoreHandler(archive, peers, on_stored=on_stored)
+    qr = QrHandlers(archive, peers, aet=aet)
+    commitment = CommitmentHandler(archive, peers, aet=aet)
+
+    def handle_echo(event: Event) -> int | Dataset:
+        """PS3.7 9.1.5 C-ECHO: any known node may verify."""
+        return int(Status.SUCCESS) if peers.authorise(event, Service.ECHO) else REFUSED.dataset()
+
+    handlers: list[EventHandlerType] = [
+        (evt.EVT_REQUESTED, peers.handle_requested),
+        (evt.EVT_C_ECHO, handle_echo),
+        (evt.EVT_C_STORE, store),
+        (evt.EVT_C_FIND, qr.handle_find),
+        (evt.EVT_C_MOVE, qr.handle_move),
+        (evt.EVT_C_GET, qr.handle_get),
+        (evt.EVT_N_ACTION, commitment),
+        (evt.EVT_DIMSE_SENT, qr.handle_sent),
+    ]
+    return Bound(ae=ae, handlers=handlers, peers=peers, commitment=commitment)
+
+
+class Gateway:
+    """The DICOM listeners of `photopacs serve`."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        archive: Archive,
+        *,
+        aet: str,
+        on_stored: StoredHook | None = None,
+    ) -> None:
+        self.settings = settings
+        self.bound = build_ae(settings, archive, aet=aet, on_stored=on_stored)
+        self._servers: list[Any] = []
+
+    def start(self, host: str, port: int) -> None:
+        """Listen on ``port`` (and on the TLS port when configured); returns at once."""
+        ae = self.bound.ae
+        self._servers.append(
+            ae.start_server((host, port), block=False, evt_handlers=self.bound.handlers)
+        )
+        log.warning("photopacs DICOM %s on %s:%d", ae.ae_title, host, port)
+        if self.settings.dicom_tls_port is not None:
+            context = server_context(self.settings)
+            self._servers.append(
+                ae.start_server(
+                    (host, self.settings.dicom_tls_port),
+                    block=False,
+                    evt_handlers=self.bound.handlers,
+                    ssl_context=context,
+                )
+            )
+            log.warning("photopacs DICOM over TLS on %s:%d", host, self.settings.dicom_tls_port)
+
+    @property
+    def ports(self) -> list[int]:
+        return [int(s.server_address[1]) for s in self._servers]
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop accepting, let associations end, finish commitment reports."""
+        for server in self._servers:
+            server.shutdown()
+        self._servers.clear()
+        ae = self.bound.ae
+        deadline = time.monotonic() + grace
+        while ae.active_associations and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.bound.commitment.wait(max(0.0, deadline - time.monotonic()))
+        ae.shutdown()

@@ -1,0 +1,186 @@
+"""Association control: who may associate, and what each role may do.
+
+* An association whose Called AE Title is not ours is rejected (A-ASSOCIATE-RJ,
+  permanent, service user, "called AE title not recognised"; PS3.8 9.3.4).
+* An unknown Calling AE Title, or a known one calling from an address other
+  than its registered one when the node has ``check_address``, is rejected
+  with "calling AE title not recognised".
+* A known node gets the presentation contexts of the services its role
+  allows (PS3.8 9.3.3.2): ``modality`` echo, storage, storage commitment;
+  ``epr`` echo, query, move, get. Other roles (``peer``, ``governance``)
+  may only echo: held and quarantined objects never leave over DIMSE.
+  Storage contexts are negotiated for every role (C-GET needs them), so a
+  C-STORE from a role that may not store is answered 0x0124.
+
+Acceptances, rejections and refusals are all audit events.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from pynetdicom.events import Event
+from pynetdicom.presentation import PresentationContext
+
+from archive import Action, Archive, AuditEntry, NodeRole, Outcome
+from dicom_gateway.sop import COMMITMENT, QR_MODELS, Service
+
+log = logging.getLogger(__name__)
+
+
+ALLOWED: dict[NodeRole, frozenset[Service]] = {
+    NodeRole.MODALITY: frozenset({Service.ECHO, Service.STORE, Service.COMMIT}),
+    NodeRole.EPR: frozenset({Service.ECHO, Service.FIND, Service.MOVE, Service.GET}),
+    NodeRole.PEER: frozenset({Service.ECHO}),
+    NodeRole.GOVERNANCE: frozenset({Service.ECHO}),
+}
+
+
+@dataclass(frozen=True)
+class Peer:
+    """The remote node on one association."""
+
+    ae_title: str
+    role: NodeRole
+    address: str
+    port: int
+    tls: bool
+
+    def may(self, service: Service) -> bool:
+        return service in ALLOWED.get(self.role, frozenset())
+
+
+def _addresses(host: str) -> set[str]:
+    try:
+        return {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return {host}
+
+
+def _context_service(cx: PresentationContext) -> Service | None:
+    uid = str(cx.abstract_syntax)
+    if uid in QR_MODELS:
+        return QR_MODELS[uid]
+    if uid == COMMITMENT:
+        return Service.COMMIT
+    return None
+
+
+class Peers:
+    """Association acceptance and the peer of each live association."""
+
+    def __init__(self, archive: Archive, *, aet: str) -> None:
+        self.archive = archive
+        self.aet = aet.strip()
+        self._peers: weakref.WeakKeyDictionary[Any, Peer] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def audit(
+        self,
+        *,
+        actor: str,
+        outcome: Outcome,
+        source: str,
+        role: str = "",
+        action: Action = Action.ASSOCIATION,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Record an event; a failure to audit is logged, never raised into pynetdicom."""
+        try:
+            self.archive.record_event(
+                AuditEntry(
+                    actor=actor,
+                    action=action,
+                    outcome=outcome,
+                    role=role,
+                    source=source,
+                    detail=detail or {},
+                )
+            )
+        except Exception:
+            log.exception("could not record an audit event for %s", actor)
+
+    def handle_requested(self, event: Event) -> None:
+        """EVT_REQUESTED: accept or reject before negotiation (PS3.8 7.1.1)."""
+        assoc = event.assoc
+        rq: Any = assoc.requestor.primitive
+        calling = str(rq.calling_ae_title).strip()
+        called = str(rq.called_ae_title).strip()
+        address = str(assoc.requestor.address)
+        tls = isinstance(getattr(assoc.dul.socket, "socket", None), ssl.SSLSocket)
+        try:
+            node = self.archive.node(calling)
+        except Exception:
+            log.exception("node lookup failed for %s", calling)
+            node = None
+        reason = ""
+        diagnostic = 0x03
+        if called != self.aet:
+            reason, diagnostic = f"called AE title {called!r} is not ours", 0x07
+        elif node is None:
+            reason = "calling AE title not recognised"
+        elif node.check_address and address not in _addresses(node.host):
+            reason = "calling address does not match the registered node"
+        if reason or node is None:
+            log.warning("rejecting association from %s at %s: %s", calling, address, reason)
+            self.audit(
+                actor=calling,
+                outcome=Outcome.REFUSED,
+                source=address,
+                detail={"called": called, "reason": reason, "tls": tls},
+            )
+            assoc.acse.send_reject(0x01, 0x01, diagnostic)
+            assoc.kill()
+            return
+        peer = Peer(ae_title=calling, role=node.role, address=address, port=node.port, tls=tls)
+        refused: set[str] = set()
+        kept = []
+        for cx in assoc.acceptor.supported_contexts:
+            service = _context_service(cx)
+            if service is not None and not peer.may(service):
+                refused.add(str(service))
+                continue
+            kept.append(cx)
+        if refused:
+            assoc.acceptor.supported_contexts = kept
+        with self._lock:
+            self._peers[assoc] = peer
+        self.audit(
+            actor=calling,
+            outcome=Outcome.SUCCESS,
+            role=str(peer.role),
+            source=address,
+            detail={
+                "called": called,
+                "tls": tls,
+                "services": sorted(str(s) for s in ALLOWED.get(peer.role, ())),
+                "not_negotiated": sorted(refused),
+            },
+        )
+
+    def peer(self, assoc: Any) -> Peer | None:
+        with self._lock:
+            return self._peers.get(assoc)
+
+    def authorise(self, event: Event, service: Service) -> Peer | None:
+        """The peer, if its role allows ``service``; otherwise audit a refusal (PS3.7 C.5.18)."""
+        peer = self.peer(event.assoc)
+        if peer is not None and peer.may(service):
+            return peer
+        actor = peer.ae_title if peer else str(event.assoc.requestor.ae_title).strip()
+        log.warning("refused %s from %s: not authorised for its role", service, actor)
+        self.audit(
+            actor=actor,
+            outcome=Outcome.REFUSED,
+            role=str(peer.role) if peer else "",
+            source=str(event.assoc.requestor.address),
+            action=Action.INGEST if service is Service.STORE else Action.ASSOCIATION,
+            detail={"service": str(service), "reason": "refused: not authorised for its role"},
+        )
+        return None

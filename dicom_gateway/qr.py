@@ -1,0 +1,324 @@
+"""Query/Retrieve SCP: C-FIND, C-MOVE and C-GET, Patient Root and Study Root
+(PS3.4 C.4.1, C.4.2, C.4.3), all through the archive's one query function
+(:meth:`Archive.find`) and its retrieve twin (:meth:`Archive.locate`).
+
+The requester is the calling AE in the ``epr`` role acting for care, so the
+archive's access policy decides what is seen: only ``active`` instances are
+ever found, counted, moved or got. Responses are encoded in UTF-8 (Specific
+Character Set ``ISO_IR 192``); keys the archive does not match on are
+returned empty and the pending status says so (0xFF01, PS3.4 C.4.1.1.4).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydicom
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pynetdicom.events import Event
+from pynetdicom.presentation import PresentationContext, build_context
+
+from archive import (
+    Action,
+    Archive,
+    ArchiveError,
+    Level,
+    Located,
+    NodeRole,
+    Outcome,
+    Purpose,
+    Requester,
+)
+from archive import Role as ArchiveRole
+from archive.keys import KEYS
+from dicom_gateway.associations import Peer, Peers
+from dicom_gateway.sop import STUDY_ROOT, UNCOMPRESSED, Service
+from dicom_gateway.statuses import INTERNAL, REFUSED, Answer, Status, query_failure
+
+log = logging.getLogger(__name__)
+
+PENDING_WARNING = 0xFF01  # matches continue; optional keys not supported
+# Keys of the identifier that are about the query itself, not matched or returned as keys.
+CONTROL = frozenset({"QueryRetrieveLevel", "SpecificCharacterSet", "RetrieveAETitle"})
+# Roles a C-MOVE may send to (PS3.4 C.4.2.1.5: destinations are known to the SCP).
+DESTINATION_ROLES = frozenset({NodeRole.PEER, NodeRole.EPR})
+MAX_CONTEXTS = 128  # PS3.8 9.3.2.2: presentation context IDs are odd numbers 1-255
+
+
+class RequestError(Exception):
+    """An identifier the gateway cannot answer; carries the DIMSE answer."""
+
+    def __init__(self, answer: Answer) -> None:
+        super().__init__(answer.comment)
+        self.answer = answer
+
+
+@dataclass(frozen=True)
+class QrRequest:
+    """A parsed C-FIND / C-MOVE / C-GET identifier."""
+
+    level: Level
+    level_text: str
+    identifier: dict[str, str]
+    requested: list[DataElement] = field(default_factory=list)
+    unsupported: bool = False
+
+
+def _text(elem: DataElement) -> str:
+    value: Any = elem.value
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple | MultiValue):
+        return "\\".join(str(v) for v in value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def parse_identifier(ds: Dataset, *, sop_class: str) -> QrRequest:
+    """The level and the keys to match (PS3.4 C.4.1.2.1); other keys are only returned."""
+    level_text = str(ds.get("QueryRetrieveLevel", "")).strip().upper()
+    try:
+        level = Level.parse(level_text)
+    except ValueError:
+        raise RequestError(
+            Answer(Status.DOES_NOT_MATCH, f"identifier: bad Query/Retrieve Level {level_text!r}")
+        ) from None
+    if level is Level.PATIENT and sop_class in STUDY_ROOT:
+        raise RequestError(
+            Answer(Status.DOES_NOT_MATCH, "identifier: Study Root has no PATIENT level")
+        )
+    identifier: dict[str, str] = {}
+    requested: list[DataElement] = []
+    unsupported = False
+    for elem in ds:
+        keyword = elem.keyword
+        if elem.tag.group == 0x0000 or keyword in CONTROL:
+            continue
+        requested.append(elem)
+        key = KEYS.get(keyword)
+        if key is None or key.level > level or elem.VR == "SQ":
+            unsupported = True
+            continue
+        try:
+            identifier[keyword] = _text(elem)
+        except Exception:
+            raise RequestError(
+                Answer(Status.DOES_NOT_MATCH, f"identifier: cannot read {keyword}")
+            ) from None
+    return QrRequest(level, level_text, identifier, requested, unsupported)
+
+
+def _value(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return value
+
+
+def response(match: dict[str, Any], request: QrRequest, *, aet: str) -> Dataset:
+    """One C-FIND match: every requested key (empty when not supported), the
+    unique keys of the level and above, UTF-8 encoded (PS3.4 C.4.1.1.3.2)."""
+    out = Dataset()
+    out.SpecificCharacterSet = "ISO_IR 192"
+    out.QueryRetrieveLevel = request.level_text
+    for elem in request.requested:
+        value = _value(match.get(elem.keyword)) if elem.keyword else None
+        if elem.VR == "SQ":
+            out.add_new(elem.tag, "SQ", [])
+        elif value is None or value == "":
+            out.add_new(elem.tag, elem.VR, None)
+        else:
+            out.add_new(elem.tag, elem.VR, value)
+    for keyword, value in match.items():
+        if keyword not in out and value not in (None, ""):
+            setattr(out, keyword, _value(value))
+    out.RetrieveAETitle = aet
+    return out
+
+
+def _contexts(found: list[Located]) -> list[PresentationContext]:
+    """One presentation context per (SOP class, transfer syntax) to send as stored."""
+    pairs = sorted({(item.sop_class_uid, item.transfer_syntax_uid) for item in found})
+    contexts = []
+    for sop_class, ts in pairs[:MAX_CONTEXTS]:
+        syntaxes = UNCOMPRESSED if ts in UNCOMPRESSED else [ts]
+        contexts.append(build_context(sop_class, syntaxes))
+    return contexts
+
+
+class QrHandlers:
+    """EVT_C_FIND, EVT_C_MOVE, EVT_C_GET and the audit of retrieve outcomes."""
+
+    def __init__(self, archive: Archive, peers: Peers, *, aet: str) -> None:
+        self.archive = archive
+        self.peers = peers
+        self.aet = aet
+
+    def _requester(self, peer: Peer) -> Requester:
+        return Requester(
+            actor=peer.ae_title, role=ArchiveRole.EPR, purpose=Purpose.CARE, source=peer.address
+        )
+
+    # --- C-FIND -------------------------------------------------------------
+    def handle_find(self, event: Event) -> Iterator[tuple[int | Dataset, Dataset | None]]:
+        """PS3.4 C.4.1.3: one pending response per match, then success."""
+        try:
+            yield from self._find(event)
+        except Exception:
+            log.exception("unexpected error answering a C-FIND")
+            yield INTERNAL.dataset(), None
+
+    def _find(self, event: Event) -> Iterator[tuple[int | Dataset, Dataset | None]]:
+        peer = self.peers.authorise(event, Service.FIND)
+        if peer is None:
+            yield REFUSED.dataset(), None
+            return
+        try:
+            request = parse_identifier(
+                event.identifier, sop_class=str(event.request.AffectedSOPClassUID)
+            )
+            matches = self.archive.find(
+                request.level, request.identifier, requester=self._requester(peer)
+            )
+        except RequestError as exc:
+            yield exc.answer.dataset(), None
+            return
+        except ArchiveError as exc:
+            yield query_failure(exc).dataset(), None
+            return
+        pending = PENDING_WARNING if request.unsupported else int(Status.PENDING)
+        for match in matches:
+            if event.is_cancelled:
+                yield int(Status.CANCEL), None
+                return
+            yield pending, response(match, request, aet=self.aet)
+
+    # --- C-MOVE -------------------------------------------------------------
+    def handle_move(self, event: Event) -> Iterator[Any]:
+        """PS3.4 C.4.2.3: destination, number of sub-operations, then one
+        pending yield per instance; pynetdicom counts the sub-operations."""
+        try:
+            yield from self._move(event)
+        except Exception:
+            log.exception("unexpected error answering a C-MOVE")
+            yield INTERNAL.dataset(), None
+
+    def _move(self, event: Event) -> Iterator[Any]:
+        peer = self.peers.authorise(event, Service.MOVE)
+        destination = str(event.move_destination or "").strip()
+        node = self.archive.node(destination) if destination else None
+        if peer is None or node is None or node.role not in DESTINATION_ROLES:
+            if peer is not None:
+                self.peers.audit(
+                    actor=peer.ae_title,
+                    role=str(peer.role),
+                    outcome=Outcome.REFUSED,
+                    source=peer.address,
+                    action=Action.RETRIEVE,
+                    detail={
+                        "service": "move",
+                        "destination": destination,
+                        "reason": "move destination unknown",
+                    },
+                )
+            yield None, None  # pynetdicom answers 0xA801 Move Destination unknown
+            return
+        found, failure = self._locate(event, peer, destination)
+        yield node.host, node.port, {"contexts": _contexts(found)} if found else {}
+        yield from self._send(event, found, failure)
+
+    # --- C-GET --------------------------------------------------------------
+    def handle_get(self, event: Event) -> Iterator[Any]:
+        """PS3.4 C.4.3.3: C-STORE sub-operations on the same association."""
+        try:
+            yield from self._get(event)
+        except Exception:
+            log.exception("unexpected error answering a C-GET")
+            yield INTERNAL.dataset(), None
+
+    def _get(self, event: Event) -> Iterator[Any]:
+        peer = self.peers.authorise(event, Service.GET)
+        if peer is None:
+            yield 1
+            yield REFUSED.dataset(), None
+            return
+        found, failure = self._locate(event, peer, peer.ae_title)
+        yield from self._send(event, found, failure)
+
+    # --- shared -------------------------------------------------------------
+    def _locate(
+        self, event: Event, peer: Peer, destination: str
+    ) -> tuple[list[Located], Answer | None]:
+        try:
+            request = parse_identifier(
+                event.identifier, sop_class=str(event.request.AffectedSOPClassUID)
+            )
+            found = self.archive.locate(
+                request.level,
+                request.identifier,
+                requester=self._requester(peer),
+                destination=destination,
+            )
+        except RequestError as exc:
+            return [], exc.answer
+        except ArchiveError as exc:
+            return [], query_failure(exc)
+        if len(found) > 65535:  # sub-operation counts are US (PS3.4 C.4.2.3.1)
+            return [], Answer(Status.UNABLE_TO_PROCESS, "unable to process: over 65535 matches")
+        return found, None
+
+    def _send(self, event: Event, found: list[Located], failure: Answer | None) -> Iterator[Any]:
+        if failure is not None:
+            yield 1
+            yield failure.dataset(), None
+            return
+        yield len(found)
+        for item in found:
+            if event.is_cancelled:
+                yield int(Status.CANCEL), None
+                return
+            try:
+                ds = pydicom.dcmread(item.path, defer_size="1 MB")
+            except Exception:
+                log.exception("stored object %s is unreadable", item.sop_instance_uid)
+                failed = Dataset()
+                failed.FailedSOPInstanceUIDList = [item.sop_instance_uid]
+                yield Answer(Status.UNABLE_TO_PROCESS, "stored object unreadable").dataset(), failed
+                return
+            yield int(Status.PENDING), ds
+
+    def handle_sent(self, event: Event) -> None:
+        """EVT_DIMSE_SENT: audit the outcome of a finished C-MOVE / C-GET (R14)."""
+        msg = event.message
+        name = type(msg).__name__
+        if name not in ("C_MOVE_RSP", "C_GET_RSP"):
+            return
+        cs = msg.command_set
+        status = int(cs.get("Status", 0))
+        if status in (0xFF00, 0xFF01):
+            return
+        peer = self.peers.peer(event.assoc)
+        if peer is None:
+            return
+        outcome = Outcome.SUCCESS if status in (0x0000, 0xB000) else Outcome.FAILURE
+        self.peers.audit(
+            actor=peer.ae_title,
+            role=str(peer.role),
+            outcome=outcome,
+            source=peer.address,
+            action=Action.RETRIEVE,
+            detail={
+                "service": "move" if name == "C_MOVE_RSP" else "get",
+                "status": f"0x{status:04X}",
+                "completed": int(cs.get("NumberOfCompletedSuboperations", 0) or 0),
+                "failed": int(cs.get("NumberOfFailedSuboperations", 0) or 0),
+                "warning": int(cs.get("NumberOfWarningSuboperations", 0) or 0),
+            },
+        )

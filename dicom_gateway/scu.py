@@ -1,0 +1,190 @@
+"""The gateway as an SCU: push Part 10 files to a node over one association
+(PS3.4 B.2 C-STORE), optionally requesting storage commitment and waiting for
+the report (PS3.4 J.3), over plain TCP or TLS.
+
+Files are sent as they are, without decoding (pynetdicom's
+``STORE_SEND_CHUNKED_DATASET``): one presentation context is proposed per
+(SOP class, transfer syntax) found, so the receiver gets the bytes we hold.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+from pynetdicom import AE, _config, evt
+from pynetdicom.events import Event
+
+from dicom_gateway.sop import COMMITMENT, COMMITMENT_INSTANCE, UNCOMPRESSED
+
+log = logging.getLogger(__name__)
+
+MAX_CONTEXTS = 127  # one is kept for storage commitment
+
+
+class SendError(Exception):
+    """The association could not be made (refused, unreachable, no contexts)."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One file to send, and what its File Meta says it is."""
+
+    path: Path
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax_uid: str
+
+
+@dataclass
+class SendResult:
+    sent: list[Item] = field(default_factory=list)
+    failed: list[tuple[Item, int, str]] = field(default_factory=list)
+    committed: list[str] = field(default_factory=list)
+    not_committed: list[str] = field(default_factory=list)
+    commit_answered: bool = False
+
+
+def inspect(path: Path) -> Item:
+    """Read a Part 10 file's identity from its File Meta (PS3.10 7.1)."""
+    meta = pydicom.filereader.read_file_meta_info(path)
+    return Item(
+        path=path,
+        sop_class_uid=str(meta.MediaStorageSOPClassUID),
+        sop_instance_uid=str(meta.MediaStorageSOPInstanceUID),
+        transfer_syntax_uid=str(meta.TransferSyntaxUID),
+    )
+
+
+@dataclass(frozen=True)
+class Destination:
+    ae_title: str
+    host: str
+    port: int
+    tls: ssl.SSLContext | None = None
+
+
+class Sender:
+    """Send many files over one association as ``calling_aet``."""
+
+    def __init__(self, calling_aet: str, *, timeout: float = 60.0) -> None:
+        self.calling_aet = calling_aet
+        self.timeout = timeout
+
+    def send(
+        self,
+        items: Sequence[Item],
+        destination: Destination,
+        *,
+        commit: bool = False,
+        commit_timeout: float = 60.0,
+        progress: Callable[[Item], None] | None = None,
+    ) -> SendResult:
+        _config.STORE_SEND_CHUNKED_DATASET = True
+        pairs = sorted({(i.sop_class_uid, i.transfer_syntax_uid) for i in items})
+        if len(pairs) > MAX_CONTEXTS:
+            raise SendError(f"{len(pairs)} kinds of object: more than one association allows")
+        ae = AE(ae_title=self.calling_aet)
+        ae.acse_timeout = self.timeout
+        ae.dimse_timeout = self.timeout
+        ae.network_timeout = self.timeout
+        for sop_class, ts in pairs:
+            ae.add_requested_context(sop_class, [ts])  # exact: bytes go as they are
+        if commit:
+            ae.add_requested_context(COMMITMENT, UNCOMPRESSED)
+        reports: list[Dataset] = []
+        got_report = threading.Event()
+
+        def on_report(event: Event) -> tuple[int, None]:
+            reports.append(event.event_information)
+            got_report.set()
+            return 0x0000, None
+
+        kwargs: dict[str, Any] = {
+            "ae_title": destination.ae_title,
+            "evt_handlers": [(evt.EVT_N_EVENT_REPORT, on_report)],
+        }
+        if destination.tls is not None:
+            kwargs["tls_args"] = (destination.tls, destination.host)
+        assoc = ae.associate(destination.host, destination.port, **kwargs)
+        if not assoc.is_established:
+            ae.shutdown()
+            raise SendError(
+                f"{destination.ae_title} at {destination.host}:{destination.port} "
+                "refused or did not answer the association"
+            )
+        result = SendResult()
+        try:
+            for item in items:
+                self._send_one(assoc, item, result)
+                if progress is not None:
+                    progress(item)
+            if commit and result.sent:
+                self._commit(assoc, result, reports, got_report, commit_timeout)
+        finally:
+            if assoc.is_established:
+                assoc.release()
+            ae.shutdown()
+        return result
+
+    @staticmethod
+    def _send_one(assoc: Any, item: Item, result: SendResult) -> None:
+        try:
+            status = assoc.send_c_store(item.path)
+        except (ValueError, OSError) as exc:  # no accepted context; unreadable file
+            result.failed.append((item, -1, str(exc)[:200]))
+            return
+        code = int(status.Status) if status and "Status" in status else -1
+        if code == 0x0000 or 0xB000 <= code <= 0xBFFF:
+            result.sent.append(item)
+        else:
+            comment = str(status.get("ErrorComment", "")) if status else "no response"
+            result.failed.append((item, code, comment))
+
+    @staticmethod
+    def _commit(
+        assoc: Any,
+        result: SendResult,
+        reports: list[Dataset],
+        got_report: threading.Event,
+        timeout: float,
+    ) -> None:
+        """N-ACTION Request Storage Commitment and wait for the report (PS3.4 J.3.2)."""
+        request = Dataset()
+        request.TransactionUID = generate_uid()
+        refs = []
+        for item in result.sent:
+            ref = Dataset()
+            ref.ReferencedSOPClassUID = item.sop_class_uid
+            ref.ReferencedSOPInstanceUID = item.sop_instance_uid
+            refs.append(ref)
+        request.ReferencedSOPSequence = refs
+        status, _ = assoc.send_n_action(request, 1, COMMITMENT, COMMITMENT_INSTANCE)
+        if not status or int(status.Status) != 0:
+            result.not_committed = [i.sop_instance_uid for i in result.sent]
+            return
+        if not got_report.wait(timeout):
+            result.not_committed = [i.sop_instance_uid for i in result.sent]
+            return
+        report = next(
+            (r for r in reports if r.get("TransactionUID") == request.TransactionUID), None
+        )
+        if report is None:
+            result.not_committed = [i.sop_instance_uid for i in result.sent]
+            return
+        result.commit_answered = True
+        result.committed = [
+            str(r.ReferencedSOPInstanceUID) for r in report.get("ReferencedSOPSequence", [])
+        ]
+        committed = set(result.committed)
+        result.not_committed = [
+            i.sop_instance_uid for i in result.sent if i.sop_instance_uid not in committed
+        ]

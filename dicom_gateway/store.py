@@ -1,0 +1,135 @@
+"""C-STORE SCP (PS3.4 B.2): received data sets go to the archive as received.
+
+pynetdicom writes each incoming data set straight to a Part 10 file
+(``STORE_RECV_CHUNKED_DATASET``), so a 2 GB video never sits in memory; the
+archive stages that file, makes it durable, indexes it, and only then do we
+answer Success. Every archive error becomes a named failure status
+(:mod:`dicom_gateway.statuses`); nothing raises into pynetdicom.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from pydicom.dataset import Dataset
+from pynetdicom.events import Event
+
+from archive import (
+    Action,
+    Archive,
+    ArchiveError,
+    AuditEntry,
+    IngestResult,
+    ObjectTooLarge,
+    Origin,
+    Outcome,
+    StorageError,
+    StorageFull,
+)
+from dicom_gateway.associations import Peer, Peers
+from dicom_gateway.sop import Service
+from dicom_gateway.statuses import REFUSED, Answer, Status, store_failure
+
+log = logging.getLogger(__name__)
+
+StoredHook = Callable[[Peer, IngestResult], None]
+
+
+def affected_mismatch(path: Path, *, sop_class: str, sop_instance: str) -> str:
+    """Why the data set does not match the C-STORE request's Affected SOP Class /
+    Instance UIDs (PS3.4 B.2.3, 0xA900), or "" when it matches or cannot be read
+    (the archive then says what is wrong with it)."""
+    try:
+        ds = pydicom.dcmread(
+            path, stop_before_pixels=True, specific_tags=["SOPClassUID", "SOPInstanceUID"]
+        )
+    except Exception:
+        return ""
+    found_class = str(ds.get("SOPClassUID", "")).strip()
+    found_instance = str(ds.get("SOPInstanceUID", "")).strip()
+    if found_class and found_class != sop_class.strip():
+        return "data set does not match SOP class: SOP Class UID differs"
+    if found_instance and found_instance != sop_instance.strip():
+        return "data set does not match SOP class: SOP Instance UID differs"
+    return ""
+
+
+class StoreHandler:
+    """EVT_C_STORE: authorise, check, ingest, answer."""
+
+    def __init__(
+        self, archive: Archive, peers: Peers, *, on_stored: StoredHook | None = None
+    ) -> None:
+        self.archive = archive
+        self.peers = peers
+        self.on_stored = on_stored
+
+    def __call__(self, event: Event) -> Dataset:
+        try:
+            return self._store(event).dataset()
+        except Exception:
+            log.exception("unexpected error storing an object")
+            return Answer(Status.PROCESSING_FAILURE, "processing failure: internal error").dataset()
+
+    def _store(self, event: Event) -> Answer:
+        peer = self.peers.authorise(event, Service.STORE)
+        if peer is None:
+            return REFUSED
+        req: Any = event.request
+        path = event.dataset_path
+        mismatch = affected_mismatch(
+            path,
+            sop_class=str(req.AffectedSOPClassUID),
+            sop_instance=str(req.AffectedSOPInstanceUID),
+        )
+        if mismatch:
+            self._audit_refusal(peer, str(req.AffectedSOPInstanceUID), mismatch)
+            return Answer(Status.DOES_NOT_MATCH, mismatch)
+        origin = Origin(
+            actor=peer.ae_title,
+            role=str(peer.role),
+            received_from=peer.ae_title,
+            source=peer.address,
+        )
+        try:
+            result = self.archive.ingest(path, origin=origin)
+        except ArchiveError as exc:
+            answer = store_failure(exc)
+            log.warning(
+                "C-STORE %s from %s refused: 0x%04X %s",
+                req.AffectedSOPInstanceUID,
+                peer.ae_title,
+                answer.status,
+                answer.comment,
+            )
+            # Ingest audits what it refuses after reading the object; errors
+            # before that (space, size, disk) are audited here.
+            if isinstance(exc, StorageError | StorageFull | ObjectTooLarge):
+                self._audit_refusal(peer, str(req.AffectedSOPInstanceUID), answer.comment)
+            return answer
+        if self.on_stored is not None and result.status == "stored":
+            try:
+                self.on_stored(peer, result)
+            except Exception:
+                log.exception("post-store hook failed for %s", result.sop_instance_uid)
+        return Answer(Status.SUCCESS)
+
+    def _audit_refusal(self, peer: Peer, uid: str, reason: str) -> None:
+        try:
+            self.archive.record_event(
+                AuditEntry(
+                    actor=peer.ae_title,
+                    role=str(peer.role),
+                    action=Action.INGEST,
+                    outcome=Outcome.REFUSED,
+                    object_uids=(uid,),
+                    source=peer.address,
+                    detail={"reason": reason},
+                )
+            )
+        except Exception:
+            log.exception("could not audit a refused C-STORE of %s", uid)

@@ -1,0 +1,128 @@
+"""`photopacs send`: push DICOM files (or photos and videos, converted first)
+to a DICOM node over one association, with optional storage commitment."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from archive import Archive, ArchiveError, ArchiveSettings
+from archive.convert import ConversionError
+from dicom_gateway import GatewaySettings
+from dicom_gateway.scu import Destination, Item, Sender, SendError, inspect
+from dicom_gateway.tls import client_context
+from photopacs.capture import build_capture, capture_options, is_media
+from photopacs.common import EXIT_PROBLEMS, fail
+from photopacs.settings import ServeSettings
+
+
+def _files(paths: tuple[Path, ...]) -> list[Path]:
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out.extend(sorted(p for p in path.rglob("*") if p.is_file()))
+        else:
+            out.append(path)
+    return out
+
+
+def _destination(to: str, host: str | None, port: int | None) -> tuple[str, int]:
+    if host and port:
+        return host, port
+    try:
+        with Archive.open(ArchiveSettings()) as archive:
+            node = archive.node(to)
+    except (ArchiveError, ValueError) as exc:
+        fail(f"cannot look up {to} in the node registry: {exc}")
+    if node is None:
+        fail(f"{to} is not a registered node (photopacs node add), or give --host and --port")
+    return host or node.host, port or node.port
+
+
+@click.command("send")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--to", "to", required=True, help="AE title of the destination node.")
+@click.option("--host", default=None, help="Its address (default: from the node registry).")
+@click.option("--port", type=int, default=None, help="Its port (default: from the registry).")
+@click.option("--aet", default=None, help="Our (calling) AE title [PHOTOPACS_AET].")
+@click.option("--commit", is_flag=True, help="Request storage commitment and wait for it.")
+@click.option("--commit-timeout", default=120.0, show_default=True, help="Seconds to wait.")
+@click.option("--tls", is_flag=True, help="DICOM over TLS (PHOTOPACS_DICOM_TLS_* settings).")
+@capture_options
+def send(
+    paths: tuple[Path, ...],
+    to: str,
+    host: str | None,
+    port: int | None,
+    aet: str | None,
+    commit: bool,
+    commit_timeout: float,
+    tls: bool,
+    **options: Any,
+) -> None:
+    """Send DICOM files, photos and videos (converted first, see `photopacs convert`)
+    to a DICOM node over one association; with --commit, exit 0 only when the
+    node has committed to keeping every object (PS3.4 J.3)."""
+    try:
+        gateway_settings = GatewaySettings()
+        our_aet = aet or ServeSettings().aet
+        uid_root = ArchiveSettings().uid_root
+    except ValueError as exc:
+        fail(f"invalid setting: {exc}")
+    address, dicom_port = _destination(to, host, port)
+    context = None
+    if tls:
+        context = client_context(
+            ca=gateway_settings.dicom_tls_ca,
+            cert=gateway_settings.dicom_tls_cert,
+            key=gateway_settings.dicom_tls_key,
+        )
+    refused: list[tuple[Path, str]] = []
+    with tempfile.TemporaryDirectory(prefix="photopacs-send-") as tmp:
+        items: list[Item] = []
+        capture = None
+        for path in _files(paths):
+            try:
+                if is_media(path):
+                    if capture is None:
+                        capture = build_capture(options, uid_root=uid_root)
+                    for ds in capture.convert(path):
+                        target = Path(tmp) / f"{ds.SOPInstanceUID}.dcm"
+                        ds.save_as(target, enforce_file_format=True)
+                        items.append(inspect(target))
+                else:
+                    items.append(inspect(path))
+            except ConversionError as exc:
+                refused.append((path, exc.reason))
+            except Exception as exc:  # not a Part 10 file
+                refused.append((path, f"not a DICOM file: {type(exc).__name__}"))
+        destination = Destination(ae_title=to, host=address, port=dicom_port, tls=context)
+        with click.progressbar(
+            length=len(items), label=f"sending to {to}", file=sys.stderr, show_pos=True
+        ) as bar:
+            try:
+                result = Sender(our_aet).send(
+                    items,
+                    destination,
+                    commit=commit,
+                    commit_timeout=commit_timeout,
+                    progress=lambda _item: bar.update(1),
+                )
+            except SendError as exc:
+                fail(str(exc))
+    click.echo(f"sent {len(result.sent)}, failed {len(result.failed)}, refused {len(refused)}")
+    for item, status, comment in result.failed:
+        click.echo(f"  failed {item.path.name}: 0x{status & 0xFFFF:04X} {comment}")
+    for path, reason in refused:
+        click.echo(f"  refused {path}: {reason}")
+    if commit:
+        click.echo(f"committed {len(result.committed)}, not committed {len(result.not_committed)}")
+        if not result.commit_answered:
+            click.echo("  no storage commitment report arrived in time", err=True)
+    problems = result.failed or refused or (commit and result.not_committed)
+    if problems:
+        sys.exit(EXIT_PROBLEMS)

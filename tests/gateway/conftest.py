@@ -1,0 +1,180 @@
+"""Gateway fixtures: an in-process gateway on a free port over the ``archive``
+fixture (SQLite and PostgreSQL), registered nodes, and pynetdicom SCUs.
+
+``seed`` is the one place that puts objects into the archive *and makes them
+visible*; when consent lands (issue 5) it is the helper to adapt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydicom.dataset import Dataset
+from pynetdicom import AE, evt
+from pynetdicom.association import Association
+from sqlalchemy import select
+
+from archive import (
+    Archive,
+    ArchiveSettings,
+    Availability,
+    ConsentRequest,
+    IngestResult,
+    Origin,
+)
+from archive.models import Instance
+from consent_sr import ConsentStatus
+from dicom_gateway import Gateway, GatewaySettings
+from tests.factory import encode
+from tests.serving import Server, free_port, photopacs_bin, running
+
+AET = "PHOTOPACS"
+CAMERA = "CAMERA1"
+EPR = "EPR1"
+PEER = "PEER1"
+GOVERNANCE = "GOV1"
+
+
+def seed(archive: Archive, *objects: Dataset | bytes | Path) -> list[IngestResult]:
+    """Store objects and make them visible to care queries (the only place that does):
+    photos that arrive held for want of consent get a recorded level-1 consent."""
+    origin = Origin(actor="test-seed", role="operator", received_from="test")
+    results = [
+        archive.ingest(encode(obj) if isinstance(obj, Dataset) else obj, origin=origin)
+        for obj in objects
+    ]
+    waiting = sorted({r.study_instance_uid for r in results if r.availability is Availability.HELD})
+    for study in waiting:
+        archive.record_consent(
+            ConsentRequest(
+                study_instance_uid=study,
+                status=ConsentStatus.GIVEN,
+                level="record",
+                consenter="patient",
+                form="written",
+                recorded_by="Seed^Nurse",
+            ),
+            origin=origin,
+        )
+    return results
+
+
+def stored(archive: Archive, uid: str) -> Instance | None:
+    """The index row of an instance, whatever its availability."""
+    with archive.sessions() as s:
+        return s.scalar(select(Instance).where(Instance.sop_instance_uid == uid))
+
+
+@dataclass
+class Running:
+    archive: Archive
+    gateway: Gateway
+    port: int
+    dest_port: int
+    received: list[Dataset] = field(default_factory=list)
+
+
+@pytest.fixture
+def gateway(archive: Archive) -> Iterator[Running]:
+    """The gateway on a free port; CAMERA1 (modality), EPR1 (epr), PEER1 (peer,
+    with a listening pynetdicom storage SCP), GOV1 (governance) registered."""
+    dest_port = free_port()
+    for title, role, port in (
+        (CAMERA, "modality", free_port()),
+        (EPR, "epr", dest_port),
+        (PEER, "peer", dest_port),
+        (GOVERNANCE, "governance", free_port()),
+    ):
+        archive.add_node(title, host="127.0.0.1", port=port, role=role, actor="test")
+    gw = Gateway(GatewaySettings(), archive, aet=AET)
+    port = free_port()
+    gw.start("127.0.0.1", port)
+    running = Running(archive, gw, port, dest_port)
+    dest = storage_scp(dest_port, running.received)
+    try:
+        yield running
+    finally:
+        dest.shutdown()
+        gw.stop(grace=2)
+
+
+def storage_scp(port: int, received: list[Dataset], *, aet: str = "DEST") -> Any:
+    """A pynetdicom storage SCP that keeps what it receives (a move destination)."""
+    from dicom_gateway.sop import STORAGE, TRANSFER_SYNTAXES
+
+    ae = AE(ae_title=aet)
+    for sop_class in STORAGE:
+        ae.add_supported_context(sop_class, TRANSFER_SYNTAXES)
+
+    def on_store(event: Any) -> int:
+        received.append(event.dataset)  # read from the streamed file, meta included
+        return 0
+
+    return ae.start_server(
+        ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)]
+    )
+
+
+@contextmanager
+def associate(
+    port: int,
+    calling: str,
+    contexts: Sequence[tuple[str, Sequence[str]]],
+    *,
+    called: str = AET,
+    ext_neg: Sequence[Any] = (),
+    handlers: Sequence[Any] = (),
+) -> Iterator[Association]:
+    """A pynetdicom SCU association (released afterwards)."""
+    ae = AE(ae_title=calling)
+    ae.acse_timeout = 10
+    ae.dimse_timeout = 30
+    ae.network_timeout = 30
+    for uid, syntaxes in contexts:
+        ae.add_requested_context(uid, list(syntaxes))
+    assoc = ae.associate(
+        "127.0.0.1",
+        port,
+        ae_title=called,
+        ext_neg=list(ext_neg) or None,
+        evt_handlers=list(handlers) or None,
+    )
+    try:
+        yield assoc
+    finally:
+        if assoc.is_established:
+            assoc.release()
+        ae.shutdown()
+
+
+@contextmanager
+def serve(
+    settings: ArchiveSettings, tmp_path: Path, *, extra_env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """A real `photopacs serve` process over ``settings``' archive (already migrated)."""
+    http_port, dicom_port = free_port(), free_port()
+    env = {
+        "PHOTOPACS_DATA_DIR": str(settings.data_dir),
+        "PHOTOPACS_DATABASE_URL": str(settings.database_url),
+        "PHOTOPACS_MIN_FREE_BYTES": str(settings.min_free_bytes),
+        **(extra_env or {}),
+    }
+    command = [
+        photopacs_bin(), "serve", "--dicom-port", str(dicom_port), "--http-port", str(http_port),
+    ]  # fmt: skip
+    log = tmp_path / f"serve-{dicom_port}.log"
+    with running(command, env, log, http_port=http_port, dicom_port=dicom_port) as server:
+        yield server
+
+
+def register(archive: Archive, *, epr_port: int, camera_port: int | None = None) -> None:
+    """The usual nodes: a camera, an EPR (also a move destination) and a peer."""
+    archive.add_node(CAMERA, host="127.0.0.1", port=camera_port or free_port(),
+                     role="modality", actor="test")  # fmt: skip
+    archive.add_node(EPR, host="127.0.0.1", port=epr_port, role="epr", actor="test")
+    archive.add_node(PEER, host="127.0.0.1", port=epr_port, role="peer", actor="test")
