@@ -1,17 +1,107 @@
-"""The FastAPI application. For now: the health endpoint the server and its
-container health check rely on; the viewer lands here (issue 7)."""
+"""The FastAPI application: server-rendered pages, the JSON API under ``/api``
+(OpenAPI at ``/api/openapi.json``, docs at ``/api/docs``), ``/healthz``.
+
+Built by :func:`create_app` from an open :class:`Archive` and (optionally)
+:class:`WebSettings`; nothing is configured at import time.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from archive import Archive
+from archive import Archive, Role
+from web_viewer import errors
+from web_viewer.deps import Context, optional_viewer
+from web_viewer.media import MediaCache
+from web_viewer.routes import admin, auth, consent, governance, images, patients, uploads
+from web_viewer.settings import WebSettings
+from web_viewer.templating import make_environment, render
+
+STATIC = Path(__file__).parent / "static"
+
+SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; "
+        b"script-src 'self'; object-src 'none'; frame-ancestors 'none'; form-action 'self'; "
+        b"base-uri 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+]
 
 
-def create_app(archive: Archive) -> FastAPI:
-    app = FastAPI(title="photopacs", docs_url=None, redoc_url=None)
+class SecurityHeaders:
+    """Adds security headers, and ``Cache-Control: no-store`` to anything that
+    did not set its own (pages and API answers hold patient data)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = str(scope.get("path", "")).startswith("/static/")
+
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                if b"cache-control" not in present:
+                    value = b"public, max-age=3600" if static else b"private, no-store"
+                    headers.append((b"cache-control", value))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, wrapped)
+
+
+def create_app(archive: Archive, settings: WebSettings | None = None) -> FastAPI:
+    """The viewer over ``archive``; settings from the environment when not given."""
+    if settings is None:
+        settings = WebSettings()
+    cache_dir = settings.viewer_cache_dir or archive.settings.data_dir / "viewer-cache"
+    app = FastAPI(
+        title="photopacs",
+        summary="Consent-aware archive of clinical photographs and video: JSON API",
+        description=(
+            "Authenticate with `POST /api/session`; then send the session cookie and, on "
+            "every write, the `X-CSRF-Token` header — or send `Authorization: Bearer "
+            "<token>` (no CSRF header needed). Errors are "
+            '`{"error": {"code": ..., "message": ...}}`; anything you may not see is 404.'
+        ),
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.ctx = Context(archive=archive, settings=settings, cache_dir=cache_dir)
+    app.state.media = MediaCache(cache_dir, thumbnail_pixels=settings.thumbnail_pixels)
+    app.state.templates = make_environment()
+
+    def error_page(request: Request, status: int, code: str, message: str) -> Response:
+        try:
+            viewer = optional_viewer(request, app.state.ctx)
+        except Exception:
+            viewer = None
+        return render(request, "error.html", viewer, status=status, code=code, message=message)
+
+    errors.install(app, error_page)
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for module in (auth, patients, images, consent, uploads, governance, admin):
+        app.include_router(module.pages)
+        app.include_router(module.api)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
@@ -28,5 +118,16 @@ def create_app(archive: Archive) -> FastAPI:
             {"status": "ok" if healthy else "unhealthy", "database": database, "storage": storage},
             status_code=200 if healthy else 503,
         )
+
+    @app.get("/", include_in_schema=False)
+    def home(request: Request) -> RedirectResponse:
+        viewer = optional_viewer(request, app.state.ctx)
+        if viewer is None:
+            return RedirectResponse("/login", status_code=303)
+        if viewer.role is Role.ADMIN:
+            return RedirectResponse("/admin/users", status_code=303)
+        if viewer.session.purpose is None:
+            return RedirectResponse("/purpose", status_code=303)
+        return RedirectResponse("/patients", status_code=303)
 
     return app

@@ -1,0 +1,434 @@
+"""Reads the web viewer needs beyond :meth:`Archive.find`: a patient's timeline,
+one image's details, the governance review queue and the "who accessed this
+patient" view of the audit trail.
+
+Every read of instances here filters with :func:`archive.policy.visible` (the
+one access decision) in the database and is audited in the same transaction;
+nothing here filters availability or consent on its own. Reads of the audit
+trail are for governance staff acting for the governance purpose only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from archive import audit
+from archive.audit import Action, AuditEntry, Outcome
+from archive.consent_rules import Kind, kind_of
+from archive.errors import NotFound
+from archive.models import AuditEvent, ConsentRecord, Instance, Patient, Series, Study
+from archive.policy import Purpose, Requester, Role, visible
+from archive.service import Archive
+
+VIDEO_SOP_CLASSES = frozenset(
+    {
+        "1.2.840.10008.5.1.4.1.1.77.1.4.1",  # Video Photographic Image
+        "1.2.840.10008.5.1.4.1.1.77.1.1.1",  # Video Endoscopic Image
+        "1.2.840.10008.5.1.4.1.1.77.1.2.1",  # Video Microscopic Image
+    }
+)
+
+
+@dataclass(frozen=True)
+class PatientInfo:
+    patient_id: str
+    name: str
+    birth_date: str
+    sex: str
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    """One visible instance as the viewer lists it."""
+
+    sop_instance_uid: str
+    sop_class_uid: str
+    study_instance_uid: str
+    series_instance_uid: str
+    modality: str
+    body_part: str
+    series_description: str
+    instance_number: int | None
+    content_date: str
+    content_time: str
+    number_of_frames: int | None
+    availability: str
+    availability_reason: str
+    uses: tuple[str, ...]
+    governing_consent_uid: str
+    sha256: str
+    storage_key: str
+    transfer_syntax_uid: str
+    size_bytes: int
+    received_at: datetime
+    received_by: str
+    received_from: str
+
+    @property
+    def is_video(self) -> bool:
+        return self.sop_class_uid in VIDEO_SOP_CLASSES
+
+    @property
+    def is_document(self) -> bool:
+        return kind_of(self.sop_class_uid, self.modality) is Kind.DOCUMENT
+
+
+@dataclass
+class StudyEntry:
+    study_instance_uid: str
+    study_date: str
+    study_time: str
+    description: str
+    accession_number: str
+    items: list[ImageItem] = field(default_factory=list)
+
+
+@dataclass
+class Timeline:
+    patient: PatientInfo
+    studies: list[StudyEntry]
+
+    @property
+    def count(self) -> int:
+        return sum(len(s.items) for s in self.studies)
+
+
+@dataclass(frozen=True)
+class ConsentBadge:
+    """The consent document that governs an instance, as a badge shows it."""
+
+    document_uid: str
+    status: str
+    level: str
+    purpose: str
+    also_teaching: bool
+    consenter: str
+    consenter_name: str
+    form: str
+    basis: str
+    authorised_by: str
+    recorded_by: str
+    decided_at: datetime
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    patient: PatientInfo
+    item: ImageItem
+    consent: ConsentBadge | None
+    path: Path
+
+
+@dataclass(frozen=True)
+class AccessEvent:
+    seq: int
+    occurred_at: str
+    actor: str
+    role: str
+    purpose: str
+    action: str
+    outcome: str
+    object_uids: tuple[str, ...]
+    source: str
+    detail: dict[str, object]
+
+
+_COLUMNS = (
+    Instance,
+    Series.series_instance_uid,
+    Series.modality,
+    Series.body_part_examined,
+    Series.series_description,
+    Study.study_instance_uid,
+    Study,
+    Patient,
+)
+
+
+def _joined(requester: Requester) -> Any:  # a Select of _COLUMNS (typed differently in 2.0 and 2.1)
+    return (
+        select(*_COLUMNS)
+        .select_from(Instance)
+        .join(Series, Instance.series_pk == Series.pk)
+        .join(Study, Series.study_pk == Study.pk)
+        .join(Patient, Study.patient_pk == Patient.pk)
+        .where(visible(requester))
+    )
+
+
+def _patient(p: Patient) -> PatientInfo:
+    return PatientInfo(p.patient_id, p.patient_name, p.patient_birth_date, p.patient_sex)
+
+
+def _item(
+    i: Instance, series_uid: str, modality: str, body_part: str, series_desc: str, study_uid: str
+) -> ImageItem:
+    uses = [u for u, ok in (("care", i.use_care), ("teaching", i.use_teaching)) if ok]
+    if i.use_specified:
+        uses.append(f"specified:{i.use_specified}")
+    return ImageItem(
+        sop_instance_uid=i.sop_instance_uid,
+        sop_class_uid=i.sop_class_uid,
+        study_instance_uid=study_uid,
+        series_instance_uid=series_uid,
+        modality=modality,
+        body_part=body_part,
+        series_description=series_desc,
+        instance_number=i.instance_number,
+        content_date=i.content_date,
+        content_time=i.content_time,
+        number_of_frames=i.number_of_frames,
+        availability=str(i.availability),
+        availability_reason=i.availability_reason,
+        uses=tuple(uses),
+        governing_consent_uid=i.governing_consent_uid,
+        sha256=i.sha256,
+        storage_key=i.storage_key,
+        transfer_syntax_uid=i.transfer_syntax_uid,
+        size_bytes=i.size_bytes,
+        received_at=i.received_at,
+        received_by=i.received_by,
+        received_from=i.received_from,
+    )
+
+
+def _record(session: Session, requester: Requester, **fields: object) -> None:
+    audit.record(
+        session,
+        AuditEntry(
+            actor=requester.actor,
+            role=str(requester.role),
+            purpose=requester.purpose_label,
+            source=requester.source,
+            **fields,  # type: ignore[arg-type]
+        ),
+    )
+
+
+def timeline(archive: Archive, requester: Requester, patient_id: str) -> Timeline:
+    """A patient's studies, newest first, with the instances ``requester`` may see.
+
+    Raises :class:`NotFound` when the requester sees nothing of that patient
+    (not told apart from a patient the archive does not hold). Audited as a view.
+    """
+    with archive.sessions() as session, session.begin():
+        rows = session.execute(
+            _joined(requester)
+            .where(Patient.patient_id == patient_id)
+            .order_by(Study.study_date.desc(), Study.study_time.desc(), Study.pk, Instance.pk)
+        ).all()
+        if not rows:
+            _record(
+                session,
+                requester,
+                action=Action.VIEW,
+                outcome=Outcome.REFUSED,
+                detail={"what": "timeline", "reason": "nothing visible"},
+            )
+            raise NotFound("no such patient")
+        studies: dict[str, StudyEntry] = {}
+        patient = _patient(rows[0][7])
+        for inst, series_uid, modality, body_part, series_desc, study_uid, study, _ in rows:
+            entry = studies.setdefault(
+                study_uid,
+                StudyEntry(
+                    study_uid,
+                    study.study_date,
+                    study.study_time,
+                    study.study_description,
+                    study.accession_number,
+                ),
+            )
+            entry.items.append(_item(inst, series_uid, modality, body_part, series_desc, study_uid))
+        result = Timeline(patient=patient, studies=list(studies.values()))
+        _record(
+            session,
+            requester,
+            action=Action.VIEW,
+            outcome=Outcome.SUCCESS,
+            patient_id=patient_id,
+            object_uids=tuple(i.sop_instance_uid for s in result.studies for i in s.items)[:1000],
+            detail={"what": "timeline", "instances": result.count},
+        )
+        return result
+
+
+def image(
+    archive: Archive, requester: Requester, sop_instance_uid: str, *, what: str
+) -> ImageRecord:
+    """One instance ``requester`` may see, with its governing consent; audited as
+    a view of ``what`` (page, thumbnail, image, video, download). Raises
+    :class:`NotFound` for an instance that is absent or not visible alike."""
+    with archive.sessions() as session, session.begin():
+        row = session.execute(
+            _joined(requester).where(Instance.sop_instance_uid == sop_instance_uid)
+        ).first()
+        if row is None:
+            _record(
+                session,
+                requester,
+                action=Action.VIEW,
+                outcome=Outcome.REFUSED,
+                object_uids=(sop_instance_uid[:64],),
+                detail={"what": what, "reason": "not found or not visible"},
+            )
+            raise NotFound("no such image")
+        inst, series_uid, modality, body_part, series_desc, study_uid, _, pat = row
+        item = _item(inst, series_uid, modality, body_part, series_desc, study_uid)
+        badge = None
+        if inst.governing_consent_uid:
+            rec = session.scalar(
+                select(ConsentRecord).where(
+                    ConsentRecord.sop_instance_uid == inst.governing_consent_uid
+                )
+            )
+            if rec is not None:
+                badge = ConsentBadge(
+                    document_uid=rec.sop_instance_uid,
+                    status=rec.status,
+                    level=rec.level,
+                    purpose=rec.purpose,
+                    also_teaching=rec.also_teaching,
+                    consenter=rec.consenter,
+                    consenter_name=rec.consenter_name,
+                    form=rec.form,
+                    basis=rec.basis,
+                    authorised_by=rec.authorised_by,
+                    recorded_by=rec.recorded_by,
+                    decided_at=rec.decided_at,
+                )
+        _record(
+            session,
+            requester,
+            action=Action.VIEW,
+            outcome=Outcome.SUCCESS,
+            patient_id=pat.patient_id,
+            object_uids=(inst.sop_instance_uid,),
+            detail={"what": what, "review": requester.review},
+        )
+        return ImageRecord(
+            patient=_patient(pat),
+            item=item,
+            consent=badge,
+            path=archive.store.path_for(inst.storage_key),
+        )
+
+
+def visible_instances(archive: Archive, requester: Requester, patient_id: str) -> set[str]:
+    """SOP Instance UIDs of a patient's instances that ``requester`` may see (not audited:
+    callers use it to filter what an audited read returned)."""
+    with archive.sessions() as session:
+        return set(
+            session.scalars(
+                select(Instance.sop_instance_uid)
+                .join(Series, Instance.series_pk == Series.pk)
+                .join(Study, Series.study_pk == Study.pk)
+                .join(Patient, Study.patient_pk == Patient.pk)
+                .where(Patient.patient_id == patient_id, visible(requester))
+            )
+        )
+
+
+def patient_of_study(archive: Archive, requester: Requester, study_instance_uid: str) -> str:
+    """The PatientID of a study holding an instance ``requester`` may see, else NotFound."""
+    with archive.sessions() as session:
+        found = session.scalar(
+            select(Patient.patient_id)
+            .select_from(Instance)
+            .join(Series, Instance.series_pk == Series.pk)
+            .join(Study, Series.study_pk == Study.pk)
+            .join(Patient, Study.patient_pk == Patient.pk)
+            .where(Study.study_instance_uid == study_instance_uid, visible(requester))
+            .limit(1)
+        )
+    if found is None:
+        raise NotFound("no such study")
+    return found
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    patient: PatientInfo
+    item: ImageItem
+    changed_by: str
+    changed_at: datetime | None
+
+
+def review_queue(archive: Archive, requester: Requester, *, limit: int = 500) -> list[ReviewItem]:
+    """Held and quarantined instances: the governance review path (``requester.review``
+    with the governance purpose; anyone else gets an empty list). Audited."""
+    with archive.sessions() as session, session.begin():
+        rows = session.execute(
+            _joined(requester)
+            .order_by(Instance.availability_changed_at.desc(), Instance.pk)
+            .limit(limit)
+        ).all()
+        out = [
+            ReviewItem(
+                patient=_patient(pat),
+                item=_item(inst, series_uid, modality, body_part, desc, study_uid),
+                changed_by=inst.availability_actor,
+                changed_at=inst.availability_changed_at,
+            )
+            for inst, series_uid, modality, body_part, desc, study_uid, _, pat in rows
+        ]
+        _record(
+            session,
+            requester,
+            action=Action.VIEW,
+            outcome=Outcome.SUCCESS,
+            object_uids=tuple(r.item.sop_instance_uid for r in out)[:1000],
+            detail={"what": "review queue", "instances": len(out)},
+        )
+        return out
+
+
+def may_read_audit(requester: Requester) -> bool:
+    return requester.role is Role.GOVERNANCE and requester.purpose is Purpose.GOVERNANCE
+
+
+def patient_accesses(
+    archive: Archive, requester: Requester, patient_id: str, *, limit: int = 1000
+) -> list[AccessEvent]:
+    """Who accessed this patient's record (every audited event naming the patient),
+    newest first. Governance purpose only; the look itself is audited."""
+    if not may_read_audit(requester):
+        raise NotFound("no such view")
+    with archive.sessions() as session, session.begin():
+        rows = session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.patient_id == patient_id)
+            .order_by(AuditEvent.seq.desc())
+            .limit(limit)
+        ).all()
+        out = [
+            AccessEvent(
+                seq=r.seq,
+                occurred_at=r.occurred_at,
+                actor=r.actor,
+                role=r.role,
+                purpose=r.purpose,
+                action=r.action,
+                outcome=r.outcome,
+                object_uids=tuple(json.loads(r.object_uids or "[]")),
+                source=r.source,
+                detail=dict(json.loads(r.detail or "{}")),
+            )
+            for r in rows
+        ]
+        _record(
+            session,
+            requester,
+            action=Action.VIEW,
+            outcome=Outcome.SUCCESS,
+            patient_id=patient_id,
+            detail={"what": "access audit", "events": len(out)},
+        )
+        return out

@@ -1,0 +1,225 @@
+"""Administration: web accounts and known DICOM nodes (pages and API).
+Administrators manage; they see no patient data and no images."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+
+from archive import ArchiveError, NodeInfo, NotFound, Role, UserInfo
+from archive.users import PEOPLE_ROLES
+from web_viewer.deps import CSRF_HEADER, Ctx, Viewer, check_csrf, record_page, roles
+from web_viewer.errors import BadRequest
+from web_viewer.forms import read_form
+from web_viewer.templating import render
+
+pages = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api", tags=["administration"])
+
+Admin = Annotated[Viewer, Depends(roles(Role.ADMIN))]
+
+
+def _writer(request: Request, viewer: Admin) -> Viewer:
+    check_csrf(viewer, request.headers.get(CSRF_HEADER))
+    return viewer
+
+
+AdminWriter = Annotated[Viewer, Depends(_writer)]
+
+
+class NewUser(BaseModel):
+    username: str = Field(max_length=64)
+    role: Literal["clinician", "photographer", "educator", "governance", "admin"]
+    password: str = Field(max_length=1024)
+    full_name: str = Field(default="", max_length=200)
+
+
+class NewNode(BaseModel):
+    ae_title: str = Field(max_length=16)
+    host: str = Field(max_length=255)
+    port: int = Field(ge=1, le=65535)
+    role: Literal["modality", "epr", "peer", "governance"]
+    description: str = Field(default="", max_length=500)
+
+
+def _user_json(u: UserInfo) -> dict[str, Any]:
+    return {
+        "username": u.username,
+        "full_name": u.full_name,
+        "role": str(u.role),
+        "disabled": u.disabled,
+        "locked": u.locked,
+    }
+
+
+def _node_json(n: NodeInfo) -> dict[str, Any]:
+    return {k: (str(v) if k == "role" else v) for k, v in vars(n).items() if not k.startswith("_")}
+
+
+def _users_page(
+    request: Request,
+    ctx: Ctx,
+    viewer: Viewer,
+    *,
+    error: str = "",
+    done: str = "",
+    status: int = 200,
+) -> Response:
+    return render(
+        request,
+        "users.html",
+        viewer,
+        status=status,
+        users=ctx.archive.accounts.list(),
+        roles=[str(r) for r in PEOPLE_ROLES],
+        error=error,
+        done=done,
+    )
+
+
+@pages.get("/admin/users", response_class=HTMLResponse)
+def users_page(request: Request, ctx: Ctx, viewer: Admin) -> Response:
+    record_page(ctx, viewer, "users page")
+    return _users_page(request, ctx, viewer, done=request.query_params.get("done", ""))
+
+
+@pages.post("/admin/users")
+async def users_submit(request: Request, ctx: Ctx, viewer: Admin) -> Response:
+    form = await read_form(request)
+    check_csrf(viewer, form.get("csrf_token"))
+    action = form.get("action") or "add"
+    name = form.get("username")
+    accounts = ctx.archive.accounts
+    try:
+        if action == "add":
+            if form.get("password") != form.get("password2"):
+                raise BadRequest("the two passwords differ")
+            accounts.add(
+                name,
+                role=form.get("role"),
+                password=form.get("password"),
+                full_name=form.get("full_name"),
+                actor=viewer.username,
+            )
+        elif action in ("disable", "enable"):
+            if name == viewer.username:
+                raise BadRequest("you cannot disable your own account")
+            accounts.set_disabled(name, action == "disable", actor=viewer.username)
+        elif action == "reset":
+            accounts.reset_password(name, form.get("password"), actor=viewer.username)
+        else:
+            raise BadRequest("unknown action")
+    except NotFound as exc:
+        return _users_page(request, ctx, viewer, error=str(exc), status=404)
+    except (ArchiveError, BadRequest) as exc:
+        message = exc.message if isinstance(exc, BadRequest) else str(exc)
+        return _users_page(request, ctx, viewer, error=message, status=400)
+    return RedirectResponse(f"/admin/users?done={action}", status_code=303)
+
+
+def _nodes_page(
+    request: Request, ctx: Ctx, viewer: Viewer, *, error: str = "", status: int = 200
+) -> Response:
+    return render(
+        request, "nodes.html", viewer, status=status, nodes=ctx.archive.nodes(), error=error
+    )
+
+
+@pages.get("/admin/nodes", response_class=HTMLResponse)
+def nodes_page(request: Request, ctx: Ctx, viewer: Admin) -> Response:
+    record_page(ctx, viewer, "nodes page")
+    return _nodes_page(request, ctx, viewer)
+
+
+@pages.post("/admin/nodes")
+async def nodes_submit(request: Request, ctx: Ctx, viewer: Admin) -> Response:
+    form = await read_form(request)
+    check_csrf(viewer, form.get("csrf_token"))
+    try:
+        if form.get("action") == "remove":
+            ctx.archive.remove_node(form.get("ae_title"), actor=viewer.username)
+        else:
+            node = NewNode(
+                ae_title=form.get("ae_title"),
+                host=form.get("host"),
+                port=int(form.get("port") or "0"),
+                role=form.get("role"),
+                description=form.get("description"),
+            )
+            ctx.archive.add_node(
+                node.ae_title,
+                host=node.host,
+                port=node.port,
+                role=node.role,
+                description=node.description,
+                actor=viewer.username,
+            )
+    except (ArchiveError, ValueError) as exc:
+        message = str(exc) if isinstance(exc, ArchiveError) else "check the AE title, host and port"
+        return _nodes_page(request, ctx, viewer, error=message, status=400)
+    return RedirectResponse("/admin/nodes", status_code=303)
+
+
+# --- JSON API ---------------------------------------------------------------------------
+@api.get("/users", summary="Web accounts")
+def api_users(ctx: Ctx, viewer: Admin) -> dict[str, Any]:
+    return {"users": [_user_json(u) for u in ctx.archive.accounts.list()]}
+
+
+@api.post("/users", summary="Create a web account", status_code=201)
+def api_add_user(body: NewUser, ctx: Ctx, viewer: AdminWriter) -> dict[str, Any]:
+    info = ctx.archive.accounts.add(
+        body.username,
+        role=body.role,
+        password=body.password,
+        full_name=body.full_name,
+        actor=viewer.username,
+    )
+    return _user_json(info)
+
+
+class UserChange(BaseModel):
+    disabled: bool | None = None
+    password: str | None = Field(default=None, max_length=1024)
+
+
+@api.patch("/users/{username}", summary="Disable, enable, or reset the password of an account")
+def api_change_user(
+    username: str, body: UserChange, ctx: Ctx, viewer: AdminWriter
+) -> dict[str, Any]:
+    accounts = ctx.archive.accounts
+    if body.disabled is not None:
+        accounts.set_disabled(username, body.disabled, actor=viewer.username)
+    if body.password is not None:
+        accounts.reset_password(username, body.password, actor=viewer.username)
+    found = [u for u in accounts.list() if u.username == username.strip()]
+    if not found:
+        raise NotFound("no such user")
+    return _user_json(found[0])
+
+
+@api.get("/nodes", summary="Known DICOM nodes")
+def api_nodes(ctx: Ctx, viewer: Admin) -> dict[str, Any]:
+    return {"nodes": [_node_json(n) for n in ctx.archive.nodes()]}
+
+
+@api.post("/nodes", summary="Register a DICOM node", status_code=201)
+def api_add_node(body: NewNode, ctx: Ctx, viewer: AdminWriter) -> dict[str, Any]:
+    node = ctx.archive.add_node(
+        body.ae_title,
+        host=body.host,
+        port=body.port,
+        role=body.role,
+        description=body.description,
+        actor=viewer.username,
+    )
+    return _node_json(node)
+
+
+@api.delete("/nodes/{ae_title}", summary="Forget a DICOM node")
+def api_remove_node(ae_title: str, ctx: Ctx, viewer: AdminWriter) -> dict[str, Any]:
+    ctx.archive.remove_node(ae_title, actor=viewer.username)
+    return {"removed": ae_title}

@@ -1,0 +1,213 @@
+"""Information-governance screens: the held and quarantined review queue,
+quarantine / hold / release / erase with reasons, "who accessed this
+patient's images", and the audit-chain verification (pages and API).
+Only the governance role acting for the governance purpose reaches them;
+everyone else gets 404."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+
+from archive import ArchiveError, Availability, Level, NotFound, Purpose, ReasonCode, Role
+from archive.policy import may_read
+from archive.viewer_support import (
+    patient_accesses,
+    patient_of_study,
+    review_queue,
+)
+from web_viewer.deps import CSRF_HEADER, Ctx, Viewer, check_csrf, record_page, roles
+from web_viewer.errors import BadRequest
+from web_viewer.forms import read_form
+from web_viewer.routes.common import patient_id_or_404, uid_or_400
+from web_viewer.templating import render
+
+pages = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api", tags=["governance"])
+
+
+def _governance(viewer: Annotated[Viewer, Depends(roles(Role.GOVERNANCE))]) -> Viewer:
+    if viewer.session.purpose is not Purpose.GOVERNANCE:
+        raise NotFound("not found")
+    return viewer
+
+
+Governance = Annotated[Viewer, Depends(_governance)]
+TARGETS = {
+    "quarantine": Availability.QUARANTINED,
+    "hold": Availability.HELD,
+    "release": Availability.ACTIVE,
+    "erase": Availability.ERASED,
+}
+
+
+class AvailabilityChange(BaseModel):
+    level: Literal["study", "image"]
+    uid: str = Field(max_length=64)
+    action: Literal["quarantine", "hold", "release", "erase"]
+    reason: str = Field(default="", max_length=1000)
+    reason_code: ReasonCode = ReasonCode.GOVERNANCE_REVIEW
+
+
+def _reachable(ctx: Ctx, viewer: Viewer, level: str, uid: str) -> None:
+    """The object must be one governance can see (visible record or review path)."""
+    for requester in (viewer.requester(), viewer.requester(review=True)):
+        if level == "study":
+            try:
+                patient_of_study(ctx.archive, requester, uid)
+                return
+            except NotFound:
+                continue
+        with ctx.archive.sessions() as session:
+            if may_read(session, requester, uid):
+                return
+    raise NotFound("not found")
+
+
+def change(ctx: Ctx, viewer: Viewer, body: AvailabilityChange) -> dict[str, Any]:
+    uid_or_400(body.uid, "uid")
+    if body.action != "release" and not body.reason.strip():
+        raise BadRequest("give a reason")
+    _reachable(ctx, viewer, body.level, body.uid)
+    requester = viewer.requester()
+    result = ctx.archive.set_availability(
+        Level.STUDY if body.level == "study" else Level.IMAGE,
+        body.uid,
+        TARGETS[body.action],
+        reason=body.reason.strip() or "released after review",
+        actor=viewer.username,
+        role=str(viewer.role),
+        purpose=requester.purpose_label,
+        source=viewer.source,
+        reason_code="" if body.action == "release" else body.reason_code,
+    )
+    return {
+        "target": str(result.target),
+        "changed": list(result.changed),
+        "unchanged": list(result.unchanged),
+        "still_hidden_by_consent": list(result.held_by_consent),
+    }
+
+
+def _queue_json(items: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "sop_instance_uid": r.item.sop_instance_uid,
+            "study_instance_uid": r.item.study_instance_uid,
+            "patient_id": r.patient.patient_id,
+            "availability": r.item.availability,
+            "reason": r.item.availability_reason,
+            "changed_by": r.changed_by,
+            "changed_at": r.changed_at.isoformat() if r.changed_at else None,
+        }
+        for r in items
+    ]
+
+
+@pages.get("/review", response_class=HTMLResponse)
+def review_page(request: Request, ctx: Ctx, viewer: Governance) -> Response:
+    items = review_queue(ctx.archive, viewer.requester(review=True))
+    return render(
+        request,
+        "review.html",
+        viewer,
+        items=items,
+        done=request.query_params.get("done", ""),
+        reason_codes=[c.value for c in ReasonCode],
+    )
+
+
+@pages.post("/review")
+async def review_submit(request: Request, ctx: Ctx, viewer: Governance) -> Response:
+    form = await read_form(request)
+    check_csrf(viewer, form.get("csrf_token"))
+    try:
+        body = AvailabilityChange(
+            level=form.get("level") or "image",
+            uid=form.get("uid"),
+            action=form.get("action"),
+            reason=form.get("reason"),
+            reason_code=form.get("reason_code") or ReasonCode.GOVERNANCE_REVIEW,
+        )
+    except ValueError:
+        raise BadRequest("choose an action and give a reason") from None
+    try:
+        change(ctx, viewer, body)
+    except NotFound:
+        raise
+    except (ArchiveError, BadRequest) as exc:
+        items = review_queue(ctx.archive, viewer.requester(review=True))
+        message = exc.message if isinstance(exc, BadRequest) else str(exc)
+        return render(request, "review.html", viewer, status=400, items=items, error=message)
+    return RedirectResponse(f"/review?done={body.action}", status_code=303)
+
+
+@pages.get("/audit", response_class=HTMLResponse)
+def audit_page(request: Request, ctx: Ctx, viewer: Governance, patient_id: str = "") -> Response:
+    events = None
+    if patient_id:
+        events = patient_accesses(ctx.archive, viewer.requester(), patient_id_or_404(patient_id))
+    else:
+        record_page(ctx, viewer, "audit page")
+    return render(request, "audit.html", viewer, patient_id=patient_id, events=events, report=None)
+
+
+@pages.post("/audit/verify", response_class=HTMLResponse)
+async def audit_verify(request: Request, ctx: Ctx, viewer: Governance) -> Response:
+    form = await read_form(request)
+    check_csrf(viewer, form.get("csrf_token"))
+    report = ctx.archive.verify_audit(actor=viewer.username, source=viewer.source)
+    return render(request, "audit.html", viewer, patient_id="", events=None, report=report)
+
+
+# --- JSON API ---------------------------------------------------------------------------
+def _writer(request: Request, viewer: Governance) -> Viewer:
+    check_csrf(viewer, request.headers.get(CSRF_HEADER))
+    return viewer
+
+
+GovernanceWriter = Annotated[Viewer, Depends(_writer)]
+
+
+@api.get("/review", summary="Held and quarantined recordings (governance review path)")
+def api_review(ctx: Ctx, viewer: Governance) -> dict[str, Any]:
+    return {"items": _queue_json(review_queue(ctx.archive, viewer.requester(review=True)))}
+
+
+@api.post("/availability", summary="Quarantine, hold, release or erase, with a reason")
+def api_availability(
+    body: AvailabilityChange, ctx: Ctx, viewer: GovernanceWriter
+) -> dict[str, Any]:
+    return change(ctx, viewer, body)
+
+
+@api.get("/audit/patients/{patient_id}", summary="Who accessed this patient's record")
+def api_accesses(ctx: Ctx, viewer: Governance, patient_id: str) -> dict[str, Any]:
+    events = patient_accesses(ctx.archive, viewer.requester(), patient_id_or_404(patient_id))
+    return {
+        "patient_id": patient_id,
+        "events": [
+            {
+                "seq": e.seq,
+                "at": e.occurred_at,
+                "actor": e.actor,
+                "role": e.role,
+                "purpose": e.purpose,
+                "action": e.action,
+                "outcome": e.outcome,
+                "objects": list(e.object_uids),
+                "source": e.source,
+                "detail": e.detail,
+            }
+            for e in events
+        ],
+    }
+
+
+@api.post("/audit/verify", summary="Recompute the audit trail's hash chain")
+def api_verify(ctx: Ctx, viewer: GovernanceWriter) -> dict[str, Any]:
+    report = ctx.archive.verify_audit(actor=viewer.username, source=viewer.source)
+    return {"ok": report.ok, "events": report.events, "problems": list(report.problems)}

@@ -1,0 +1,39 @@
+"""Web viewer settings (environment prefix ``PHOTOPACS_``), built once by
+:func:`web_viewer.create_app` or its caller; nothing is read at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WebSettings(BaseSettings):
+    """How the viewer treats cookies, uploads and its render cache."""
+
+    model_config = SettingsConfigDict(env_prefix="PHOTOPACS_", extra="ignore")
+
+    max_upload_bytes: int = Field(
+        default=512 * 1024**2,
+        gt=0,
+        description="Largest photo or video upload the viewer accepts, in bytes (512 MiB).",
+    )
+    cookie_secure: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description=(
+            "Mark session cookies Secure: `auto` when the request came over HTTPS, "
+            "`always` behind a TLS-terminating proxy, `never` for plain-HTTP tests."
+        ),
+    )
+    viewer_cache_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Folder for cached thumbnails, renders and video remuxes (named by content "
+            "hash only). Default: `viewer-cache` in the data folder."
+        ),
+    )
+    thumbnail_pixels: int = Field(
+        default=320, ge=64, le=1024, description="Longest side of a thumbnail, in pixels."
+    )
