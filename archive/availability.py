@@ -2,8 +2,8 @@
 (DESIGN.md section 4; rules R5-R7, R16).
 
 A governance hold or quarantine stays until governance releases it, whatever
-consent says; release hands the instance back to the consent rules, so it
-becomes visible only where consent allows (DESIGN.md R5-R7).
+consent says; release hands the instance back to the consent rules and is
+refused while its consent still forbids use (DESIGN.md R5-R7).
 ``active`` <-> ``held`` <-> ``quarantined`` are reversible by governance;
 ``erased`` is final: the bytes are deleted, the index row stays as a
 tombstone. Every transition is an audit event in the same transaction.
@@ -45,7 +45,7 @@ class Transition:
     changed: tuple[str, ...]
     unchanged: tuple[str, ...]
     erase_keys: tuple[str, ...]
-    # Released by governance but still hidden, because consent forbids use.
+    # Not released: their consent still forbids use (they stay as they were).
     held_by_consent: tuple[str, ...] = ()
 
 
@@ -102,8 +102,18 @@ def change(
     now = datetime.now(UTC)
     changed: list[str] = []
     unchanged: list[str] = []
+    blocked: list[str] = []
     keys: list[str] = []
     patients: set[str] = set()
+    allowed: set[str] = set()
+    if target is Availability.ACTIVE:
+        # Release hands instances back to the consent rules, and is refused for
+        # those whose consent still forbids use (they stay as they are).
+        allowed = {
+            i.sop_instance_uid
+            for i, _, d in consent.decisions(session, [i.sop_instance_uid for i, _ in found])
+            if d.availability is Availability.ACTIVE
+        }
     for instance, patient_id in found:
         patients.add(patient_id)
         if instance.availability is target or instance.availability not in ALLOWED_FROM[target]:
@@ -111,7 +121,9 @@ def change(
             continue
         previous = instance.availability
         if target is Availability.ACTIVE:
-            # Release hands the instance back to the consent rules (below).
+            if instance.sop_instance_uid not in allowed:
+                blocked.append(instance.sop_instance_uid)
+                continue
             instance.availability_basis = "consent"
             changed.append(instance.sop_instance_uid)
             continue
@@ -125,15 +137,13 @@ def change(
         if target is Availability.ERASED:
             keys.append(instance.storage_key)
         log.info("%s: %s -> %s", instance.sop_instance_uid, previous, target)
-    still_hidden: list[str] = []
-    if target is Availability.ACTIVE and changed:
+    if target is Availability.ACTIVE:
+        if blocked and not changed:
+            raise InvalidTransition(
+                f"consent does not allow use of {len(blocked)} instance(s): record consent "
+                "before releasing them"
+            )
         consent.reevaluate(session, changed, actor=actor, role=role, source=source)
-        session.flush()
-        still_hidden = [
-            i.sop_instance_uid
-            for i, _ in found
-            if i.sop_instance_uid in changed and i.availability is not Availability.ACTIVE
-        ]
     if target in (Availability.QUARANTINED, Availability.ERASED):
         governance.enqueue_propagation(session, changed, reason_code or "governance-review")
     erased_already = all(i.availability is Availability.ERASED for i, _ in found)
@@ -158,7 +168,7 @@ def change(
                     "reason": reason,
                     "reason_code": reason_code,
                     "unchanged": len(unchanged),
-                    "held_by_consent": len(still_hidden),
+                    "held_by_consent": len(blocked),
                 },
             )
             for patient_id in sorted(patients)
@@ -166,10 +176,10 @@ def change(
     )
     return Transition(
         target=target,
-        changed=tuple(u for u in changed if u not in still_hidden),
+        changed=tuple(changed),
         unchanged=tuple(unchanged),
         erase_keys=tuple(keys),
-        held_by_consent=tuple(still_hidden),
+        held_by_consent=tuple(blocked),
     )
 
 

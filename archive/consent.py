@@ -156,6 +156,33 @@ class Change:
     decision: Decision
 
 
+def decisions(session: Session, sop_uids: Sequence[str]) -> list[tuple[Instance, str, Decision]]:
+    """What the rules decide for each instance present and not erased (no change made):
+    (instance, its patient's ID, decision)."""
+    if not sop_uids:
+        return []
+    rows = session.execute(
+        select(Instance, Patient.patient_id, Patient.patient_birth_date, Series.modality)
+        .join(Series, Instance.series_pk == Series.pk)
+        .join(Study, Series.study_pk == Study.pk)
+        .join(Patient, Study.patient_pk == Patient.pk)
+        .where(Instance.sop_instance_uid.in_(list(sop_uids)))
+    ).all()
+    current = current_records(session, [r[0].sop_instance_uid for r in rows])
+    out: list[tuple[Instance, str, Decision]] = []
+    for instance, patient_id, birth_date, modality in rows:
+        if instance.availability is Availability.ERASED:
+            continue
+        facts = InstanceFacts(
+            kind=kind_of(instance.sop_class_uid, modality),
+            intimate=instance.intimate,
+            age_at_acquisition=age_on(birth_date, instance.acquisition_date),
+        )
+        records = current.get(instance.sop_instance_uid, [])
+        out.append((instance, patient_id, decide(facts, [_facts(r) for r in records])))
+    return out
+
+
 def reevaluate(
     session: Session,
     sop_uids: Sequence[str],
@@ -173,28 +200,10 @@ def reevaluate(
     Every availability change is audited, except the first decision about
     ``arriving``, the instance being ingested (its ingest event says it).
     """
-    if not sop_uids:
-        return []
-    rows = session.execute(
-        select(Instance, Patient.patient_id, Patient.patient_birth_date, Series.modality)
-        .join(Series, Instance.series_pk == Series.pk)
-        .join(Study, Series.study_pk == Study.pk)
-        .join(Patient, Study.patient_pk == Patient.pk)
-        .where(Instance.sop_instance_uid.in_(list(sop_uids)))
-    ).all()
-    current = current_records(session, [r[0].sop_instance_uid for r in rows])
     changes: list[Change] = []
     quarantined: dict[str, list[str]] = {}
     now = datetime.now(UTC)
-    for instance, patient_id, birth_date, modality in rows:
-        if instance.availability is Availability.ERASED:
-            continue
-        facts = InstanceFacts(
-            kind=kind_of(instance.sop_class_uid, modality),
-            intimate=instance.intimate,
-            age_at_acquisition=age_on(birth_date, instance.acquisition_date),
-        )
-        decision = decide(facts, [_facts(r) for r in current.get(instance.sop_instance_uid, [])])
+    for instance, patient_id, decision in decisions(session, sop_uids):
         instance.use_care = decision.care
         instance.use_teaching = decision.teaching
         instance.use_specified = decision.specified

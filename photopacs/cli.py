@@ -302,8 +302,8 @@ def _transition(level: str, uid: str, target: Availability, reason: str, code: s
     )
     if result.held_by_consent:
         click.echo(
-            f"{len(result.held_by_consent)} instance(s) released by governance stay hidden: "
-            "their consent does not allow use (see `photopacs consent show`)"
+            f"{len(result.held_by_consent)} instance(s) not released: their consent does "
+            "not allow use (see `photopacs consent show`)"
         )
 
 

@@ -301,3 +301,26 @@ def test_malformed_or_misplaced_consent_documents_are_refused(archive: Archive) 
             archive.ingest(data, origin=ORIGIN)
     assert counts(archive) == before
     assert seen(archive, EPR) == set()
+
+
+def test_release_is_refused_while_consent_forbids_use(archive: Archive) -> None:
+    study, uids = session_of_photos(archive)
+    archive.set_availability(
+        Level.STUDY,
+        study,
+        Availability.QUARANTINED,
+        reason="wrong patient?",
+        actor="ig",
+        reason_code="wrong-patient",
+    )
+    with pytest.raises(ArchiveError, match="record consent"):
+        archive.set_availability(
+            Level.STUDY, study, Availability.ACTIVE, reason="checked", actor="ig"
+        )
+    assert seen(archive, REVIEW) == set(uids)  # still quarantined by governance
+    record(archive, study, ConsentStatus.GIVEN, **GIVEN1)
+    assert seen(archive, EPR) == set()  # governance quarantine stays until released
+    result = archive.set_availability(
+        Level.STUDY, study, Availability.ACTIVE, reason="checked", actor="ig"
+    )
+    assert set(result.changed) == set(uids) and seen(archive, EPR) == set(uids)

@@ -87,7 +87,9 @@ def test_upload_consent_withdraw_review(archive: Archive, tmp_path: Path) -> Non
     assert uid in queue.text and "consent withdrawn" in queue.text
     assert ig.get(f"/images/{uid}?review=1").status_code == 200
     r = ig.post("/review", data={"csrf_token": itoken, "uid": uid, "action": "release"})
-    assert r.status_code == 303  # released, but consent still forbids use
+    # Release is refused while the withdrawn consent forbids use; nothing changes.
+    assert r.status_code == 400 and "record consent" in r.text
+    assert uid in ig.get("/review").text
     assert edu.get(f"/api/images/{uid}").status_code == 404
     audit = ig.get("/audit", params={"patient_id": "F1"})
     for who in ("phot", "edu", "ig"):
