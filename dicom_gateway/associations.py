@@ -7,8 +7,9 @@
   with "calling AE title not recognised".
 * A known node gets the presentation contexts of the services its role
   allows (PS3.8 9.3.3.2): ``modality`` echo, storage, storage commitment;
-  ``epr`` echo, query, move, get. Other roles (``peer``, ``governance``)
-  may only echo: held and quarantined objects never leave over DIMSE.
+  ``epr`` echo, query, move, get; ``governance`` echo and the storage of
+  IOCM rejection notes (Key Object Selection documents only); ``peer`` may
+  only echo. Held and quarantined objects never leave over DIMSE.
   Storage contexts are negotiated for every role (C-GET needs them), so a
   C-STORE from a role that may not store is answered 0x0124.
 
@@ -38,7 +39,8 @@ ALLOWED: dict[NodeRole, frozenset[Service]] = {
     NodeRole.MODALITY: frozenset({Service.ECHO, Service.STORE, Service.COMMIT}),
     NodeRole.EPR: frozenset({Service.ECHO, Service.FIND, Service.MOVE, Service.GET}),
     NodeRole.PEER: frozenset({Service.ECHO}),
-    NodeRole.GOVERNANCE: frozenset({Service.ECHO}),
+    # Governance nodes send IOCM rejection notes (Key Object Selection only).
+    NodeRole.GOVERNANCE: frozenset({Service.ECHO, Service.STORE}),
 }
 
 

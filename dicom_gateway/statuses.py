@@ -20,6 +20,7 @@ from archive import (
     InvalidObject,
     InvalidQuery,
     MissingAttribute,
+    NotAuthorised,
     ObjectTooLarge,
     StorageError,
     StorageFull,
@@ -81,6 +82,8 @@ def store_failure(exc: ArchiveError) -> Answer:
         return Answer(Status.STORAGE_FAILED, "out of resources: storage failed, retry later")
     if isinstance(exc, DuplicateInstance):
         return Answer(Status.CONFLICTING_DUPLICATE, "conflicting duplicate: UID has other content")
+    if isinstance(exc, NotAuthorised):
+        return Answer(Status.NOT_AUTHORISED, "refused: not authorised to send rejection notes")
     if isinstance(exc, MissingAttribute):
         return Answer(Status.MISSING_ATTRIBUTE, f"cannot understand: {exc.keyword} missing")
     if isinstance(exc, InconsistentObject):

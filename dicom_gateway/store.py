@@ -24,12 +24,14 @@ from archive import (
     ArchiveError,
     AuditEntry,
     IngestResult,
+    NodeRole,
     ObjectTooLarge,
     Origin,
     Outcome,
     StorageError,
     StorageFull,
 )
+from archive.iocm import KOS
 from dicom_gateway.associations import Peer, Peers
 from dicom_gateway.sop import Service
 from dicom_gateway.statuses import REFUSED, Answer, Status, store_failure
@@ -80,6 +82,11 @@ class StoreHandler:
         if peer is None:
             return REFUSED
         req: Any = event.request
+        if peer.role is NodeRole.GOVERNANCE and str(req.AffectedSOPClassUID) != KOS:
+            self._audit_refusal(
+                peer, str(req.AffectedSOPInstanceUID), "governance nodes store rejection notes only"
+            )
+            return REFUSED
         path = event.dataset_path
         mismatch = affected_mismatch(
             path,
