@@ -232,7 +232,7 @@ class QrHandlers:
             return
         found, failure = self._locate(event, peer, destination)
         yield node.host, node.port, {"contexts": _contexts(found)} if found else {}
-        yield from self._send(event, found, failure)
+        yield from self._send(event, found, failure, destination=destination)
 
     # --- C-GET --------------------------------------------------------------
     def handle_get(self, event: Event) -> Iterator[Any]:
@@ -250,7 +250,7 @@ class QrHandlers:
             yield REFUSED.dataset(), None
             return
         found, failure = self._locate(event, peer, peer.ae_title)
-        yield from self._send(event, found, failure)
+        yield from self._send(event, found, failure, destination=peer.ae_title)
 
     # --- shared -------------------------------------------------------------
     def _locate(
@@ -274,11 +274,17 @@ class QrHandlers:
             return [], Answer(Status.UNABLE_TO_PROCESS, "unable to process: over 65535 matches")
         return found, None
 
-    def _send(self, event: Event, found: list[Located], failure: Answer | None) -> Iterator[Any]:
+    def _send(
+        self, event: Event, found: list[Located], failure: Answer | None, *, destination: str
+    ) -> Iterator[Any]:
         if failure is not None:
             yield 1
             yield failure.dataset(), None
             return
+        if found:
+            # Remembered before sending (a failed sub-operation over-counts, which
+            # only means a later rejection note too many): where copies may exist.
+            self.archive.record_delivery(destination, [i.sop_instance_uid for i in found])
         yield len(found)
         for item in found:
             if event.is_cancelled:

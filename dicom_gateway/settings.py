@@ -49,6 +49,11 @@ class GatewaySettings(BaseSettings):
         default=False,
         description="Require a client certificate signed by the CA bundle on the TLS listener.",
     )
+    propagation_interval: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds between rounds of sending owed IOCM rejection notes to peers.",
+    )
 
     @model_validator(mode="after")
     def _tls_complete(self) -> Self:

@@ -19,6 +19,7 @@ import uvicorn
 
 from archive import Archive
 from dicom_gateway import Gateway, GatewaySettings
+from dicom_gateway.propagation import Propagator
 from photopacs.settings import ServeSettings
 from web_viewer import create_app
 
@@ -59,9 +60,14 @@ def run(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     gateway.start(settings.bind_host, settings.dicom_port)
+    propagator = Propagator(
+        archive, aet=settings.aet, interval=gateway_settings.propagation_interval
+    )
+    propagator.start()
     try:
         log.warning("photopacs HTTP on %s:%d", settings.bind_host, settings.http_port)
         server.run()
     finally:
+        propagator.stop()
         gateway.stop()
     log.warning("photopacs stopped")
