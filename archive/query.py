@@ -313,7 +313,12 @@ def _audit_query(
     by_patient: dict[str, list[str]] = defaultdict(list)
     for m in matches:
         by_patient[str(m.get("PatientID", ""))].append(str(m[unique]))
-    detail = {"level": level.name, "identifier": dict(identifier), "matches": len(matches)}
+    detail = {
+        "level": level.name,
+        "identifier": dict(identifier),
+        "matches": len(matches),
+        "review": requester.review,
+    }
     common = {
         "actor": requester.actor,
         "role": str(requester.role),

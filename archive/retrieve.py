@@ -86,6 +86,7 @@ def locate(
         "identifier": dict(identifier),
         "destination": destination,
         "instances": len(found),
+        "review": requester.review,
     }
     entries = [
         AuditEntry(

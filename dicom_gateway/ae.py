@@ -71,7 +71,7 @@ def build_ae(
     ae.acse_timeout = 30
     ae.dimse_timeout = 60
     ae.maximum_pdu_size = settings.dicom_max_pdu
-    ae.require_called_aet = True
+    ae.require_called_aet = False  # Peers checks: our AE title or the review AE title
     ae.add_supported_context(VERIFICATION, UNCOMPRESSED)
     for sop_class in STORAGE:
         # SCP for C-STORE; role selection lets an EPR take the SCP role for C-GET.
@@ -80,7 +80,7 @@ def build_ae(
         ae.add_supported_context(model, UNCOMPRESSED)
     ae.add_supported_context(COMMITMENT, UNCOMPRESSED)
 
-    peers = Peers(archive, aet=aet)
+    peers = Peers(archive, aet=aet, review_aet=settings.review_aet)
     store = StoreHandler(archive, peers, on_stored=on_stored)
     qr = QrHandlers(archive, peers, aet=aet)
     commitment = CommitmentHandler(archive, peers, aet=aet)

@@ -9,7 +9,10 @@
   allows (PS3.8 9.3.3.2): ``modality`` echo, storage, storage commitment;
   ``epr`` echo, query, move, get; ``governance`` echo and the storage of
   IOCM rejection notes (Key Object Selection documents only); ``peer`` may
-  only echo. Held and quarantined objects never leave over DIMSE.
+  only echo. Held and quarantined objects never leave over DIMSE, except to
+  a governance node that calls the review AE title: it may find, move and
+  get exactly the held and quarantined ones (the governance review path),
+  every look audited with purpose governance and review.
   Storage contexts are negotiated for every role (C-GET needs them), so a
   C-STORE from a role that may not store is answered 0x0124.
 
@@ -44,6 +47,11 @@ ALLOWED: dict[NodeRole, frozenset[Service]] = {
 }
 
 
+# A governance node calling the review AE title may look at held and
+# quarantined objects (the governance review path; issue 6).
+REVIEW_SERVICES = frozenset({Service.ECHO, Service.FIND, Service.MOVE, Service.GET})
+
+
 @dataclass(frozen=True)
 class Peer:
     """The remote node on one association."""
@@ -53,8 +61,11 @@ class Peer:
     address: str
     port: int
     tls: bool
+    review: bool = False  # called the review AE title: the governance review path
 
     def may(self, service: Service) -> bool:
+        if self.review:
+            return service in REVIEW_SERVICES
         return service in ALLOWED.get(self.role, frozenset())
 
 
@@ -77,9 +88,10 @@ def _context_service(cx: PresentationContext) -> Service | None:
 class Peers:
     """Association acceptance and the peer of each live association."""
 
-    def __init__(self, archive: Archive, *, aet: str) -> None:
+    def __init__(self, archive: Archive, *, aet: str, review_aet: str = "") -> None:
         self.archive = archive
         self.aet = aet.strip()
+        self.review_aet = review_aet.strip()
         self._peers: weakref.WeakKeyDictionary[Any, Peer] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
@@ -123,12 +135,15 @@ class Peers:
             node = None
         reason = ""
         diagnostic = 0x03
-        if called != self.aet:
+        review = bool(self.review_aet) and called == self.review_aet
+        if called != self.aet and not review:
             reason, diagnostic = f"called AE title {called!r} is not ours", 0x07
         elif node is None:
             reason = "calling AE title not recognised"
         elif node.check_address and address not in _addresses(node.host):
             reason = "calling address does not match the registered node"
+        elif review and node.role is not NodeRole.GOVERNANCE:
+            reason, diagnostic = "the review AE title is for governance nodes only", 0x07
         if reason or node is None:
             log.warning("rejecting association from %s at %s: %s", calling, address, reason)
             self.audit(
@@ -140,7 +155,14 @@ class Peers:
             assoc.acse.send_reject(0x01, 0x01, diagnostic)
             assoc.kill()
             return
-        peer = Peer(ae_title=calling, role=node.role, address=address, port=node.port, tls=tls)
+        peer = Peer(
+            ae_title=calling,
+            role=node.role,
+            address=address,
+            port=node.port,
+            tls=tls,
+            review=review,
+        )
         refused: set[str] = set()
         kept = []
         for cx in assoc.acceptor.supported_contexts:
@@ -161,7 +183,10 @@ class Peers:
             detail={
                 "called": called,
                 "tls": tls,
-                "services": sorted(str(s) for s in ALLOWED.get(peer.role, ())),
+                "review": review,
+                "services": sorted(
+                    str(s) for s in (REVIEW_SERVICES if review else ALLOWED.get(peer.role, ()))
+                ),
                 "not_negotiated": sorted(refused),
             },
         )

@@ -47,6 +47,8 @@ PENDING_WARNING = 0xFF01  # matches continue; optional keys not supported
 CONTROL = frozenset({"QueryRetrieveLevel", "SpecificCharacterSet", "RetrieveAETitle"})
 # Roles a C-MOVE may send to (PS3.4 C.4.2.1.5: destinations are known to the SCP).
 DESTINATION_ROLES = frozenset({NodeRole.PEER, NodeRole.EPR})
+# Held and quarantined objects go only to governance workstations.
+REVIEW_DESTINATION_ROLES = frozenset({NodeRole.GOVERNANCE})
 MAX_CONTEXTS = 128  # PS3.8 9.3.2.2: presentation context IDs are odd numbers 1-255
 
 
@@ -162,6 +164,14 @@ class QrHandlers:
         self.aet = aet
 
     def _requester(self, peer: Peer) -> Requester:
+        if peer.review:
+            return Requester(
+                actor=peer.ae_title,
+                role=ArchiveRole.GOVERNANCE,
+                purpose=Purpose.GOVERNANCE,
+                source=peer.address,
+                review=True,
+            )
         return Requester(
             actor=peer.ae_title, role=ArchiveRole.EPR, purpose=Purpose.CARE, source=peer.address
         )
@@ -214,7 +224,8 @@ class QrHandlers:
         peer = self.peers.authorise(event, Service.MOVE)
         destination = str(event.move_destination or "").strip()
         node = self.archive.node(destination) if destination else None
-        if peer is None or node is None or node.role not in DESTINATION_ROLES:
+        roles = REVIEW_DESTINATION_ROLES if peer is not None and peer.review else DESTINATION_ROLES
+        if peer is None or node is None or node.role not in roles:
             if peer is not None:
                 self.peers.audit(
                     actor=peer.ae_title,

@@ -49,6 +49,12 @@ class GatewaySettings(BaseSettings):
         default=False,
         description="Require a client certificate signed by the CA bundle on the TLS listener.",
     )
+    review_aet: str = Field(
+        default="PHOTOPACS_REVIEW",
+        max_length=16,
+        description="AE title of the governance review path: governance nodes calling it "
+        "find, move and get held and quarantined objects only (empty: no review path).",
+    )
     propagation_interval: float = Field(
         default=30.0,
         gt=0,

@@ -25,12 +25,13 @@ from archive import (
     Availability,
     ConsentRequest,
     IngestResult,
+    Level,
     Origin,
 )
 from archive.models import Instance
 from consent_sr import ConsentStatus
 from dicom_gateway import Gateway, GatewaySettings
-from tests.factory import encode
+from tests.factory import encode, make_dataset
 from tests.serving import Server, free_port, photopacs_bin, running
 
 AET = "PHOTOPACS"
@@ -178,3 +179,60 @@ def register(archive: Archive, *, epr_port: int, camera_port: int | None = None)
                      role="modality", actor="test")  # fmt: skip
     archive.add_node(EPR, host="127.0.0.1", port=epr_port, role="epr", actor="test")
     archive.add_node(PEER, host="127.0.0.1", port=epr_port, role="peer", actor="test")
+
+
+@dataclass
+class World:
+    study1: str
+    study2: str
+    series1: str
+    active1: list[str]
+    held: str
+    hidden_patient: str
+
+
+@pytest.fixture
+def world(gateway: Running) -> World:
+    """Patient QR1 (two studies; one instance held), QR2, QR3 (non-ASCII names),
+    QR4 wholly quarantined."""
+    a = make_dataset(patient_id="QR1", patient_name="Müller^Jürgen", study_date="20250105")
+    series1, study1 = a.SeriesInstanceUID, a.StudyInstanceUID
+    a2 = make_dataset(
+        patient_id="QR1", patient_name="Müller^Jürgen", study_uid=study1, series_uid=series1,
+        study_date="20250105", instance_number=2,
+    )  # fmt: skip
+    held = make_dataset(
+        patient_id="QR1", patient_name="Müller^Jürgen", study_uid=study1, series_uid=series1,
+        study_date="20250105", instance_number=3,
+    )  # fmt: skip
+    b = make_dataset(patient_id="QR1", patient_name="Müller^Jürgen", study_date="20250620")
+    c = make_dataset(patient_id="QR2", patient_name="Doe^Jane", study_date="20240101")
+    d = make_dataset(
+        patient_id="QR3", patient_name="山田^太郎=やまだ^たろう", study_date="20240202"
+    )
+    e = make_dataset(patient_id="QR4", patient_name="Hidden^Person", study_date="20250105")
+    seed(gateway.archive, a, a2, held, b, c, d, e)
+    gateway.archive.set_availability(
+        Level.IMAGE, held.SOPInstanceUID, Availability.HELD, reason="test", actor="t"
+    )
+    gateway.archive.set_availability(
+        Level.PATIENT, "QR4", Availability.QUARANTINED, reason="test", actor="t"
+    )
+    return World(
+        study1=study1,
+        study2=b.StudyInstanceUID,
+        series1=series1,
+        active1=[a.SOPInstanceUID, a2.SOPInstanceUID],
+        held=held.SOPInstanceUID,
+        hidden_patient="QR4",
+    )
+
+
+def _query(level: str, charset: str | None = None, **keys: Any) -> Dataset:
+    ds = Dataset()
+    if charset:
+        ds.SpecificCharacterSet = charset
+    ds.QueryRetrieveLevel = level
+    for keyword, value in keys.items():
+        setattr(ds, keyword, value)
+    return ds

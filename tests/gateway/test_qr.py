@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ from pydicom.dataset import Dataset
 from pynetdicom import build_role, evt
 from sqlalchemy import select
 
-from archive import Availability, Level
 from archive.models import AuditEvent
 from dicom_gateway.sop import (
     PATIENT_ROOT_FIND,
@@ -26,8 +24,7 @@ from dicom_gateway.sop import (
     STUDY_ROOT_MOVE,
     UNCOMPRESSED,
 )
-from tests.factory import make_dataset
-from tests.gateway.conftest import EPR, PEER, Running, associate, seed
+from tests.gateway.conftest import EPR, PEER, Running, World, _query, associate
 
 QR = [
     (uid, UNCOMPRESSED)
@@ -38,63 +35,6 @@ QR = [
         STUDY_ROOT_MOVE,
     )
 ]
-
-
-@dataclass
-class World:
-    study1: str
-    study2: str
-    series1: str
-    active1: list[str]
-    held: str
-    hidden_patient: str
-
-
-@pytest.fixture
-def world(gateway: Running) -> World:
-    """Patient QR1 (two studies; one instance held), QR2, QR3 (non-ASCII names),
-    QR4 wholly quarantined."""
-    a = make_dataset(patient_id="QR1", patient_name="Müller^Jürgen", study_date="20250105")
-    series1, study1 = a.SeriesInstanceUID, a.StudyInstanceUID
-    a2 = make_dataset(
-        patient_id="QR1", patient_name="Müller^Jürgen", study_uid=study1, series_uid=series1,
-        study_date="20250105", instance_number=2,
-    )  # fmt: skip
-    held = make_dataset(
-        patient_id="QR1", patient_name="Müller^Jürgen", study_uid=study1, series_uid=series1,
-        study_date="20250105", instance_number=3,
-    )  # fmt: skip
-    b = make_dataset(patient_id="QR1", patient_name="Müller^Jürgen", study_date="20250620")
-    c = make_dataset(patient_id="QR2", patient_name="Doe^Jane", study_date="20240101")
-    d = make_dataset(
-        patient_id="QR3", patient_name="山田^太郎=やまだ^たろう", study_date="20240202"
-    )
-    e = make_dataset(patient_id="QR4", patient_name="Hidden^Person", study_date="20250105")
-    seed(gateway.archive, a, a2, held, b, c, d, e)
-    gateway.archive.set_availability(
-        Level.IMAGE, held.SOPInstanceUID, Availability.HELD, reason="test", actor="t"
-    )
-    gateway.archive.set_availability(
-        Level.PATIENT, "QR4", Availability.QUARANTINED, reason="test", actor="t"
-    )
-    return World(
-        study1=study1,
-        study2=b.StudyInstanceUID,
-        series1=series1,
-        active1=[a.SOPInstanceUID, a2.SOPInstanceUID],
-        held=held.SOPInstanceUID,
-        hidden_patient="QR4",
-    )
-
-
-def _query(level: str, charset: str | None = None, **keys: Any) -> Dataset:
-    ds = Dataset()
-    if charset:
-        ds.SpecificCharacterSet = charset
-    ds.QueryRetrieveLevel = level
-    for keyword, value in keys.items():
-        setattr(ds, keyword, value)
-    return ds
 
 
 def find(
