@@ -32,7 +32,7 @@ from archive import (
 )
 from archive.audit import Action, AuditEntry, ChainReport, Outcome
 from archive.db import check_schema, make_engine, make_sessionmaker, migrate
-from archive.errors import ArchiveError, NotFound
+from archive.errors import ArchiveError, InvalidTransition, NotFound
 from archive.fixity import FixityReport
 from archive.ingest import IngestResult, Origin
 from archive.keys import Level
@@ -115,19 +115,34 @@ class Archive:
     ) -> availability.Transition:
         """Change availability at any level; erasure deletes bytes after the commit.
         Quarantine and erasure owe peers that hold copies a rejection note."""
-        with self.sessions() as session, session.begin():
-            result = availability.change(
-                session,
-                level=level,
-                uid=uid,
-                target=target,
-                reason=reason,
-                actor=actor,
-                role=role,
-                purpose=purpose,
-                source=source,
-                reason_code=str(reason_code),
+        try:
+            with self.sessions() as session, session.begin():
+                result = availability.change(
+                    session,
+                    level=level,
+                    uid=uid,
+                    target=target,
+                    reason=reason,
+                    actor=actor,
+                    role=role,
+                    purpose=purpose,
+                    source=source,
+                    reason_code=str(reason_code),
+                )
+        except (InvalidTransition, NotFound) as exc:
+            # A refused governance action is part of the record too.
+            self.record_event(
+                AuditEntry(
+                    actor=actor,
+                    role=role,
+                    purpose=purpose,
+                    action=Action.ERASE if target is Availability.ERASED else Action.AVAILABILITY,
+                    outcome=Outcome.REFUSED,
+                    source=source,
+                    detail={"level": level.name, "uid": uid, "to": str(target), "reason": str(exc)},
+                )
             )
+            raise
         for key in result.erase_keys:
             try:
                 self.store.delete(key)

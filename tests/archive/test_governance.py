@@ -141,3 +141,13 @@ def test_fixity_catches_a_flipped_byte_and_a_missing_file(archive: Archive) -> N
     assert len(report.mismatched) == 1 and len(report.missing) == 1
     assert set(report.mismatched + report.missing) == {a, b}
     assert audit_rows(archive)[-1].outcome == "failure"
+
+
+def test_refused_governance_actions_are_audited(archive: Archive) -> None:
+    with pytest.raises(NotFound):
+        archive.set_availability(
+            Level.STUDY, "1.2.3", Availability.QUARANTINED, reason="x", actor="ig"
+        )
+    event = audit_rows(archive)[-1]
+    assert (event.action, event.outcome, event.actor) == ("availability-change", "refused", "ig")
+    assert "no study 1.2.3" in json.loads(event.detail)["reason"]
