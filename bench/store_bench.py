@@ -30,12 +30,21 @@ from pathlib import Path
 
 import pydicom
 from pydicom.uid import generate_uid
-from pynetdicom import AE
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from archive import Archive, ArchiveSettings, Availability, Level
-from dicom_gateway.sop import UNCOMPRESSED, VERIFICATION
+from archive import (
+    Archive,
+    ArchiveSettings,
+    ConsentRequest,
+    Level,
+    Origin,
+    Purpose,
+    Requester,
+    Role,
+)
+from consent_sr import ConsentStatus
+from tests.gateway.dcmtk import echo_ok
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus" / "dicom"
@@ -85,16 +94,7 @@ def make_workload(folder: Path, *, template: Path, count: int, patients: int) ->
 
 
 def echo(port: int, called: str) -> bool:
-    ae = AE(ae_title=SENDER)
-    ae.acse_timeout = 2
-    ae.add_requested_context(VERIFICATION, UNCOMPRESSED)
-    assoc = ae.associate("127.0.0.1", port, ae_title=called)
-    try:
-        return assoc.is_established and assoc.send_c_echo().Status == 0
-    finally:
-        if assoc.is_established:
-            assoc.release()
-        ae.shutdown()
+    return echo_ok(port, called=called, calling=SENDER)
 
 
 @dataclass
@@ -296,11 +296,19 @@ def bench_find(name: str, factory: Callable[[Path], object], *, template: Path, 
         with factory(tmp) as rec:  # type: ignore[attr-defined]
             store_run(rec, tmp / "work", 4)
             settings = getattr(rec, "settings", None)
-            if settings is not None:  # photos await consent: make them visible for care
+            if settings is not None:  # photos await consent: record it for every study
                 with Archive.open(settings) as arc:
-                    for p in range(100):
-                        arc.set_availability(Level.PATIENT, f"BP{p:04d}", Availability.ACTIVE,
-                                             reason="bench", actor="bench")  # fmt: skip
+                    review = Requester(
+                        actor="bench", role=Role.GOVERNANCE, purpose=Purpose.GOVERNANCE, review=True
+                    )
+                    held = arc.find(Level.STUDY, {"StudyInstanceUID": ""}, requester=review)
+                    for study in {str(m["StudyInstanceUID"]) for m in held}:
+                        arc.record_consent(
+                            ConsentRequest(study_instance_uid=study, status=ConsentStatus.GIVEN,
+                                           level="record", consenter="patient", form="written",
+                                           recorded_by="Bench^Nurse"),
+                            origin=Origin(actor="bench"),
+                        )  # fmt: skip
             base = statistics.median(echoscu_ms(rec.port, rec.aet, calling, repeat))
             for label, keys in (
                 ("PatientID", ["QueryRetrieveLevel=STUDY", "PatientID=BP0042",
