@@ -20,6 +20,7 @@ from archive.consent import current_records
 from archive.consent_rules import Kind, kind_of
 from archive.errors import InvalidArgument, NotFound
 from archive.models import Availability, ConsentRecord, Instance, Patient, Series, Study
+from archive.policy import permitted_uses
 from consent_sr import (
     Consent,
     ConsentStatus,
@@ -263,11 +264,7 @@ def overview(session: Session, patient_id: str) -> Overview:
     for instance, study_uid, modality in rows:
         if kind_of(instance.sop_class_uid, modality) is Kind.DOCUMENT:
             continue
-        uses = [
-            u for u, ok in (("care", instance.use_care), ("teaching", instance.use_teaching)) if ok
-        ]
-        if instance.use_specified:
-            uses.append(f"specified:{instance.use_specified}")
+        uses = permitted_uses(instance)
         result.instances.append(
             InstanceState(
                 sop_instance_uid=instance.sop_instance_uid,

@@ -121,6 +121,15 @@ def visible(requester: Requester) -> ColumnElement[bool]:
     return care
 
 
+def permitted_uses(instance: Instance) -> list[str]:
+    """The purposes the governing consent permits for an instance, as labels
+    ("care", "teaching", "specified:<purpose>") — the same columns ``visible`` reads."""
+    uses = [u for u, ok in (("care", instance.use_care), ("teaching", instance.use_teaching)) if ok]
+    if instance.use_specified:
+        uses.append(f"specified:{instance.use_specified}")
+    return uses
+
+
 def may_read(session: Session, requester: Requester, sop_instance_uid: str) -> bool:
     """The same decision for one instance (by SOP Instance UID)."""
     found = session.scalar(

@@ -24,7 +24,7 @@ from archive.audit import Action, AuditEntry, Outcome
 from archive.consent_rules import Kind, kind_of
 from archive.errors import NotFound
 from archive.models import AuditEvent, ConsentRecord, Instance, Patient, Series, Study
-from archive.policy import Purpose, Requester, Role, visible
+from archive.policy import Purpose, Requester, Role, permitted_uses, visible
 from archive.service import Archive
 
 VIDEO_SOP_CLASSES = frozenset(
@@ -170,9 +170,7 @@ def _patient(p: Patient) -> PatientInfo:
 def _item(
     i: Instance, series_uid: str, modality: str, body_part: str, series_desc: str, study_uid: str
 ) -> ImageItem:
-    uses = [u for u, ok in (("care", i.use_care), ("teaching", i.use_teaching)) if ok]
-    if i.use_specified:
-        uses.append(f"specified:{i.use_specified}")
+    uses = permitted_uses(i)
     return ImageItem(
         sop_instance_uid=i.sop_instance_uid,
         sop_class_uid=i.sop_class_uid,
