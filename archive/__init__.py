@@ -29,6 +29,7 @@ from archive.nodes import NodeInfo
 from archive.policy import Purpose, Requester, Role
 from archive.query import Match
 from archive.retrieve import Located
+from archive.reviews import ReviewInfo, node_subject, session_subject
 from archive.service import Archive
 from archive.settings import ArchiveSettings
 from archive.users import Accounts, AuthenticationFailed, SessionInfo, UserInfo
@@ -70,10 +71,13 @@ __all__ = [
     "ReasonCode",
     "Recorded",
     "Requester",
+    "ReviewInfo",
     "Role",
     "SchemaOutOfDate",
     "SessionInfo",
     "StorageError",
     "StorageFull",
     "UserInfo",
+    "node_subject",
+    "session_subject",
 ]

@@ -38,6 +38,7 @@ class Action(enum.StrEnum):
     ASSOCIATION = "association"
     CONSENT = "consent"
     ADMIN = "admin"
+    REVIEW = "governance-review"
 
 
 class Outcome(enum.StrEnum):

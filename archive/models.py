@@ -333,6 +333,21 @@ class Node(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class GovernanceReview(Base):
+    """An open (or past) governance review: who may look at hidden objects, why, until when."""
+
+    __tablename__ = "governance_reviews"
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subject: Mapped[str] = mapped_column(String(128), index=True)  # node:<AE> | session:<hash>
+    reason: Mapped[str] = mapped_column(Text)
+    opened_by: Mapped[str] = mapped_column(String(128))
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    closed_by: Mapped[str] = mapped_column(String(128), default="")
+
+
 class AuditEvent(Base):
     """One row of the append-only, hash-chained audit trail (PS3.15 A.5 in spirit)."""
 

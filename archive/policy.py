@@ -64,7 +64,8 @@ class Requester:
 
     ``review`` asks for the governance review path: it shows exactly the
     held and quarantined instances, and only to a role acting for the
-    governance purpose.
+    governance purpose under an open review with a stated reason
+    (``review_reason``, ``review_number``; :mod:`archive.reviews`).
     """
 
     actor: str
@@ -73,12 +74,25 @@ class Requester:
     source: str = ""
     specified_purpose: str = ""
     review: bool = False
+    review_reason: str = ""
+    review_number: int | None = None
 
     @property
     def purpose_label(self) -> str:
         if self.purpose is Purpose.SPECIFIED:
             return f"specified:{self.specified_purpose}"
         return str(self.purpose)
+
+    @property
+    def audit_detail(self) -> dict[str, object]:
+        """What every audit event of this requester's reads says about review."""
+        if not self.review:
+            return {"review": False}
+        return {
+            "review": True,
+            "review_reason": self.review_reason,
+            "review_number": self.review_number,
+        }
 
 
 def role_may_act_for(role: Role, purpose: Purpose) -> bool:
@@ -93,8 +107,8 @@ def visible(requester: Requester) -> ColumnElement[bool]:
         return false()
     active = Instance.availability == Availability.ACTIVE
     if requester.review:
-        if requester.purpose is not Purpose.GOVERNANCE:
-            return false()
+        if requester.purpose is not Purpose.GOVERNANCE or not requester.review_reason.strip():
+            return false()  # no look at hidden objects without a stated reason
         return Instance.availability.in_(REVIEWABLE)
     if requester.purpose is Purpose.GOVERNANCE:
         return active  # oversight of the whole visible record

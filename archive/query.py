@@ -317,7 +317,7 @@ def _audit_query(
         "level": level.name,
         "identifier": dict(identifier),
         "matches": len(matches),
-        "review": requester.review,
+        **requester.audit_detail,
     }
     common = {
         "actor": requester.actor,

@@ -86,7 +86,7 @@ def locate(
         "identifier": dict(identifier),
         "destination": destination,
         "instances": len(found),
-        "review": requester.review,
+        **requester.audit_detail,
     }
     entries = [
         AuditEntry(

@@ -29,6 +29,7 @@ from archive import (
     nodes,
     query,
     retrieve,
+    reviews,
 )
 from archive.audit import Action, AuditEntry, ChainReport, Outcome
 from archive.db import check_schema, make_engine, make_sessionmaker, migrate
@@ -50,6 +51,7 @@ from archive.nodes import NodeInfo
 from archive.policy import Requester
 from archive.query import Match
 from archive.retrieve import Located
+from archive.reviews import ReviewInfo
 from archive.settings import ArchiveSettings
 from archive.store import BlobStore
 from archive.users import Accounts
@@ -384,3 +386,36 @@ class Archive:
 
     def nodes(self) -> list[NodeInfo]:
         return nodes.all_nodes(self.sessions)
+
+    # --- governance reviews (the stated reason behind a look at hidden objects) ---
+    def open_review(
+        self,
+        subject: str,
+        *,
+        reason: str,
+        actor: str,
+        role: str,
+        source: str = "",
+        hours: float = reviews.DEFAULT_HOURS,
+        not_after: datetime | None = None,
+    ) -> ReviewInfo:
+        return reviews.open_review(
+            self.sessions,
+            subject,
+            reason=reason,
+            actor=actor,
+            role=role,
+            source=source,
+            hours=hours,
+            not_after=not_after,
+        )
+
+    def close_review(self, subject: str, *, actor: str, role: str, source: str = "") -> list[int]:
+        return reviews.close_review(self.sessions, subject, actor=actor, role=role, source=source)
+
+    def current_review(self, subject: str) -> ReviewInfo | None:
+        with self.sessions() as session:
+            return reviews.current(session, subject)
+
+    def reviews(self, *, open_only: bool = False) -> list[ReviewInfo]:
+        return reviews.listing(self.sessions, open_only=open_only)

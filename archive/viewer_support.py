@@ -197,7 +197,10 @@ def _item(
     )
 
 
-def _record(session: Session, requester: Requester, **fields: object) -> None:
+def _record(
+    session: Session, requester: Requester, *, detail: dict[str, Any], **fields: object
+) -> None:
+    """Audit a read; a review look carries its review's reason and number."""
     audit.record(
         session,
         AuditEntry(
@@ -205,6 +208,7 @@ def _record(session: Session, requester: Requester, **fields: object) -> None:
             role=str(requester.role),
             purpose=requester.purpose_label,
             source=requester.source,
+            detail={**detail, **requester.audit_detail},
             **fields,  # type: ignore[arg-type]
         ),
     )
@@ -309,7 +313,7 @@ def image(
             outcome=Outcome.SUCCESS,
             patient_id=pat.patient_id,
             object_uids=(inst.sop_instance_uid,),
-            detail={"what": what, "review": requester.review},
+            detail={"what": what},
         )
         return ImageRecord(
             patient=_patient(pat),

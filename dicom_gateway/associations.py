@@ -11,8 +11,9 @@
   IOCM rejection notes (Key Object Selection documents only); ``peer`` may
   only echo. Held and quarantined objects never leave over DIMSE, except to
   a governance node that calls the review AE title: it may find, move and
-  get exactly the held and quarantined ones (the governance review path),
-  every look audited with purpose governance and review.
+  get exactly the held and quarantined ones (the governance review path)
+  while the node has an open review with a stated reason
+  (``photopacs review open``), every look audited with that reason.
   Storage contexts are negotiated for every role (C-GET needs them), so a
   C-STORE from a role that may not store is answered 0x0124.
 
@@ -32,7 +33,7 @@ from typing import Any
 from pynetdicom.events import Event
 from pynetdicom.presentation import PresentationContext
 
-from archive import Action, Archive, AuditEntry, NodeRole, Outcome
+from archive import Action, Archive, AuditEntry, NodeRole, Outcome, ReviewInfo, node_subject
 from dicom_gateway.sop import COMMITMENT, QR_MODELS, Service
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,8 @@ class Peers:
             reason = "calling address does not match the registered node"
         elif review and node.role is not NodeRole.GOVERNANCE:
             reason, diagnostic = "the review AE title is for governance nodes only", 0x07
+        elif review and self._open_review(calling) is None:
+            reason = "no open governance review with a stated reason for this node"
         if reason or node is None:
             log.warning("rejecting association from %s at %s: %s", calling, address, reason)
             self.audit(
@@ -190,6 +193,13 @@ class Peers:
                 "not_negotiated": sorted(refused),
             },
         )
+
+    def _open_review(self, ae_title: str) -> ReviewInfo | None:
+        try:
+            return self.archive.current_review(node_subject(ae_title))
+        except Exception:
+            log.exception("review lookup failed for %s", ae_title)
+            return None
 
     def peer(self, assoc: Any) -> Peer | None:
         with self._lock:

@@ -30,9 +30,11 @@ from archive import (
     Level,
     Located,
     NodeRole,
+    NotAuthorised,
     Outcome,
     Purpose,
     Requester,
+    node_subject,
 )
 from archive import Role as ArchiveRole
 from archive.keys import KEYS
@@ -165,12 +167,18 @@ class QrHandlers:
 
     def _requester(self, peer: Peer) -> Requester:
         if peer.review:
+            # Looked up at each request: a review closed or expired mid-association ends it.
+            review = self.archive.current_review(node_subject(peer.ae_title))
+            if review is None:
+                raise NotAuthorised("no open governance review for this node")
             return Requester(
                 actor=peer.ae_title,
                 role=ArchiveRole.GOVERNANCE,
                 purpose=Purpose.GOVERNANCE,
                 source=peer.address,
                 review=True,
+                review_reason=review.reason,
+                review_number=review.number,
             )
         return Requester(
             actor=peer.ae_title, role=ArchiveRole.EPR, purpose=Purpose.CARE, source=peer.address

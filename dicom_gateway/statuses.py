@@ -97,6 +97,8 @@ def query_failure(exc: ArchiveError) -> Answer:
     """The C-FIND / C-MOVE / C-GET answer for an archive error (PS3.4 C.4.1.1.4)."""
     if isinstance(exc, InvalidQuery):
         return Answer(Status.DOES_NOT_MATCH, f"identifier: {exc}")
+    if isinstance(exc, NotAuthorised):
+        return Answer(Status.NOT_AUTHORISED, f"refused: {exc}")
     return Answer(Status.UNABLE_TO_PROCESS, "unable to process")
 
 

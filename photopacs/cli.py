@@ -34,10 +34,12 @@ from archive import (
 )
 from archive.convert import ConversionError
 from archive.db import migrate, schema_revision
+from archive.reviews import valid_reason
 from photopacs.capture import Capture, build_capture, capture_options, is_media
 from photopacs.common import EXIT_PROBLEMS, fail, open_archive, operator
 from photopacs.consent_commands import consent
 from photopacs.dicom_commands import send
+from photopacs.review_commands import review
 from photopacs.user_commands import user
 
 LEVELS = click.Choice(["patient", "study", "series", "instance"], case_sensitive=False)
@@ -247,16 +249,25 @@ def _parse_keys(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--review", is_flag=True, help="Governance review: show held and quarantined objects only."
 )
+@click.option("--reason", default="", help="With --review: why (audited with every match).")
 @click.argument("keys", nargs=-1)
-def query(level: str, as_json: bool, review: bool, keys: tuple[str, ...]) -> None:
+def query(level: str, as_json: bool, review: bool, reason: str, keys: tuple[str, ...]) -> None:
     """Find patients, studies, series or instances: KEY=VALUE with DICOM matching
     (wildcards * ?, ranges A-B, UID lists U1\\U2; KEY= returns the key)."""
     identifier = _parse_keys(keys)
+    if review:
+        try:
+            reason = valid_reason(reason)
+        except ArchiveError as exc:
+            fail(f"--review needs --reason: {exc}", 2)
+    elif reason:
+        fail("--reason goes with --review", 2)
     requester = Requester(
         actor=operator(),
         role=Role.OPERATOR,
         purpose=Purpose.GOVERNANCE if review else Purpose.CARE,
         review=review,
+        review_reason=reason,
     )
     with open_archive() as archive:
         try:
@@ -511,3 +522,4 @@ def node_remove(ae_title: str) -> None:
 main.add_command(consent)
 main.add_command(user)
 main.add_command(send)
+main.add_command(review)

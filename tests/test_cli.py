@@ -89,7 +89,19 @@ def test_query_json_quarantine_release_review(cli: CliRunner, inbox: tuple[Path,
     assert q.exit_code == 0 and "1 instance(s) now quarantined" in q.output
     hidden = run(cli, "query", "--level", "instance", "--json", "PatientID=CLI1")
     assert sop not in hidden.stdout and len(json.loads(hidden.stdout)) == 1
-    review = run(cli, "query", "--level", "instance", "--json", "--review", "PatientID=")
+    no_reason = run(cli, "query", "--level", "instance", "--review", "PatientID=")
+    assert no_reason.exit_code == 2 and "--review needs --reason" in no_reason.output
+    review = run(
+        cli,
+        "query",
+        "--level",
+        "instance",
+        "--json",
+        "--review",
+        "--reason",
+        "IG-3: wrong-patient incident",
+        "PatientID=",
+    )
     assert [m["SOPInstanceUID"] for m in json.loads(review.stdout)] == [sop]
     r = run(cli, "release", "--level", "instance", sop)
     assert r.exit_code == 0
@@ -154,6 +166,9 @@ def test_schema_out_of_date_is_explained(tmp_path: Path) -> None:
         ["erase"],
         ["legal-hold"],
         ["propagation"],
+        ["review", "open"],
+        ["review", "close"],
+        ["review", "list"],
         ["release"],
         ["audit", "verify"],
         ["fixity", "check"],
@@ -263,3 +278,24 @@ def test_user_add_with_password_stdin_never_on_the_command_line(cli: CliRunner) 
         ).exit_code
         == 2
     )
+
+
+def test_review_open_list_close(cli: CliRunner) -> None:
+    run(
+        cli, "node", "add", "IGNODE", "--host", "127.0.0.1", "--port", "104", "--role", "governance"
+    )
+    short = run(cli, "review", "open", "IGNODE", "--reason", "look")
+    assert short.exit_code == 3 and "state the reason" in short.output
+    wrong = run(cli, "review", "open", "NOBODY", "--reason", "IG-9: incident review")
+    assert wrong.exit_code == 3 and "no node" in wrong.output
+    opened = run(
+        cli, "review", "open", "IGNODE", "--reason", "IG-9: incident review", "--hours", "2"
+    )
+    assert opened.exit_code == 0 and "review 1 open for IGNODE" in opened.output
+    [row] = json.loads(run(cli, "review", "list", "--open", "--json").stdout)
+    assert row["subject"] == "node:IGNODE" and row["reason"] == "IG-9: incident review"
+    assert row["closed_at"] is None
+    assert run(cli, "review", "close", "IGNODE").exit_code == 0
+    assert json.loads(run(cli, "review", "list", "--open", "--json").stdout) == []
+    again = run(cli, "review", "close", "IGNODE")
+    assert again.exit_code == 3 and "has no open review" in again.output

@@ -62,7 +62,17 @@ def test_record_show_withdraw(runner: CliRunner, tmp_path: Path) -> None:
     )
     assert imported.exit_code == 0, imported.output
     review = json.loads(
-        run(runner, "query", "--level", "study", "--json", "--review", "PatientID=CON1").stdout
+        run(
+            runner,
+            "query",
+            "--level",
+            "study",
+            "--json",
+            "--review",
+            "--reason",
+            "IG-4: consent audit",
+            "PatientID=CON1",
+        ).stdout
     )
     study = review[0]["StudyInstanceUID"]
     assert photos(runner) == []

@@ -123,6 +123,8 @@ def test_import_converts_media_and_stores_dicom_alongside(
             "series",
             "--json",
             "--review",
+            "--reason",
+            "IG-5: check derived series",
             "PatientID=MED1",
             "NumberOfSeriesRelatedInstances=",
         ],

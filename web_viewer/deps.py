@@ -21,8 +21,17 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.responses import Response
 
-from archive import Archive, NotFound, Purpose, Requester, Role, SessionInfo
-from web_viewer.errors import AuthRequired, CsrfRejected, PurposeRequired
+from archive import (
+    Archive,
+    NotFound,
+    Purpose,
+    Requester,
+    ReviewInfo,
+    Role,
+    SessionInfo,
+    session_subject,
+)
+from web_viewer.errors import AuthRequired, CsrfRejected, PurposeRequired, ReviewRequired
 from web_viewer.settings import WebSettings
 
 SESSION_COOKIE = "photopacs_session"
@@ -60,6 +69,11 @@ class Viewer:
     token: str
     source: str
     bearer: bool
+    review: ReviewInfo | None = None  # the session's open governance review, if any
+
+    @property
+    def review_subject(self) -> str:
+        return session_subject(self.session.token_hash)
 
     @property
     def role(self) -> Role:
@@ -79,9 +93,12 @@ class Viewer:
         return str(s.purpose)
 
     def requester(self, *, review: bool = False) -> Requester:
-        """The archive's view of this person now; raises when no purpose is chosen."""
+        """The archive's view of this person now; raises when no purpose is chosen,
+        or (``review``) when this session has no open review with a stated reason."""
         if self.session.purpose is None:
             raise PurposeRequired("choose a purpose of use first")
+        if review and self.review is None:
+            raise ReviewRequired("open a review with a stated reason first")
         return Requester(
             actor=self.username,
             role=self.role,
@@ -89,6 +106,8 @@ class Viewer:
             source=self.source,
             specified_purpose=self.session.specified_purpose,
             review=review,
+            review_reason=self.review.reason if review and self.review else "",
+            review_number=self.review.number if review and self.review else None,
         )
 
 
@@ -107,7 +126,12 @@ def optional_viewer(request: Request, ctx: Ctx) -> Viewer | None:
     info = ctx.archive.accounts.session(token)
     if info is None:
         return None
-    return Viewer(session=info, token=token, source=client_source(request), bearer=bearer)
+    review = None
+    if info.role is Role.GOVERNANCE and info.purpose is Purpose.GOVERNANCE:
+        review = ctx.archive.current_review(session_subject(info.token_hash))
+    return Viewer(
+        session=info, token=token, source=client_source(request), bearer=bearer, review=review
+    )
 
 
 def current_viewer(viewer: Annotated[Viewer | None, Depends(optional_viewer)]) -> Viewer:

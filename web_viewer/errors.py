@@ -57,6 +57,13 @@ class PurposeRequired(ViewerError):
     code = "purpose_required"
 
 
+class ReviewRequired(ViewerError):
+    """Held and quarantined objects are shown only under an open review with a reason."""
+
+    status = 403
+    code = "review_required"
+
+
 class UploadRejected(ViewerError):
     status = 415
     code = "unsupported_upload"
@@ -105,6 +112,8 @@ def install(app: FastAPI, page: Renderer) -> None:
             return RedirectResponse("/login", status_code=303)
         if code == "purpose_required":
             return RedirectResponse("/purpose", status_code=303)
+        if code == "review_required":
+            return RedirectResponse("/review", status_code=303)
         return page(request, status, code, message)
 
     def on_viewer(request: Request, exc: Exception) -> Response:

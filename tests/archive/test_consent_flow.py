@@ -36,7 +36,13 @@ JOURNAL = "Publication in the British Journal of Dermatology, case report 2026"
 PUBLISHER = Requester(
     actor="edu", role=Role.EDUCATOR, purpose=Purpose.SPECIFIED, specified_purpose=JOURNAL
 )
-REVIEW = Requester(actor="ig", role=Role.GOVERNANCE, purpose=Purpose.GOVERNANCE, review=True)
+REVIEW = Requester(
+    actor="ig",
+    role=Role.GOVERNANCE,
+    purpose=Purpose.GOVERNANCE,
+    review=True,
+    review_reason="IG-1: test review of hidden objects",
+)
 
 
 def photo(**kw: object) -> Dataset:

@@ -96,7 +96,11 @@ def test_rejection_note_quarantines_with_its_reason(
             Level.IMAGE,
             {},
             requester=Requester(
-                actor="ig", role=Role.GOVERNANCE, purpose=Purpose.GOVERNANCE, review=True
+                actor="ig",
+                role=Role.GOVERNANCE,
+                purpose=Purpose.GOVERNANCE,
+                review=True,
+                review_reason="IG-1: test review of hidden objects",
             ),
         )
     }

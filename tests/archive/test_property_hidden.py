@@ -35,7 +35,13 @@ from tests.factory import VL_ENDOSCOPIC, VL_PHOTO, encode, make_dataset
 from tests.support import require
 
 EPR = Requester(actor="EPR", role=Role.EPR, purpose=Purpose.CARE)
-REVIEW = Requester(actor="IG", role=Role.GOVERNANCE, purpose=Purpose.GOVERNANCE, review=True)
+REVIEW = Requester(
+    actor="IG",
+    role=Role.GOVERNANCE,
+    purpose=Purpose.GOVERNANCE,
+    review=True,
+    review_reason="IG-1: test review of hidden objects",
+)
 ORIGIN = Origin(actor="CAM", role="modality")
 NAMES = ["Smith^Ann", "Smyth^Bo", "Øster^Cé", "山田^太郎", "Jones^Al"]
 EXAMPLES = {"sqlite": 60, "postgresql": 15}

@@ -11,7 +11,13 @@ from archive import Archive, Availability, InvalidQuery, Level, Origin, Purpose,
 from tests.factory import SECONDARY_CAPTURE, encode, make_dataset
 
 OP = Requester(actor="test", role=Role.OPERATOR, purpose=Purpose.CARE)
-REVIEW = Requester(actor="ig", role=Role.GOVERNANCE, purpose=Purpose.GOVERNANCE, review=True)
+REVIEW = Requester(
+    actor="ig",
+    role=Role.GOVERNANCE,
+    purpose=Purpose.GOVERNANCE,
+    review=True,
+    review_reason="IG-1: test review of hidden objects",
+)
 ORIGIN = Origin(actor="test")
 
 
@@ -327,11 +333,23 @@ def test_a_patient_with_nothing_visible_disappears(world: World) -> None:
     assert pids(world, PatientID="MUL1") == ["MUL1"]
 
 
-def test_review_requires_the_governance_purpose(world: World) -> None:
+def test_review_requires_the_governance_purpose_and_a_reason(world: World) -> None:
     a, u = world.archive, world.uids
     a.set_availability(Level.IMAGE, u["m1"], Availability.QUARANTINED, reason="x", actor="ig")
-    sneaky = Requester(actor="c", role=Role.CLINICIAN, purpose=Purpose.CARE, review=True)
+    sneaky = Requester(
+        actor="c", role=Role.CLINICIAN, purpose=Purpose.CARE, review=True, review_reason="x" * 20
+    )
     assert a.find(Level.IMAGE, {}, requester=sneaky) == []
+    unstated = Requester(actor="ig", role=Role.GOVERNANCE, purpose=Purpose.GOVERNANCE, review=True)
+    assert a.find(Level.IMAGE, {}, requester=unstated) == []  # no look without a reason
+    stated = Requester(
+        actor="ig",
+        role=Role.GOVERNANCE,
+        purpose=Purpose.GOVERNANCE,
+        review=True,
+        review_reason="IG-7: incident review",
+    )
+    assert [m["SOPInstanceUID"] for m in a.find(Level.IMAGE, {}, requester=stated)] == [u["m1"]]
     nobody = Requester(actor="adm", role=Role.ADMIN, purpose=Purpose.CARE)
     assert a.find(Level.PATIENT, {}, requester=nobody) == []
 

@@ -52,6 +52,17 @@ def choose(client: TestClient, purpose: str, specified: str = "") -> None:
     assert r.status_code == 200, r.text
 
 
+REVIEW_REASON = "IG-2026-031: complaint about photos of a ward round"
+
+
+def open_review(client: TestClient, reason: str = REVIEW_REASON) -> int:
+    """Open a governance review for this client's session; returns its number."""
+    r = client.post("/api/review/open", json={"reason": reason})
+    assert r.status_code == 201, r.text
+    number: int = r.json()["number"]
+    return number
+
+
 @dataclass
 class Scenario:
     """Patient M1 has one recording in each state; M2 has only a held one."""

@@ -218,6 +218,10 @@ def _story(browser: Any, base: str, expect: Any) -> None:
     ig = Person(browser, base, "ig")
     ig.sign_in("governance")
     ig.go("/review")
+    expect(ig.page.locator("table.review")).to_have_count(0)  # nothing before a stated reason
+    ig.page.fill("#review-reason", "IG-2026-12: withdrawn consent, check the photos")
+    ig.page.click("#open-review button[type=submit]")
+    expect(ig.page.locator("#review-banner")).to_contain_text("IG-2026-12")
     expect(ig.page.locator("table.review tbody tr")).to_have_count(2)
     expect(ig.page.locator("table.review")).to_contain_text("consent withdrawn")
     ig.shot("15-review-queue")

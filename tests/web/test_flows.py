@@ -4,11 +4,13 @@ governance review and release, administration."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from archive import Archive
+from tests.archive.helpers import audit_rows
 from tests.support import corpus
 from tests.web.helpers import PASSWORD, add_user, choose, make_client, sign_in
 
@@ -83,9 +85,33 @@ def test_upload_consent_withdraw_review(archive: Archive, tmp_path: Path) -> Non
     assert phot.get(f"/api/images/{uid}").status_code == 404
 
     ig, itoken = _client(archive, tmp_path, "ig", "governance", "governance")
+    # No look at hidden recordings before a review is opened with a stated reason.
+    closed = ig.get("/review")
+    assert closed.status_code == 200 and uid not in closed.text and "Open review" in closed.text
+    assert ig.get(f"/images/{uid}?review=1").headers["location"] == "/review"
+    assert ig.get("/api/review").json()["error"]["code"] == "review_required"
+    r = ig.post("/review/open", data={"csrf_token": itoken, "reason": "too short"})
+    assert r.status_code == 400 and "state the reason" in r.text
+    r = ig.post("/review/open", data={"reason": "IG-2026-77: withdrawn consent, patient complaint"})
+    assert r.status_code == 403  # CSRF
+    r = ig.post(
+        "/review/open",
+        data={"csrf_token": itoken, "reason": "IG-2026-77: withdrawn consent, patient complaint"},
+    )
+    assert r.status_code == 303
     queue = ig.get("/review")
     assert uid in queue.text and "consent withdrawn" in queue.text
+    assert "IG-2026-77: withdrawn consent" in queue.text
     assert ig.get(f"/images/{uid}?review=1").status_code == 200
+    looks = [
+        e
+        for e in audit_rows(archive)
+        if e.actor == "ig" and e.action == "view" and uid in e.object_uids
+    ]
+    assert looks and all(
+        json.loads(e.detail)["review_reason"] == "IG-2026-77: withdrawn consent, patient complaint"
+        for e in looks
+    )
     r = ig.post("/review", data={"csrf_token": itoken, "uid": uid, "action": "release"})
     # Release is refused while the withdrawn consent forbids use; nothing changes.
     assert r.status_code == 400 and "record consent" in r.text

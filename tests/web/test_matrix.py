@@ -21,6 +21,7 @@ from tests.web.helpers import (
     build_scenario,
     choose,
     make_client,
+    open_review,
     sign_in,
 )
 
@@ -73,6 +74,8 @@ def client_for(archive: Archive, tmp_path: Path, p: Principal) -> TestClient:
     sign_in(client, p.name)
     if p.purpose:
         choose(client, p.purpose, p.specified)
+    if p.review:
+        open_review(client)
     return client
 
 
@@ -154,7 +157,7 @@ def check_principal(
     # Role-gated screens (default deny: 404 for the wrong role).
     governance = p.role == "governance" and p.purpose == "governance"
     for url, allowed in (
-        ("/api/review", governance),
+        ("/api/review", governance and p.review),
         ("/review", governance),
         ("/api/audit/patients/M1", governance),
         ("/audit", governance),
@@ -166,9 +169,11 @@ def check_principal(
     ):
         r = client.get(url)
         want = {200} if allowed else ({401, 303} if p.role is None else {404})
+        if url == "/api/review" and governance and not p.review:
+            want = {403}  # review_required: no look at hidden objects without a stated reason
         if r.status_code not in want:
             problems.append(f"{p.name}: GET {url} -> {r.status_code}, expected {want}")
-    if governance:
+    if governance and p.review:
         items = {i["sop_instance_uid"] for i in client.get("/api/review").json()["items"]}
         want = {s.uids[k] for k in ("held", "quarantined", "withdrawn", "other-held")}
         if items != want:

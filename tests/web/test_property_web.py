@@ -20,7 +20,7 @@ from tests.archive.test_property_hidden import _act, _build, action_st, fresh_ar
 from tests.conftest import BACKENDS, postgres_available
 from tests.factory import VL_ENDOSCOPIC, VL_PHOTO
 from tests.support import require
-from tests.web.helpers import add_user, choose, make_client, sign_in
+from tests.web.helpers import add_user, choose, make_client, open_review, sign_in
 
 EXAMPLES = {"sqlite": 15, "postgresql": 4}
 
@@ -71,6 +71,7 @@ def test_hidden_recordings_never_reach_a_web_page(backend: str) -> None:
             ig = make_client(archive, Path(tmp))
             sign_in(ig, "ig")
             choose(ig, "governance")
+            open_review(ig)
             queue = {r["sop_instance_uid"] for r in ig.get("/api/review").json()["items"]}
             assert queue & {u for u, _, _ in rows} == reviewable
 

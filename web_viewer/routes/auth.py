@@ -56,6 +56,18 @@ def _login_page(request: Request, ctx: Ctx, *, error: str = "", status: int = 20
     return response
 
 
+def _sign_out(ctx: Ctx, viewer: Viewer) -> None:
+    """End the session, and the governance review it had open."""
+    if viewer.review is not None:
+        ctx.archive.close_review(
+            viewer.review_subject,
+            actor=viewer.username,
+            role=str(viewer.role),
+            source=viewer.source,
+        )
+    ctx.archive.accounts.sign_out(viewer.token)
+
+
 @pages.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, ctx: Ctx, viewer: MaybeViewer) -> Response:
     if viewer is not None:
@@ -79,7 +91,7 @@ async def login(request: Request, ctx: Ctx, viewer: MaybeViewer) -> Response:
     except AuthenticationFailed:
         return _login_page(request, ctx, error=FAILED, status=401)
     if viewer is not None:  # a new session replaces any old one
-        ctx.archive.accounts.sign_out(viewer.token)
+        _sign_out(ctx, viewer)
     response = RedirectResponse(_landing(session.role), status_code=303)
     set_session_cookie(response, request, ctx.settings, token)
     response.delete_cookie(LOGIN_COOKIE, path="/login")
@@ -90,7 +102,7 @@ async def login(request: Request, ctx: Ctx, viewer: MaybeViewer) -> Response:
 async def logout(request: Request, ctx: Ctx, viewer: CurrentViewer) -> Response:
     form = await read_form(request)
     check_csrf(viewer, form.get("csrf_token"))
-    ctx.archive.accounts.sign_out(viewer.token)
+    _sign_out(ctx, viewer)
     response = RedirectResponse("/login", status_code=303)
     clear_session_cookie(response)
     return response
@@ -169,7 +181,7 @@ def api_login(body: Credentials, request: Request, ctx: Ctx, viewer: MaybeViewer
             {"error": {"code": "sign_in_failed", "message": FAILED}}, status_code=401
         )
     if viewer is not None:
-        ctx.archive.accounts.sign_out(viewer.token)
+        _sign_out(ctx, viewer)
     fresh = Viewer(session=session, token=token, source=client_source(request), bearer=False)
     response = JSONResponse({"token": token, **session_json(fresh)})
     set_session_cookie(response, request, ctx.settings, token)
@@ -183,7 +195,7 @@ def api_whoami(viewer: CurrentViewer) -> dict[str, object]:
 
 @api.delete("/session", summary="Sign out")
 def api_logout(ctx: Ctx, viewer: ApiWriter) -> Response:
-    ctx.archive.accounts.sign_out(viewer.token)
+    _sign_out(ctx, viewer)
     response = JSONResponse({"signed_out": True})
     clear_session_cookie(response)
     return response

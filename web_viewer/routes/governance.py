@@ -12,8 +12,19 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from archive import ArchiveError, Availability, Level, NotFound, Purpose, ReasonCode, Role
+from archive import (
+    ArchiveError,
+    Availability,
+    InvalidArgument,
+    Level,
+    NotFound,
+    Purpose,
+    ReasonCode,
+    ReviewInfo,
+    Role,
+)
 from archive.policy import may_read
+from archive.reviews import DEFAULT_HOURS
 from archive.viewer_support import (
     patient_accesses,
     patient_of_study,
@@ -53,8 +64,12 @@ class AvailabilityChange(BaseModel):
 
 
 def _reachable(ctx: Ctx, viewer: Viewer, level: str, uid: str) -> None:
-    """The object must be one governance can see (visible record or review path)."""
-    for requester in (viewer.requester(), viewer.requester(review=True)):
+    """The object must be one governance can see: the visible record, or the
+    review path while this session has an open review."""
+    requesters = [viewer.requester()]
+    if viewer.review is not None:
+        requesters.append(viewer.requester(review=True))
+    for requester in requesters:
         if level == "study":
             try:
                 patient_of_study(ctx.archive, requester, uid)
@@ -107,17 +122,82 @@ def _queue_json(items: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
-@pages.get("/review", response_class=HTMLResponse)
-def review_page(request: Request, ctx: Ctx, viewer: Governance) -> Response:
-    items = review_queue(ctx.archive, viewer.requester(review=True))
+class ReviewOpening(BaseModel):
+    reason: str = Field(max_length=1000)
+    hours: float = Field(default=DEFAULT_HOURS, gt=0, le=24)
+
+
+def open_review(ctx: Ctx, viewer: Viewer, body: ReviewOpening) -> ReviewInfo:
+    """Open this session's review; it ends with the session at the latest."""
+    try:
+        return ctx.archive.open_review(
+            viewer.review_subject,
+            reason=body.reason,
+            actor=viewer.username,
+            role=str(viewer.role),
+            source=viewer.source,
+            hours=body.hours,
+            not_after=viewer.session.expires_at,
+        )
+    except InvalidArgument as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def close_review(ctx: Ctx, viewer: Viewer) -> list[int]:
+    return ctx.archive.close_review(
+        viewer.review_subject, actor=viewer.username, role=str(viewer.role), source=viewer.source
+    )
+
+
+def _review_json(review: ReviewInfo) -> dict[str, Any]:
+    return {
+        "number": review.number,
+        "reason": review.reason,
+        "opened_at": review.opened_at.isoformat(),
+        "expires_at": review.expires_at.isoformat(),
+    }
+
+
+def _review_page(
+    request: Request, ctx: Ctx, viewer: Viewer, *, status: int = 200, error: str = ""
+) -> Response:
+    items = review_queue(ctx.archive, viewer.requester(review=True)) if viewer.review else []
     return render(
         request,
         "review.html",
         viewer,
+        status=status,
+        review=viewer.review,
         items=items,
+        error=error,
         done=request.query_params.get("done", ""),
         reason_codes=[c.value for c in ReasonCode],
     )
+
+
+@pages.get("/review", response_class=HTMLResponse)
+def review_page(request: Request, ctx: Ctx, viewer: Governance) -> Response:
+    return _review_page(request, ctx, viewer)
+
+
+@pages.post("/review/open")
+async def review_open(request: Request, ctx: Ctx, viewer: Governance) -> Response:
+    form = await read_form(request)
+    check_csrf(viewer, form.get("csrf_token"))
+    try:
+        open_review(ctx, viewer, ReviewOpening(reason=form.get("reason") or ""))
+    except (BadRequest, ValueError) as exc:
+        message = exc.message if isinstance(exc, BadRequest) else "give a reason"
+        return _review_page(request, ctx, viewer, status=400, error=message)
+    return RedirectResponse("/review", status_code=303)
+
+
+@pages.post("/review/close")
+async def review_close(request: Request, ctx: Ctx, viewer: Governance) -> Response:
+    form = await read_form(request)
+    check_csrf(viewer, form.get("csrf_token"))
+    close_review(ctx, viewer)
+    return RedirectResponse("/review?done=review closed", status_code=303)
 
 
 @pages.post("/review")
@@ -139,9 +219,8 @@ async def review_submit(request: Request, ctx: Ctx, viewer: Governance) -> Respo
     except NotFound:
         raise
     except (ArchiveError, BadRequest) as exc:
-        items = review_queue(ctx.archive, viewer.requester(review=True))
         message = exc.message if isinstance(exc, BadRequest) else str(exc)
-        return render(request, "review.html", viewer, status=400, items=items, error=message)
+        return _review_page(request, ctx, viewer, status=400, error=message)
     return RedirectResponse(f"/review?done={body.action}", status_code=303)
 
 
@@ -174,7 +253,25 @@ GovernanceWriter = Annotated[Viewer, Depends(_writer)]
 
 @api.get("/review", summary="Held and quarantined recordings (governance review path)")
 def api_review(ctx: Ctx, viewer: Governance) -> dict[str, Any]:
-    return {"items": _queue_json(review_queue(ctx.archive, viewer.requester(review=True)))}
+    """403 ``review_required`` until this session has opened a review with a reason."""
+    requester = viewer.requester(review=True)
+    assert viewer.review is not None  # requester() refuses otherwise
+    return {
+        "review": _review_json(viewer.review),
+        "items": _queue_json(review_queue(ctx.archive, requester)),
+    }
+
+
+@api.post(
+    "/review/open", status_code=201, summary="Open a review of hidden recordings, with a reason"
+)
+def api_review_open(body: ReviewOpening, ctx: Ctx, viewer: GovernanceWriter) -> dict[str, Any]:
+    return _review_json(open_review(ctx, viewer, body))
+
+
+@api.post("/review/close", summary="End this session's review")
+def api_review_close(ctx: Ctx, viewer: GovernanceWriter) -> dict[str, Any]:
+    return {"closed": close_review(ctx, viewer)}
 
 
 @api.post("/availability", summary="Quarantine, hold, release or erase, with a reason")

@@ -1,0 +1,86 @@
+"""`photopacs review ...`: governance reviews of held and quarantined objects.
+
+A governance DICOM node may call the review AE title only while it has an
+open review; the reason stated here goes into the audit event of every look
+it takes (issue 6, :mod:`archive.reviews`).
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from archive import node_subject
+from archive.reviews import DEFAULT_HOURS, ReviewInfo
+from photopacs.common import fail, open_archive, operator, with_archive
+
+
+@click.group()
+def review() -> None:
+    """Governance reviews: the stated reason behind every look at hidden objects."""
+
+
+@review.command("open")
+@click.argument("ae_title")
+@click.option("--reason", required=True, help="Why hidden objects must be looked at (case ref).")
+@click.option(
+    "--hours",
+    type=float,
+    default=DEFAULT_HOURS,
+    show_default=True,
+    help="The review closes itself after this long.",
+)
+def open_(ae_title: str, reason: str, hours: float) -> None:
+    """Let governance node AE_TITLE use the review AE title, for REASON."""
+    info = with_archive(
+        lambda a: a.open_review(
+            node_subject(ae_title), reason=reason, actor=operator(), role="operator", hours=hours
+        )
+    )
+    click.echo(f"review {info.number} open for {ae_title.strip()} until {info.expires_at:%c %Z}")
+
+
+@review.command("close")
+@click.argument("ae_title")
+def close(ae_title: str) -> None:
+    """End the open review of AE_TITLE now."""
+    closed = with_archive(
+        lambda a: a.close_review(node_subject(ae_title), actor=operator(), role="operator")
+    )
+    if not closed:
+        fail(f"{ae_title.strip()} has no open review")
+    click.echo(f"closed review {', '.join(str(n) for n in closed)}")
+
+
+def _row(r: ReviewInfo) -> dict[str, object]:
+    return {
+        "number": r.number,
+        "subject": r.subject,
+        "reason": r.reason,
+        "opened_by": r.opened_by,
+        "opened_at": r.opened_at.isoformat(),
+        "expires_at": r.expires_at.isoformat(),
+        "closed_at": r.closed_at.isoformat() if r.closed_at else None,
+        "closed_by": r.closed_by,
+    }
+
+
+@review.command("list")
+@click.option("--open", "open_only", is_flag=True, help="Only the reviews open now.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def listing(open_only: bool, as_json: bool) -> None:
+    """Every review (web and DICOM): who opened it, why, and when it ended."""
+    with open_archive() as archive:
+        rows = archive.reviews(open_only=open_only)
+    if as_json:
+        click.echo(json.dumps([_row(r) for r in rows], indent=2, ensure_ascii=False))
+        return
+    for r in rows:
+        ended = (
+            f"closed {r.closed_at:%Y-%m-%d %H:%M}"
+            if r.closed_at
+            else f"until {r.expires_at:%Y-%m-%d %H:%M}"
+        )
+        click.echo(f"{r.number:>5} {r.subject:<24} {r.opened_by:<16} {ended}  {r.reason}")
+    click.echo(f"{len(rows)} review(s)", err=True)
