@@ -3,6 +3,7 @@ availability, access policy and audit trail. No network code."""
 
 from archive.audit import Action, AuditEntry, ChainReport, Outcome
 from archive.consent_ops import ConsentRequest, Overview, Recorded
+from archive.dicomfile import Expected
 from archive.errors import (
     AlreadyExists,
     ArchiveError,
@@ -13,6 +14,7 @@ from archive.errors import (
     InvalidObject,
     InvalidQuery,
     InvalidTransition,
+    MismatchedObject,
     MissingAttribute,
     NotAuthorised,
     NotFound,
@@ -48,6 +50,7 @@ __all__ = [
     "ConfigurationError",
     "ConsentRequest",
     "DuplicateInstance",
+    "Expected",
     "FixityReport",
     "InconsistentObject",
     "IngestResult",
@@ -58,6 +61,7 @@ __all__ = [
     "Level",
     "Located",
     "Match",
+    "MismatchedObject",
     "MissingAttribute",
     "NodeInfo",
     "NodeRole",

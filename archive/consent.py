@@ -148,6 +148,38 @@ def current_records(session: Session, sop_uids: Iterable[str]) -> dict[str, list
     return out
 
 
+def decide_arrival(
+    session: Session,
+    sop_instance_uid: str,
+    *,
+    sop_class_uid: str,
+    modality: str,
+    intimate: bool,
+    birth_date: str,
+    acquisition_date: str,
+    documents: bool = True,
+) -> Decision:
+    """The rules' decision for an instance about to be indexed, so ingest writes
+    the row once. ``documents`` False says no consent document names it yet
+    (the usual case: consent is recorded after the photo), saving the query."""
+    records = (
+        current_records(session, [sop_instance_uid]).get(sop_instance_uid, []) if documents else []
+    )
+    facts = InstanceFacts(
+        kind=kind_of(sop_class_uid, modality),
+        intimate=intimate,
+        age_at_acquisition=age_on(birth_date, acquisition_date),
+    )
+    return decide(facts, [_facts(r) for r in records])
+
+
+def reason_code_for(decision: Decision) -> str:
+    """The governance reason code a consent decision to quarantine carries."""
+    if decision.availability is Availability.QUARANTINED:
+        return _REASON_CODES.get(decision.rule, "")
+    return ""
+
+
 @dataclass(frozen=True)
 class Change:
     sop_instance_uid: str
@@ -222,11 +254,7 @@ def reevaluate(
         instance.availability_actor = actor[:128]
         instance.availability_changed_at = now
         instance.availability_basis = "consent"
-        instance.availability_reason_code = (
-            _REASON_CODES.get(decision.rule, "")
-            if decision.availability is Availability.QUARANTINED
-            else ""
-        )
+        instance.availability_reason_code = reason_code_for(decision)
         if decision.availability is Availability.QUARANTINED:
             quarantined.setdefault(instance.availability_reason_code, []).append(
                 instance.sop_instance_uid

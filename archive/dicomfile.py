@@ -24,7 +24,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ImplicitVRLittleEndian
 from pydicom.valuerep import PersonName
 
-from archive.errors import InvalidObject, MissingAttribute
+from archive.errors import InvalidObject, MismatchedObject, MissingAttribute
 
 UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 PIXEL_DATA = 0x7FE00010
@@ -239,7 +239,24 @@ def _read_header(fh: BinaryIO) -> Dataset:
     return ds
 
 
-def read_attributes(path: Path) -> ObjectAttributes:
+@dataclass(frozen=True)
+class Expected:
+    """The identity a sender announced for the object it sends (a C-STORE's
+    Affected SOP Class and Instance UIDs); an object that is something else is
+    refused with :class:`MismatchedObject`."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+
+    def check(self, uids: dict[str, str]) -> None:
+        sop_class, sop_instance = self.sop_class_uid.strip(), self.sop_instance_uid.strip()
+        if sop_class and uids["SOPClassUID"] != sop_class:
+            raise MismatchedObject("data set does not match SOP class: SOP Class UID differs")
+        if sop_instance and uids["SOPInstanceUID"] != sop_instance:
+            raise MismatchedObject("data set does not match SOP class: SOP Instance UID differs")
+
+
+def read_attributes(path: Path, *, expect: Expected | None = None) -> ObjectAttributes:
     """Parse and validate a Part 10 file without loading its pixel data.
 
     Raises :class:`InvalidObject` (or :class:`MissingAttribute`) when the
@@ -269,14 +286,16 @@ def read_attributes(path: Path) -> ObjectAttributes:
         charset_undeclared = True
         _decode_undeclared(ds)
     try:
-        return _extract(ds, ts, charset_undeclared)
+        return _extract(ds, ts, charset_undeclared, expect)
     except InvalidObject:
         raise
     except Exception as exc:
         raise InvalidObject(f"malformed DICOM attribute: {type(exc).__name__}: {exc}") from exc
 
 
-def _extract(ds: Dataset, ts: str, charset_undeclared: bool) -> ObjectAttributes:
+def _extract(
+    ds: Dataset, ts: str, charset_undeclared: bool, expect: Expected | None
+) -> ObjectAttributes:
     uids = {}
     for keyword in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"):
         value = _text(ds, keyword)
@@ -285,6 +304,8 @@ def _extract(ds: Dataset, ts: str, charset_undeclared: bool) -> ObjectAttributes
         if not valid_uid(value):
             raise InvalidObject(f"{keyword} {value[:70]!r} is not a valid UID")
         uids[keyword] = value
+    if expect is not None:
+        expect.check(uids)
     meta_sop = str(ds.file_meta.get("MediaStorageSOPInstanceUID", "")).strip()
     if meta_sop and meta_sop != uids["SOPInstanceUID"]:
         raise InvalidObject("MediaStorageSOPInstanceUID does not match SOPInstanceUID")

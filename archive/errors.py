@@ -47,6 +47,11 @@ class DuplicateInstance(ArchiveError):
         self.sop_instance_uid = sop_instance_uid
 
 
+class MismatchedObject(InvalidObject):
+    """The data set is not the one announced (its SOP Class or Instance UID differs
+    from what the sender said it was sending; PS3.4 B.2.3 0xA900)."""
+
+
 class ObjectTooLarge(InvalidObject):
     """The object exceeds the configured maximum size."""
 

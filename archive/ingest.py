@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 import pydicom
-from sqlalchemy import select
+from sqlalchemy import Exists, exists, select
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
 
 from archive import audit, consent, governance, iocm
 from archive.audit import Action, AuditEntry, Outcome
 from archive.consent_rules import INTIMATE_BODY_PARTS, INTIMATE_CODES
-from archive.dicomfile import ObjectAttributes, person_name_groups, read_attributes
+from archive.dicomfile import Expected, ObjectAttributes, person_name_groups, read_attributes
 from archive.errors import (
     ArchiveError,
     DuplicateInstance,
@@ -31,7 +31,15 @@ from archive.errors import (
     NotAuthorised,
     StorageError,
 )
-from archive.models import Availability, Instance, Patient, Series, Study
+from archive.models import (
+    Availability,
+    ConsentCoverage,
+    Instance,
+    Patient,
+    PendingRejection,
+    Series,
+    Study,
+)
 from archive.store import BlobStore, StagedBlob
 from consent_sr import ConsentDocument as ParsedConsent
 from consent_sr import ConsentSRError, is_consent_sr, parse_consent_sr
@@ -68,14 +76,20 @@ def ingest(
     source: bytes | Path | BinaryIO,
     *,
     origin: Origin,
+    expect: Expected | None = None,
 ) -> IngestResult:
-    """Store and index one encoded DICOM object (bytes, a path, or a binary stream)."""
+    """Store and index one encoded DICOM object (bytes, a path, or a binary stream).
+
+    ``expect`` is what the sender announced (a C-STORE's Affected SOP Class and
+    Instance UIDs); an object that is something else is refused.
+    """
     staged = _stage(store, source)
+    attrs: ObjectAttributes | None = None
     try:
-        attrs = read_attributes(staged.path)
+        attrs = read_attributes(staged.path, expect=expect)
     except ArchiveError as exc:
         store.discard(staged)
-        _audit_refusal(factory, origin, None, str(exc))
+        _audit_refusal(factory, origin, attrs, str(exc))
         raise
     try:
         return _index(factory, store, staged, attrs, origin)
@@ -149,12 +163,27 @@ def _index_once(
     attrs: ObjectAttributes,
     origin: Origin,
 ) -> IngestResult | DuplicateInstance:
-    existing = session.scalar(
-        select(Instance).where(Instance.sop_instance_uid == attrs.sop_instance_uid)
-    )
-    if existing is not None:
+    seen = _seen(session, attrs.sop_instance_uid)
+    if seen.stored:
+        existing = session.scalars(
+            select(Instance).where(Instance.sop_instance_uid == attrs.sop_instance_uid)
+        ).one()
         return _resend(session, existing, staged, attrs, origin)
     series = _series_for(session, attrs)
+    intimate = attrs.body_part_examined.upper() in INTIMATE_BODY_PARTS or bool(
+        INTIMATE_CODES.intersection(attrs.anatomic_region_codes)
+    )
+    # The consent rules decide before the row is written (consent may have arrived first).
+    decision = consent.decide_arrival(
+        session,
+        attrs.sop_instance_uid,
+        sop_class_uid=attrs.sop_class_uid,
+        modality=series.modality,
+        intimate=intimate,
+        birth_date=series.birth_date,
+        acquisition_date=attrs.acquisition_date,
+        documents=seen.consent,
+    )
     instance = Instance(
         sop_instance_uid=attrs.sop_instance_uid,
         series_pk=series.pk,
@@ -172,14 +201,21 @@ def _index_once(
         received_from=origin.received_from[:64],
         received_at=datetime.now(UTC),
         received_by=origin.actor[:128],
-        availability=Availability.HELD,
-        availability_reason="arriving",
-        intimate=attrs.body_part_examined.upper() in INTIMATE_BODY_PARTS
-        or bool(INTIMATE_CODES.intersection(attrs.anatomic_region_codes)),
+        availability=decision.availability,
+        availability_reason=decision.reason,
+        availability_actor=origin.actor[:128],
+        availability_changed_at=datetime.now(UTC),
+        availability_basis="consent",
+        availability_reason_code=consent.reason_code_for(decision),
+        use_care=decision.care,
+        use_teaching=decision.teaching,
+        use_specified=decision.specified,
+        governing_consent_uid=decision.governing,
+        consent_rule=decision.rule,
+        intimate=intimate,
         acquisition_date=attrs.acquisition_date,
     )
     session.add(instance)
-    session.flush()
     covered: list[str] = []
     rejection = None
     if attrs.sop_class_uid in SR_CLASSES:
@@ -189,15 +225,13 @@ def _index_once(
             covered = [r.sop_instance_uid for r in document.covered]
     elif attrs.sop_class_uid == iocm.KOS:
         rejection = _rejection_note(staged)
-    consent.reevaluate(
-        session,
-        [attrs.sop_instance_uid, *covered],
-        actor=origin.actor,
-        role=origin.role,
-        source=origin.source,
-        arriving=attrs.sop_instance_uid,
-    )
-    governance.apply_pending(session, instance, actor=origin.actor)
+    session.flush()
+    if covered:  # a consent document: the instances it covers follow it now
+        consent.reevaluate(
+            session, covered, actor=origin.actor, role=origin.role, source=origin.source
+        )
+    if seen.rejected:
+        governance.apply_pending(session, instance, actor=origin.actor)
     if rejection is not None:
         governance.apply_rejection(
             session, rejection, actor=origin.actor, role=origin.role, source=origin.source
@@ -313,7 +347,72 @@ def _resend(
     )
 
 
-def _series_for(session: Session, attrs: ObjectAttributes) -> Series:
+@dataclass(frozen=True)
+class Seen:
+    """What the archive already knows of an arriving SOP Instance UID."""
+
+    stored: bool  # the instance itself (a re-send)
+    consent: bool  # consent documents that arrived first and cover it
+    rejected: bool  # IOCM rejection notes that arrived first and name it
+
+
+def _seen(session: Session, uid: str) -> Seen:
+    """One round trip for the three questions every arrival asks."""
+
+    def named(column: QueryableAttribute[str]) -> Exists:
+        return exists().where(column == uid)
+
+    stored, consented, rejected = session.execute(
+        select(
+            named(Instance.sop_instance_uid),
+            named(ConsentCoverage.sop_instance_uid),
+            named(PendingRejection.sop_instance_uid),
+        )
+    ).one()
+    return Seen(bool(stored), bool(consented), bool(rejected))
+
+
+@dataclass(frozen=True)
+class SeriesRef:
+    """The series an arriving object joins, with what the consent rules need."""
+
+    pk: int
+    modality: str
+    birth_date: str
+
+
+def _series_for(session: Session, attrs: ObjectAttributes) -> SeriesRef:
+    """The object's series, created (with its study and patient) if new.
+
+    The common case — another object of a known series — is one query."""
+    known = session.execute(
+        select(
+            Series.pk,
+            Series.modality,
+            Study.study_instance_uid,
+            Patient.patient_id,
+            Patient.issuer_of_patient_id,
+            Patient.patient_birth_date,
+        )
+        .join(Study, Series.study_pk == Study.pk)
+        .join(Patient, Study.patient_pk == Patient.pk)
+        .where(Series.series_instance_uid == attrs.series_instance_uid)
+    ).first()
+    if known is not None:
+        pk, modality, study_uid, patient_id, issuer, birth_date = known
+        if study_uid != attrs.study_instance_uid:
+            raise InconsistentObject(
+                f"series {attrs.series_instance_uid} already belongs to another study"
+            )
+        if (patient_id, issuer) != (attrs.patient_id, attrs.issuer_of_patient_id):
+            raise InconsistentObject(
+                f"study {attrs.study_instance_uid} already belongs to another patient"
+            )
+        return SeriesRef(pk, modality, birth_date)
+    return _create_series(session, attrs)
+
+
+def _create_series(session: Session, attrs: ObjectAttributes) -> SeriesRef:
     patient = session.scalar(
         select(Patient).where(
             Patient.patient_id == attrs.patient_id,
@@ -376,7 +475,7 @@ def _series_for(session: Session, attrs: ObjectAttributes) -> Series:
         raise InconsistentObject(
             f"series {attrs.series_instance_uid} already belongs to another study"
         )
-    return series
+    return SeriesRef(series.pk, series.modality, patient.patient_birth_date)
 
 
 def _audit_refusal(

@@ -33,6 +33,7 @@ from archive import (
 )
 from archive.audit import Action, AuditEntry, ChainReport, Outcome
 from archive.db import check_schema, make_engine, make_sessionmaker, migrate
+from archive.dicomfile import Expected
 from archive.errors import ArchiveError, InvalidTransition, NotFound
 from archive.fixity import FixityReport
 from archive.ingest import IngestResult, Origin
@@ -98,9 +99,15 @@ class Archive:
         self.close()
 
     # --- writes -------------------------------------------------------------
-    def ingest(self, source: bytes | Path | BinaryIO, *, origin: Origin) -> IngestResult:
+    def ingest(
+        self,
+        source: bytes | Path | BinaryIO,
+        *,
+        origin: Origin,
+        expect: Expected | None = None,
+    ) -> IngestResult:
         """Store and index one DICOM object; see :mod:`archive.ingest`."""
-        return ingest.ingest(self.sessions, self.store, source, origin=origin)
+        return ingest.ingest(self.sessions, self.store, source, origin=origin, expect=expect)
 
     def set_availability(
         self,

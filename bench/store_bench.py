@@ -299,7 +299,11 @@ def bench_find(name: str, factory: Callable[[Path], object], *, template: Path, 
             if settings is not None:  # photos await consent: record it for every study
                 with Archive.open(settings) as arc:
                     review = Requester(
-                        actor="bench", role=Role.GOVERNANCE, purpose=Purpose.GOVERNANCE, review=True
+                        actor="bench",
+                        role=Role.GOVERNANCE,
+                        purpose=Purpose.GOVERNANCE,
+                        review=True,
+                        review_reason="benchmark: record consent for held photos",
                     )
                     held = arc.find(Level.STUDY, {"StudyInstanceUID": ""}, requester=review)
                     for study in {str(m["StudyInstanceUID"]) for m in held}:

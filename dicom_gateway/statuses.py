@@ -19,6 +19,7 @@ from archive import (
     InconsistentObject,
     InvalidObject,
     InvalidQuery,
+    MismatchedObject,
     MissingAttribute,
     NotAuthorised,
     ObjectTooLarge,
@@ -84,6 +85,8 @@ def store_failure(exc: ArchiveError) -> Answer:
         return Answer(Status.CONFLICTING_DUPLICATE, "conflicting duplicate: UID has other content")
     if isinstance(exc, NotAuthorised):
         return Answer(Status.NOT_AUTHORISED, "refused: not authorised to send rejection notes")
+    if isinstance(exc, MismatchedObject):
+        return Answer(Status.DOES_NOT_MATCH, str(exc))
     if isinstance(exc, MissingAttribute):
         return Answer(Status.MISSING_ATTRIBUTE, f"cannot understand: {exc.keyword} missing")
     if isinstance(exc, InconsistentObject):

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import pydicom
 from pydicom.dataset import Dataset
 from pynetdicom.events import Event
 
@@ -23,6 +21,7 @@ from archive import (
     Archive,
     ArchiveError,
     AuditEntry,
+    Expected,
     IngestResult,
     NodeRole,
     ObjectTooLarge,
@@ -39,25 +38,6 @@ from dicom_gateway.statuses import REFUSED, Answer, Status, store_failure
 log = logging.getLogger(__name__)
 
 StoredHook = Callable[[Peer, IngestResult], None]
-
-
-def affected_mismatch(path: Path, *, sop_class: str, sop_instance: str) -> str:
-    """Why the data set does not match the C-STORE request's Affected SOP Class /
-    Instance UIDs (PS3.4 B.2.3, 0xA900), or "" when it matches or cannot be read
-    (the archive then says what is wrong with it)."""
-    try:
-        ds = pydicom.dcmread(
-            path, stop_before_pixels=True, specific_tags=["SOPClassUID", "SOPInstanceUID"]
-        )
-    except Exception:
-        return ""
-    found_class = str(ds.get("SOPClassUID", "")).strip()
-    found_instance = str(ds.get("SOPInstanceUID", "")).strip()
-    if found_class and found_class != sop_class.strip():
-        return "data set does not match SOP class: SOP Class UID differs"
-    if found_instance and found_instance != sop_instance.strip():
-        return "data set does not match SOP class: SOP Instance UID differs"
-    return ""
 
 
 class StoreHandler:
@@ -88,14 +68,6 @@ class StoreHandler:
             )
             return REFUSED
         path = event.dataset_path
-        mismatch = affected_mismatch(
-            path,
-            sop_class=str(req.AffectedSOPClassUID),
-            sop_instance=str(req.AffectedSOPInstanceUID),
-        )
-        if mismatch:
-            self._audit_refusal(peer, str(req.AffectedSOPInstanceUID), mismatch)
-            return Answer(Status.DOES_NOT_MATCH, mismatch)
         origin = Origin(
             actor=peer.ae_title,
             role=str(peer.role),
@@ -103,7 +75,11 @@ class StoreHandler:
             source=peer.address,
         )
         try:
-            result = self.archive.ingest(path, origin=origin)
+            result = self.archive.ingest(
+                path,
+                origin=origin,
+                expect=Expected(str(req.AffectedSOPClassUID), str(req.AffectedSOPInstanceUID)),
+            )
         except ArchiveError as exc:
             answer = store_failure(exc)
             log.warning(
