@@ -9,6 +9,10 @@ background threads and stops them cleanly.
 from __future__ import annotations
 
 import logging
+import socket
+import socketserver
+import ssl
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +20,7 @@ from typing import Any
 from pydicom.dataset import Dataset
 from pynetdicom import AE, _config, evt
 from pynetdicom.events import Event, EventHandlerType
+from pynetdicom.transport import ThreadedAssociationServer
 
 from archive import Archive
 from dicom_gateway.associations import Peers
@@ -44,6 +49,22 @@ def configure_pynetdicom() -> None:
     _config.STORE_RECV_CHUNKED_DATASET = True
     _config.LOG_REQUEST_IDENTIFIERS = False
     _config.LOG_RESPONSE_IDENTIFIERS = False
+
+
+class Listener(ThreadedAssociationServer):
+    """pynetdicom's threaded association server, with TCP_NODELAY on every
+    accepted connection. Without it a small DIMSE response waits for the
+    peer's delayed ACK (Nagle): about 40 ms added to every C-FIND on loopback."""
+
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        client, address = super().get_request()
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return client, address
+
+    def shutdown(self) -> None:
+        # Not registered in the AE's own server list (see Gateway.start).
+        socketserver.BaseServer.shutdown(self)
+        self.server_close()
 
 
 @dataclass
@@ -120,21 +141,25 @@ class Gateway:
     def start(self, host: str, port: int) -> None:
         """Listen on ``port`` (and on the TLS port when configured); returns at once."""
         ae = self.bound.ae
-        self._servers.append(
-            ae.start_server((host, port), block=False, evt_handlers=self.bound.handlers)
-        )
+        self._listen((host, port), None)
         log.warning("photopacs DICOM %s on %s:%d", ae.ae_title, host, port)
         if self.settings.dicom_tls_port is not None:
             context = server_context(self.settings)
-            self._servers.append(
-                ae.start_server(
-                    (host, self.settings.dicom_tls_port),
-                    block=False,
-                    evt_handlers=self.bound.handlers,
-                    ssl_context=context,
-                )
-            )
+            self._listen((host, self.settings.dicom_tls_port), context)
             log.warning("photopacs DICOM over TLS on %s:%d", host, self.settings.dicom_tls_port)
+
+    def _listen(self, address: tuple[str, int], context: ssl.SSLContext | None) -> None:
+        server = self.bound.ae.make_server(
+            address,
+            ssl_context=context,
+            evt_handlers=self.bound.handlers,
+            server_class=Listener,
+        )
+        thread = threading.Thread(
+            target=server.serve_forever, name=f"dicom-listener-{address[1]}", daemon=True
+        )
+        thread.start()
+        self._servers.append(server)
 
     @property
     def ports(self) -> list[int]:
