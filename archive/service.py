@@ -73,6 +73,7 @@ class Archive:
             max_object_bytes=settings.max_object_bytes,
             min_free_bytes=settings.min_free_bytes,
         )
+        self.writer = ingest.GroupCommit(self.sessions, self.store)
 
     @classmethod
     def open(cls, settings: ArchiveSettings, *, engine: Engine | None = None) -> Archive:
@@ -90,6 +91,7 @@ class Archive:
         migrate(self.engine)
 
     def close(self) -> None:
+        self.writer.stop()
         self.engine.dispose()
 
     def __enter__(self) -> Archive:
@@ -107,7 +109,9 @@ class Archive:
         expect: Expected | None = None,
     ) -> IngestResult:
         """Store and index one DICOM object; see :mod:`archive.ingest`."""
-        return ingest.ingest(self.sessions, self.store, source, origin=origin, expect=expect)
+        return ingest.ingest(
+            self.sessions, self.store, source, origin=origin, expect=expect, writer=self.writer
+        )
 
     def set_availability(
         self,
