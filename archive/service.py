@@ -32,9 +32,11 @@ from archive import (
     reviews,
 )
 from archive.audit import Action, AuditEntry, ChainReport, Outcome
+from archive.commitments import CommitmentReports
 from archive.db import check_schema, make_engine, make_sessionmaker, migrate
 from archive.errors import ArchiveError, InvalidTransition, NotFound
 from archive.fixity import FixityReport
+from archive.forwarding import ForwardQueue
 from archive.ingest import IngestResult, Origin
 from archive.keys import Level
 from archive.models import (
@@ -72,6 +74,9 @@ class Archive:
             max_object_bytes=settings.max_object_bytes,
             min_free_bytes=settings.min_free_bytes,
         )
+        # Auto-forwarding rules and jobs; storage-commitment reports owed to cameras.
+        self.forwarding = ForwardQueue(self.sessions, self.store)
+        self.commitments = CommitmentReports(self.sessions)
 
     @classmethod
     def open(cls, settings: ArchiveSettings, *, engine: Engine | None = None) -> Archive:
