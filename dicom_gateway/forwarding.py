@@ -4,7 +4,8 @@ destination nodes with retry.
 Each round asks the archive what is due: the access policy has already
 decided there (held instances wait, quarantined and erased ones are dropped)
 and each instance handed out is recorded as a delivery. Jobs for one
-destination go over one association (:class:`dicom_gateway.scu.Sender`, the
+destination go over one association per round (more only if they need over
+127 kinds of presentation context; :class:`dicom_gateway.scu.Sender`, the
 stored bytes as they are); each outcome is recorded, failures retried with
 backoff and marked failed after ``max_attempts`` (`photopacs forward queue`).
 """
@@ -15,7 +16,7 @@ import logging
 from datetime import datetime
 
 from archive import Archive
-from dicom_gateway.scu import Destination, Item, Sender, SendError
+from dicom_gateway.scu import MAX_CONTEXTS, Destination, Item, Sender, SendError
 from dicom_gateway.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -60,25 +61,9 @@ class Forwarder(Worker):
             }
             done: list[int] = []
             errors: dict[int, str] = {}
-            try:
-                result = self.sender.send(
-                    list(items.values()), Destination(node.ae_title, node.host, node.port)
-                )
-                ok = {i.sop_instance_uid for i in result.sent}
-                why = {
-                    i.sop_instance_uid: (f"0x{code:04X} {msg}" if code >= 0 else msg)
-                    for i, code, msg in result.failed
-                }
-                for number, item in items.items():
-                    if item.sop_instance_uid in ok:
-                        done.append(number)
-                    else:
-                        errors[number] = why.get(item.sop_instance_uid, "not sent")
-            except (SendError, OSError) as exc:
-                errors = dict.fromkeys(items, str(exc))
-            except Exception as exc:  # never let one destination stop the others
-                log.exception("forwarding to %s failed unexpectedly", node.ae_title)
-                errors = dict.fromkeys(items, f"internal error: {type(exc).__name__}")
+            destination = Destination(node.ae_title, node.host, node.port)
+            for chunk in _chunks(items):
+                self._send(node.ae_title, destination, chunk, done, errors)
             self.archive.forwarding.mark(
                 node.ae_title,
                 sent=done,
@@ -96,3 +81,44 @@ class Forwarder(Worker):
                     next(iter(errors.values())),
                 )
         return sent, failed
+
+    def _send(
+        self,
+        title: str,
+        destination: Destination,
+        items: dict[int, Item],
+        done: list[int],
+        errors: dict[int, str],
+    ) -> None:
+        """One association: record each job as done or with its error."""
+        try:
+            result = self.sender.send(list(items.values()), destination)
+            ok = {i.sop_instance_uid for i in result.sent}
+            why = {
+                i.sop_instance_uid: (f"0x{code:04X} {msg}" if code >= 0 else msg)
+                for i, code, msg in result.failed
+            }
+            for number, item in items.items():
+                if item.sop_instance_uid in ok:
+                    done.append(number)
+                else:
+                    errors[number] = why.get(item.sop_instance_uid, "not sent")
+        except (SendError, OSError) as exc:
+            errors.update(dict.fromkeys(items, str(exc)))
+        except Exception as exc:  # never let one destination stop the others
+            log.exception("forwarding to %s failed unexpectedly", title)
+            errors.update(dict.fromkeys(items, f"internal error: {type(exc).__name__}"))
+
+
+def _chunks(items: dict[int, Item]) -> list[dict[int, Item]]:
+    """Split so that no association needs more presentation contexts than it may have."""
+    chunks: list[dict[int, Item]] = [{}]
+    pairs: set[tuple[str, str]] = set()
+    for number, item in items.items():
+        pair = (item.sop_class_uid, item.transfer_syntax_uid)
+        if pair not in pairs and len(pairs) >= MAX_CONTEXTS:
+            chunks.append({})
+            pairs = set()
+        pairs.add(pair)
+        chunks[-1][number] = item
+    return [c for c in chunks if c]

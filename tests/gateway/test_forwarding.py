@@ -30,8 +30,9 @@ from archive import (
 )
 from archive.models import AuditEvent, Delivery
 from consent_sr import ConsentStatus
-from dicom_gateway.forwarding import Forwarder
+from dicom_gateway.forwarding import Forwarder, _chunks
 from dicom_gateway.propagation import Propagator
+from dicom_gateway.scu import MAX_CONTEXTS, Item
 from photopacs.cli import main
 from tests.factory import VL_PHOTO, make_dataset
 from tests.gateway.conftest import AET, CAMERA, PEER, Running, associate, serve, storage_scp
@@ -256,3 +257,18 @@ def test_serve_runs_the_forwarder(
     finally:
         dest.shutdown()
     assert received[0].SOPInstanceUID == ds.SOPInstanceUID
+
+
+def test_more_kinds_than_one_association_allows_are_split() -> None:
+    items = {
+        n: Item(
+            path=Path(f"{n}.dcm"),
+            sop_class_uid=f"1.2.3.{n}",
+            sop_instance_uid=f"1.2.4.{n}",
+            transfer_syntax_uid=ExplicitVRLittleEndian,
+        )
+        for n in range(MAX_CONTEXTS + 3)
+    }
+    chunks = _chunks(items)
+    assert [len(c) for c in chunks] == [MAX_CONTEXTS, 3]
+    assert {n for c in chunks for n in c} == set(items)
