@@ -21,7 +21,7 @@ from sqlalchemy import Exists, exists, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
 
-from archive import audit, consent, governance, iocm
+from archive import audit, consent, forwarding, governance, iocm
 from archive.audit import Action, AuditEntry, Outcome
 from archive.consent_rules import INTIMATE_BODY_PARTS, INTIMATE_CODES
 from archive.dicomfile import Expected, ObjectAttributes, person_name_groups, read_attributes
@@ -265,6 +265,7 @@ def _index_once(
             },
         ),
     )
+    forwarding.queue_for(session, instance)  # forwarding jobs commit with the object
     return IngestResult(
         sop_instance_uid=attrs.sop_instance_uid,
         sop_class_uid=attrs.sop_class_uid,

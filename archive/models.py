@@ -309,6 +309,65 @@ class Propagation(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class ForwardRule(Base):
+    """Auto-forwarding: objects received from ``source_ae`` (``*``: from anyone),
+    optionally only of one SOP class, are sent on to ``destination``."""
+
+    __tablename__ = "forward_rules"
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source_ae: Mapped[str] = mapped_column(String(16), index=True)
+    sop_class_uid: Mapped[str] = mapped_column(String(64), default="")  # "": any
+    destination: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ForwardJob(Base):
+    """One instance owed to one destination by a forwarding rule; queued in the
+    ingest transaction, so a crash cannot lose it."""
+
+    __tablename__ = "forward_jobs"
+    __table_args__ = (
+        UniqueConstraint("sop_instance_uid", "destination"),
+        Index("ix_forward_jobs_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rule_pk: Mapped[int | None] = mapped_column(Integer, nullable=True)  # kept if rule removed
+    sop_instance_uid: Mapped[str] = mapped_column(String(64))
+    destination: Mapped[str] = mapped_column(String(16))
+    # pending (waiting or retrying) / sent / failed (gave up) / dropped (policy)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CommitmentReport(Base):
+    """A storage-commitment result (PS3.4 J.3.3) owed to the node that asked,
+    kept until its N-EVENT-REPORT is delivered (or given up)."""
+
+    __tablename__ = "commitment_reports"
+    __table_args__ = (
+        Index("ix_commitment_reports_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True)
+    transaction_uid: Mapped[str] = mapped_column(String(64), index=True)
+    requester: Mapped[str] = mapped_column(String(16))  # AE title that asked
+    committed: Mapped[str] = mapped_column(Text)  # JSON [[sop class, sop instance], ...]
+    failed: Mapped[str] = mapped_column(Text)  # JSON, same shape
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # / delivered / failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class NodeRole(enum.StrEnum):
     """What a known DICOM node may do (DESIGN.md section 3)."""
 

@@ -32,10 +32,12 @@ from archive import (
     reviews,
 )
 from archive.audit import Action, AuditEntry, ChainReport, Outcome
+from archive.commitments import CommitmentReports
 from archive.db import check_schema, make_engine, make_sessionmaker, migrate
 from archive.dicomfile import Expected
 from archive.errors import ArchiveError, InvalidTransition, NotFound
 from archive.fixity import FixityReport
+from archive.forwarding import ForwardQueue
 from archive.ingest import IngestResult, Origin
 from archive.keys import Level
 from archive.models import (
@@ -74,6 +76,9 @@ class Archive:
             min_free_bytes=settings.min_free_bytes,
         )
         self.writer = ingest.GroupCommit(self.sessions, self.store)
+        # Auto-forwarding rules and jobs; storage-commitment reports owed to cameras.
+        self.forwarding = ForwardQueue(self.sessions, self.store)
+        self.commitments = CommitmentReports(self.sessions)
 
     @classmethod
     def open(cls, settings: ArchiveSettings, *, engine: Engine | None = None) -> Archive:

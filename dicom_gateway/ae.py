@@ -104,7 +104,13 @@ def build_ae(
     peers = Peers(archive, aet=aet, review_aet=settings.review_aet)
     store = StoreHandler(archive, peers, on_stored=on_stored)
     qr = QrHandlers(archive, peers, aet=aet)
-    commitment = CommitmentHandler(archive, peers, aet=aet)
+    commitment = CommitmentHandler(
+        archive,
+        peers,
+        aet=aet,
+        retry_interval=settings.commitment_retry_interval,
+        max_attempts=settings.commitment_max_attempts,
+    )
 
     def handle_echo(event: Event) -> int | Dataset:
         """PS3.7 9.1.5 C-ECHO: any known node may verify."""

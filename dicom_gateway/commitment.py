@@ -8,6 +8,11 @@ holds it durably, as that SOP class, and its bytes still pass fixity
 The report goes on the same association if it is still open, otherwise on
 a new association to the camera's registered address (PS3.4 J.3.3, with
 SCP/SCU Role Selection, PS3.7 D.3.3.4).
+
+Every result is saved in the index (:mod:`archive.commitments`) before it is
+sent, so none is lost when the camera is away or the server restarts: after
+a couple of quick tries the :class:`ReportSender` loop retries it with
+backoff until it is delivered or given up (`photopacs commitment list`).
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE, build_role
 from pynetdicom.events import Event
 
-from archive import Action, Archive, Outcome
+from archive import Archive
 from dicom_gateway.associations import Peer, Peers
 from dicom_gateway.sop import COMMITMENT, COMMITMENT_INSTANCE, UNCOMPRESSED, Service
 from dicom_gateway.statuses import REFUSED, Answer, Status
+from dicom_gateway.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +89,18 @@ class CommitmentHandler:
         peers: Peers,
         *,
         aet: str,
-        retries: Sequence[float] = (0.5, 2.0, 5.0, 15.0, 60.0),
+        retries: Sequence[float] = (0.5, 2.0),
         settle: float = 0.5,
+        retry_interval: float = 15.0,
+        max_attempts: int = 20,
     ) -> None:
         self.archive = archive
         self.peers = peers
         self.aet = aet
+        # Quick tries here; after them the saved report is the ReportSender's.
         self.retries = tuple(retries)
+        self.retry_interval = retry_interval
+        self.max_attempts = max_attempts
         # A camera that releases right after the N-ACTION response would cross
         # our report on the wire; give the release a moment to finish first.
         self.settle = settle
@@ -147,70 +158,57 @@ class CommitmentHandler:
     ) -> None:
         try:
             report = self.evaluate(transaction, refs)
-            delivered = self._deliver(assoc, peer, report)
-            self.peers.audit(
-                actor=peer.ae_title,
-                role=str(peer.role),
-                outcome=Outcome.SUCCESS if delivered else Outcome.FAILURE,
-                source=peer.address,
-                action=Action.ASSOCIATION,
-                detail={
-                    "service": "storage-commitment",
-                    "transaction": transaction,
-                    "committed": len(report.committed),
-                    "failed": len(report.failed),
-                    "delivered": delivered,
-                },
+            saved = self.archive.commitments.save(
+                transaction,
+                peer.ae_title,
+                committed=report.committed,
+                failed=report.failed,
+                retry_after=self.retry_interval + sum(self.retries) + self.settle,
             )
+            delivered, how, error = self._deliver(assoc, peer, report)
+            if how:  # "" when the server stopped first: the saved report waits
+                self.archive.commitments.mark(
+                    saved.number,
+                    delivered=delivered,
+                    error=error,
+                    how=how,
+                    max_attempts=self.max_attempts,
+                    backoff=self.retry_interval,
+                )
         except Exception:
             log.exception("storage commitment report %s failed", transaction)
         finally:
             with self._lock:
                 self._threads.discard(threading.current_thread())
 
-    def _deliver(self, assoc: object, peer: Peer, report: Report) -> bool:
+    def _deliver(self, assoc: object, peer: Peer, report: Report) -> tuple[bool, str, str]:
+        """(delivered, how, last error); ``how`` is "" if stopped before trying."""
         ds = report.dataset(aet=self.aet)
         if self._stop.wait(self.settle):
-            return False
+            return False, "", ""
         if getattr(assoc, "is_established", False):
             try:
                 status = assoc.send_n_event_report(  # type: ignore[attr-defined]
                     ds, report.event_type, COMMITMENT, COMMITMENT_INSTANCE
                 )[0]
                 if status and int(status.Status) == 0:
-                    return True
+                    return True, "same association", ""
             except Exception:
                 log.warning("report %s on the open association failed", report.transaction_uid)
+        error = ""
         for delay in (0.0, *self.retries):
             if self._stop.wait(delay):
-                return False
-            if self._send_new(peer, report, ds):
-                return True
-        log.error(
-            "could not deliver commitment report %s to %s", report.transaction_uid, peer.ae_title
+                break
+            error = send_report(self.archive, self.aet, peer.ae_title, report)
+            if not error:
+                return True, "new association", ""
+        log.warning(
+            "commitment report %s to %s not delivered yet: %s",
+            report.transaction_uid,
+            peer.ae_title,
+            error or "server stopping",
         )
-        return False
-
-    def _send_new(self, peer: Peer, report: Report, ds: Dataset) -> bool:
-        node = self.archive.node(peer.ae_title)
-        if node is None:
-            return False
-        ae = AE(ae_title=self.aet)
-        ae.add_requested_context(COMMITMENT, UNCOMPRESSED)
-        role = build_role(COMMITMENT, scp_role=True)
-        assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, ext_neg=[role])
-        if not assoc.is_established:
-            return False
-        try:
-            status = assoc.send_n_event_report(
-                ds, report.event_type, COMMITMENT, COMMITMENT_INSTANCE
-            )[0]
-            return bool(status) and int(status.Status) == 0
-        except Exception:
-            log.warning("report %s on a new association failed", report.transaction_uid)
-            return False
-        finally:
-            assoc.release()
+        return False, ("new association" if error else ""), error
 
     def wait(self, timeout: float = 10.0) -> None:
         """Stop retrying and wait for reports under way (the server is stopping)."""
@@ -220,3 +218,82 @@ class CommitmentHandler:
             threads = list(self._threads)
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def send_report(archive: Archive, aet: str, requester: str, report: Report) -> str:
+    """Send ``report`` on a new association to ``requester``'s registered address
+    (we take the SCP role of Storage Commitment); "" on success, else why not."""
+    node = archive.node(requester)
+    if node is None:
+        return f"{requester} is no longer a registered node"
+    ae = AE(ae_title=aet)
+    ae.acse_timeout = 10
+    ae.dimse_timeout = 30
+    ae.network_timeout = 30
+    ae.add_requested_context(COMMITMENT, UNCOMPRESSED)
+    role = build_role(COMMITMENT, scp_role=True)
+    try:
+        assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, ext_neg=[role])
+        if not assoc.is_established:
+            return f"{node.ae_title} at {node.host}:{node.port} refused or did not answer"
+        try:
+            status = assoc.send_n_event_report(
+                report.dataset(aet=aet), report.event_type, COMMITMENT, COMMITMENT_INSTANCE
+            )[0]
+            if status and int(status.Status) == 0:
+                return ""
+            return f"N-EVENT-REPORT status 0x{int(status.Status):04X}" if status else "no answer"
+        except Exception as exc:
+            log.warning("report %s on a new association failed", report.transaction_uid)
+            return f"N-EVENT-REPORT failed: {type(exc).__name__}"
+        finally:
+            if assoc.is_established:
+                assoc.release()
+    finally:
+        ae.shutdown()
+
+
+class ReportSender(Worker):
+    """Retries the saved commitment reports not yet delivered (:mod:`archive.commitments`)."""
+
+    name = "commitment-reports"
+
+    def __init__(
+        self,
+        archive: Archive,
+        *,
+        aet: str,
+        interval: float = 15.0,
+        max_attempts: int = 20,
+        backoff: float | None = None,
+    ) -> None:
+        super().__init__(interval=interval)
+        self.archive = archive
+        self.aet = aet
+        self.max_attempts = max_attempts
+        self.backoff = interval if backoff is None else backoff
+
+    def run_once(self) -> tuple[int, int]:
+        """Try every due report once; returns (delivered, failed attempts)."""
+        delivered = failed = 0
+        for owed in self.archive.commitments.due():
+            if self.stopping:
+                break
+            report = Report(owed.transaction_uid, list(owed.committed), list(owed.failed))
+            try:
+                error = send_report(self.archive, self.aet, owed.requester, report)
+            except Exception as exc:  # never let one report stop the others
+                log.exception("commitment report %d failed unexpectedly", owed.number)
+                error = f"internal error: {type(exc).__name__}"
+            self.archive.commitments.mark(
+                owed.number,
+                delivered=not error,
+                error=error,
+                max_attempts=self.max_attempts,
+                backoff=self.backoff,
+            )
+            if error:
+                failed += 1
+            else:
+                delivered += 1
+        return delivered, failed

@@ -60,6 +60,28 @@ class GatewaySettings(BaseSettings):
         gt=0,
         description="Seconds between rounds of sending owed IOCM rejection notes to peers.",
     )
+    forward_interval: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds between auto-forwarding rounds; a failed send is retried after "
+        "this, doubling each time (at most an hour).",
+    )
+    forward_max_attempts: int = Field(
+        default=10,
+        gt=0,
+        description="Send attempts before a forwarding job is marked failed.",
+    )
+    commitment_retry_interval: float = Field(
+        default=15.0,
+        gt=0,
+        description="Seconds between retries of storage-commitment reports a camera has "
+        "not received yet (doubling each time, at most an hour).",
+    )
+    commitment_max_attempts: int = Field(
+        default=20,
+        gt=0,
+        description="Delivery attempts before a storage-commitment report is marked failed.",
+    )
 
     @model_validator(mode="after")
     def _tls_complete(self) -> Self:

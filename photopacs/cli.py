@@ -39,6 +39,7 @@ from photopacs.capture import Capture, build_capture, capture_options, is_media
 from photopacs.common import EXIT_PROBLEMS, fail, open_archive, operator
 from photopacs.consent_commands import consent
 from photopacs.dicom_commands import send
+from photopacs.forward_commands import commitment, forward
 from photopacs.review_commands import review
 from photopacs.user_commands import user
 
@@ -523,3 +524,5 @@ main.add_command(consent)
 main.add_command(user)
 main.add_command(send)
 main.add_command(review)
+main.add_command(forward)
+main.add_command(commitment)

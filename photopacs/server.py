@@ -19,6 +19,8 @@ import uvicorn
 
 from archive import Archive
 from dicom_gateway import Gateway, GatewaySettings
+from dicom_gateway.commitment import ReportSender
+from dicom_gateway.forwarding import Forwarder
 from dicom_gateway.propagation import Propagator
 from photopacs.settings import ServeSettings
 from web_viewer import create_app
@@ -64,10 +66,26 @@ def run(
         archive, aet=settings.aet, interval=gateway_settings.propagation_interval
     )
     propagator.start()
+    forwarder = Forwarder(
+        archive,
+        aet=settings.aet,
+        interval=gateway_settings.forward_interval,
+        max_attempts=gateway_settings.forward_max_attempts,
+    )
+    forwarder.start()
+    reports = ReportSender(
+        archive,
+        aet=settings.aet,
+        interval=gateway_settings.commitment_retry_interval,
+        max_attempts=gateway_settings.commitment_max_attempts,
+    )
+    reports.start()
     try:
         log.warning("photopacs HTTP on %s:%d", settings.bind_host, settings.http_port)
         server.run()
     finally:
+        reports.stop()
+        forwarder.stop()
         propagator.stop()
         gateway.stop()
     log.warning("photopacs stopped")

@@ -1,0 +1,174 @@
+"""Storage-commitment results owed to cameras (PS3.4 J.3.3), kept in the index.
+
+The gateway evaluates a commitment request, saves the result here before it
+tries to send the N-EVENT-REPORT, and marks it delivered once the camera has
+it. A report that could not be delivered (association closed, camera
+switched off, server restarted) stays pending and is retried with backoff on
+a new association to the camera's registered address, until it is delivered
+or ``max_attempts`` is reached; every outcome is an audit event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from archive import audit
+from archive.audit import Action, AuditEntry, Outcome
+from archive.errors import NotFound
+from archive.forwarding import aware, retry_delay
+from archive.models import CommitmentReport
+
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+
+
+@dataclass(frozen=True)
+class ReportInfo:
+    number: int
+    transaction_uid: str
+    requester: str
+    committed: tuple[tuple[str, str], ...]  # (SOP class, SOP instance)
+    failed: tuple[tuple[str, str], ...]
+    status: str
+    attempts: int
+    last_error: str
+    next_attempt_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+
+def _pairs(text: str) -> tuple[tuple[str, str], ...]:
+    return tuple((str(c), str(i)) for c, i in json.loads(text))
+
+
+def _info(row: CommitmentReport) -> ReportInfo:
+    return ReportInfo(
+        number=row.pk,
+        transaction_uid=row.transaction_uid,
+        requester=row.requester,
+        committed=_pairs(row.committed),
+        failed=_pairs(row.failed),
+        status=row.status,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        next_attempt_at=aware(row.next_attempt_at),
+        created_at=aware(row.created_at),
+        updated_at=aware(row.updated_at),
+    )
+
+
+class CommitmentReports:
+    """The durable queue of N-EVENT-REPORTs (``archive.commitments``)."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def save(
+        self,
+        transaction_uid: str,
+        requester: str,
+        *,
+        committed: Sequence[tuple[str, str]],
+        failed: Sequence[tuple[str, str]],
+        retry_after: float,
+    ) -> ReportInfo:
+        """Keep a result until delivered; the retry loop takes it after ``retry_after`` s."""
+        now = datetime.now(UTC)
+        with self.sessions() as session, session.begin():
+            row = CommitmentReport(
+                transaction_uid=transaction_uid[:64],
+                requester=requester[:16],
+                committed=json.dumps([list(p) for p in committed]),
+                failed=json.dumps([list(p) for p in failed]),
+                status=PENDING,
+                attempts=0,
+                last_error="",
+                next_attempt_at=now + timedelta(seconds=retry_after),
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            session.flush()
+            return _info(row)
+
+    def listing(self, *, statuses: Sequence[str] | None = (PENDING, FAILED)) -> list[ReportInfo]:
+        with self.sessions() as session:
+            stmt = select(CommitmentReport).order_by(CommitmentReport.pk)
+            if statuses is not None:
+                stmt = stmt.where(CommitmentReport.status.in_(list(statuses)))
+            return [_info(r) for r in session.scalars(stmt)]
+
+    def due(self, *, limit: int = 100, now: datetime | None = None) -> list[ReportInfo]:
+        """Pending reports whose next attempt is due."""
+        now = now or datetime.now(UTC)
+        with self.sessions() as session:
+            return [
+                _info(r)
+                for r in session.scalars(
+                    select(CommitmentReport)
+                    .where(
+                        CommitmentReport.status == PENDING,
+                        CommitmentReport.next_attempt_at <= now,
+                    )
+                    .order_by(CommitmentReport.next_attempt_at, CommitmentReport.pk)
+                    .limit(limit)
+                )
+            ]
+
+    def mark(
+        self,
+        number: int,
+        *,
+        delivered: bool,
+        error: str = "",
+        max_attempts: int,
+        backoff: float,
+        how: str = "new association",
+    ) -> ReportInfo:
+        """Record one delivery attempt (audited)."""
+        now = datetime.now(UTC)
+        with self.sessions() as session, session.begin():
+            row = session.get(CommitmentReport, number)
+            if row is None:
+                raise NotFound(f"no commitment report {number}")
+            row.attempts += 1
+            row.updated_at = now
+            if delivered:
+                row.status, row.last_error = DELIVERED, ""
+            else:
+                row.last_error = (error or "not delivered")[:2000]
+                if row.attempts >= max_attempts:
+                    row.status = FAILED
+                else:
+                    row.next_attempt_at = now + timedelta(
+                        seconds=retry_delay(row.attempts, backoff)
+                    )
+            info = _info(row)
+            audit.record(
+                session,
+                AuditEntry(
+                    actor=row.requester,
+                    role="modality",
+                    action=Action.ASSOCIATION,
+                    outcome=Outcome.SUCCESS if delivered else Outcome.FAILURE,
+                    object_uids=tuple(i for _, i in (*info.committed, *info.failed))[:1000],
+                    source=row.requester,
+                    detail={
+                        "service": "storage-commitment",
+                        "transaction": row.transaction_uid,
+                        "committed": len(info.committed),
+                        "failed": len(info.failed),
+                        "delivered": delivered,
+                        "via": how,
+                        "attempts": row.attempts,
+                        "status": row.status,
+                        "error": row.last_error[:500],
+                    },
+                ),
+            )
+            return info

@@ -1,0 +1,505 @@
+"""Auto-forwarding: rules that send every new object from a given node (or from
+anyone) on to a registered ``peer`` or ``epr`` node, with retry.
+
+* A rule names a source AE title (the calling AE of the C-STORE, stored as
+  ``Instance.received_from``; ``*`` for any source), optionally one SOP
+  class, and a destination node of role ``peer`` or ``epr``.
+* :func:`queue_for` is called by ingest inside the ingest transaction: the
+  job commits with the object or not at all, so a crash loses nothing.
+  An object is never forwarded back to the node it came from.
+* The gateway's worker asks :meth:`ForwardQueue.due` for what to send. The
+  access policy decides at send time, through :func:`archive.policy.visible`
+  for a care requester (:data:`FORWARDER`, role ``epr``: a machine that
+  receives recordings for care, the same decision a C-MOVE by an EPR
+  gets): only active instances whose consent permits care leave. Held
+  instances (no consent yet, child or intimate without what they need,
+  consent not covering care) wait, queued and not counted as attempts,
+  until consent makes them visible; quarantined, erased or vanished
+  instances are dropped, with the reason recorded and audited.
+* Each instance handed to the sender is recorded as a delivery first (as
+  C-MOVE does), so a later quarantine owes that node a rejection note.
+* Failed sends are retried with exponential backoff (``backoff * 2**(n-1)``
+  seconds, at most an hour) until ``max_attempts``, then marked failed.
+  Every outcome is an audit event.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from archive import audit, governance
+from archive.audit import Action, AuditEntry, Outcome
+from archive.errors import InvalidArgument, NotFound
+from archive.models import (
+    Availability,
+    ForwardJob,
+    ForwardRule,
+    Instance,
+    Node,
+    NodeRole,
+    Patient,
+    Series,
+    Study,
+)
+from archive.nodes import NodeInfo, valid_ae_title
+from archive.policy import Purpose, Requester, Role, visible
+from archive.retrieve import Located
+from archive.store import BlobStore
+
+ANY_SOURCE = "*"
+DESTINATION_ROLES = frozenset({NodeRole.PEER, NodeRole.EPR})
+# Forwarding discloses recordings to a machine for care: decided as an EPR's care read.
+FORWARDER = Requester(actor="forwarder", role=Role.EPR, purpose=Purpose.CARE)
+MAX_DELAY = 3600.0
+_UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
+
+PENDING, SENT, FAILED, DROPPED = "pending", "sent", "failed", "dropped"
+STATUSES = (PENDING, SENT, FAILED, DROPPED)
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything here is stored in UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def retry_delay(attempts: int, backoff: float) -> float:
+    """Seconds to wait after the ``attempts``-th failure: doubling, capped at an hour."""
+    if backoff <= 0:
+        return 0.0
+    return float(min(backoff * 2 ** max(attempts - 1, 0), MAX_DELAY))
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    number: int
+    source_ae: str
+    sop_class_uid: str
+    destination: str
+    created_by: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    number: int
+    rule: int | None
+    sop_instance_uid: str
+    destination: str
+    status: str
+    attempts: int
+    last_error: str
+    next_attempt_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What to send to one destination in one association: (job number, instance)."""
+
+    destination: NodeInfo
+    items: tuple[tuple[int, Located], ...]
+
+
+def _rule(row: ForwardRule) -> RuleInfo:
+    return RuleInfo(
+        number=row.pk,
+        source_ae=row.source_ae,
+        sop_class_uid=row.sop_class_uid,
+        destination=row.destination,
+        created_by=row.created_by,
+        created_at=aware(row.created_at),
+    )
+
+
+def _node(row: Node) -> NodeInfo:
+    return NodeInfo(
+        ae_title=row.ae_title,
+        host=row.host,
+        port=row.port,
+        role=row.role,
+        check_address=row.check_address,
+        description=row.description,
+    )
+
+
+def _job(row: ForwardJob) -> JobInfo:
+    return JobInfo(
+        number=row.pk,
+        rule=row.rule_pk,
+        sop_instance_uid=row.sop_instance_uid,
+        destination=row.destination,
+        status=row.status,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        next_attempt_at=aware(row.next_attempt_at),
+        created_at=aware(row.created_at),
+        updated_at=aware(row.updated_at),
+    )
+
+
+def valid_sop_class(uid: str) -> str:
+    value = uid.strip()
+    if value and (len(value) > 64 or not _UID.match(value)):
+        raise InvalidArgument(f"SOP class {uid!r} is not a UID (digits and dots, at most 64)")
+    return value
+
+
+def queue_for(session: Session, instance: Instance) -> int:
+    """Ingest hook, in the ingest transaction: queue one job per destination of
+    every rule matching this new instance. Returns how many were queued."""
+    source = instance.received_from
+    rules = session.execute(
+        select(ForwardRule.pk, ForwardRule.destination)
+        .where(
+            ForwardRule.source_ae.in_([ANY_SOURCE, source] if source else [ANY_SOURCE]),
+            ForwardRule.sop_class_uid.in_(["", instance.sop_class_uid]),
+        )
+        .order_by(ForwardRule.pk)
+    ).all()
+    if not rules:
+        return 0
+    now = datetime.now(UTC)
+    destinations: dict[str, int] = {}
+    for pk, destination in rules:
+        if destination != source:  # never back to where it came from
+            destinations.setdefault(destination, pk)
+    session.add_all(
+        ForwardJob(
+            rule_pk=pk,
+            sop_instance_uid=instance.sop_instance_uid,
+            destination=destination,
+            status=PENDING,
+            attempts=0,
+            last_error="",
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        for destination, pk in destinations.items()
+    )
+    return len(destinations)
+
+
+class ForwardQueue:
+    """Rules and the job queue (``archive.forwarding``)."""
+
+    def __init__(self, sessions: sessionmaker[Session], store: BlobStore) -> None:
+        self.sessions = sessions
+        self.store = store
+
+    # --- rules --------------------------------------------------------------
+    def add_rule(
+        self, source_ae: str, destination: str, *, sop_class_uid: str = "", actor: str
+    ) -> RuleInfo:
+        """Forward what arrives from ``source_ae`` (``*``: anyone) to ``destination``."""
+        source = source_ae.strip()
+        if source != ANY_SOURCE:
+            source = valid_ae_title(source_ae)
+        target = valid_ae_title(destination)
+        sop_class = valid_sop_class(sop_class_uid)
+        now = datetime.now(UTC)
+        with self.sessions() as session, session.begin():
+            node = session.scalar(select(Node).where(Node.ae_title == target))
+            if node is None:
+                raise NotFound(f"no registered node {target}: add it with `photopacs node add`")
+            if node.role not in DESTINATION_ROLES:
+                raise InvalidArgument(
+                    f"{target} is a {node.role} node: forwarding goes to peer or epr nodes only"
+                )
+            if source == target:
+                raise InvalidArgument("a rule may not forward a node's objects back to it")
+            row = ForwardRule(
+                source_ae=source,
+                sop_class_uid=sop_class,
+                destination=target,
+                created_by=actor[:128],
+                created_at=now,
+            )
+            session.add(row)
+            session.flush()
+            self._audit_admin(session, actor, "forward-rule-add", _rule(row))
+            return _rule(row)
+
+    def remove_rule(self, number: int, *, actor: str) -> RuleInfo:
+        """Stop a rule; jobs it already queued are still delivered."""
+        with self.sessions() as session, session.begin():
+            row = session.get(ForwardRule, number)
+            if row is None:
+                raise NotFound(f"no forwarding rule {number}")
+            info = _rule(row)
+            session.delete(row)
+            self._audit_admin(session, actor, "forward-rule-remove", info)
+            return info
+
+    def rules(self) -> list[RuleInfo]:
+        with self.sessions() as session:
+            return [_rule(r) for r in session.scalars(select(ForwardRule).order_by(ForwardRule.pk))]
+
+    @staticmethod
+    def _audit_admin(session: Session, actor: str, operation: str, rule: RuleInfo) -> None:
+        audit.record(
+            session,
+            AuditEntry(
+                actor=actor,
+                action=Action.ADMIN,
+                outcome=Outcome.SUCCESS,
+                detail={
+                    "operation": operation,
+                    "rule": rule.number,
+                    "from": rule.source_ae,
+                    "to": rule.destination,
+                    "sop_class_uid": rule.sop_class_uid,
+                },
+            ),
+        )
+
+    # --- the queue ----------------------------------------------------------
+    def jobs(self, *, statuses: Sequence[str] | None = (PENDING, FAILED)) -> list[JobInfo]:
+        """Jobs with one of ``statuses`` (None: all), oldest first."""
+        with self.sessions() as session:
+            stmt = select(ForwardJob).order_by(ForwardJob.pk)
+            if statuses is not None:
+                stmt = stmt.where(ForwardJob.status.in_(list(statuses)))
+            return [_job(j) for j in session.scalars(stmt)]
+
+    def due(self, *, limit: int = 500, now: datetime | None = None) -> list[Batch]:
+        """Decide, under the access policy, what to send now; one batch per destination.
+
+        Waiting (held) jobs stay pending; dropped ones are recorded and audited;
+        what is handed out is recorded as delivered to its destination."""
+        now = now or datetime.now(UTC)
+        with self.sessions() as session, session.begin():
+            jobs = list(
+                session.scalars(
+                    select(ForwardJob)
+                    .where(ForwardJob.status == PENDING, ForwardJob.next_attempt_at <= now)
+                    .order_by(ForwardJob.next_attempt_at, ForwardJob.pk)
+                    .limit(limit)
+                )
+            )
+            if not jobs:
+                return []
+            uids = list({j.sop_instance_uid for j in jobs})
+            instances = {
+                i.sop_instance_uid: i
+                for i in session.scalars(
+                    select(Instance).where(Instance.sop_instance_uid.in_(uids))
+                )
+            }
+            sendable = set(
+                session.scalars(
+                    select(Instance.sop_instance_uid).where(
+                        Instance.sop_instance_uid.in_(uids), visible(FORWARDER)
+                    )
+                )
+            )
+            nodes = {
+                n.ae_title: n
+                for n in session.scalars(
+                    select(Node).where(Node.ae_title.in_({j.destination for j in jobs}))
+                )
+            }
+            patients = self._patients(session, uids)
+            grouped: dict[str, list[tuple[int, Located]]] = defaultdict(list)
+            dropped: list[tuple[ForwardJob, str]] = []
+            for job in jobs:
+                node = nodes.get(job.destination)
+                instance = instances.get(job.sop_instance_uid)
+                if node is None or node.role not in DESTINATION_ROLES:
+                    job.status, job.last_error = (
+                        FAILED,
+                        (f"{job.destination} is no longer a registered peer or epr node"),
+                    )
+                    job.updated_at = now
+                    dropped.append((job, job.last_error))
+                elif instance is None:
+                    dropped.append((job, self._drop(job, "no longer in the archive", now)))
+                elif instance.availability in (Availability.QUARANTINED, Availability.ERASED):
+                    why = instance.availability_reason_code or instance.availability_reason
+                    dropped.append(
+                        (job, self._drop(job, f"{instance.availability}: {why}".strip(), now))
+                    )
+                elif instance.sop_instance_uid not in sendable:
+                    reason = (
+                        f"waiting: held ({instance.availability_reason})"
+                        if instance.availability is Availability.HELD
+                        else "waiting: consent does not permit care use"
+                    )
+                    job.last_error = reason[:2000]
+                    job.next_attempt_at = now  # behind the others next round
+                else:
+                    grouped[job.destination].append(
+                        (
+                            job.pk,
+                            Located(
+                                sop_class_uid=instance.sop_class_uid,
+                                sop_instance_uid=instance.sop_instance_uid,
+                                transfer_syntax_uid=instance.transfer_syntax_uid,
+                                patient_id=patients.get(instance.sop_instance_uid, ""),
+                                study_instance_uid="",
+                                size=instance.size_bytes,
+                                path=self.store.path_for(instance.storage_key),
+                            ),
+                        )
+                    )
+            for destination, items in grouped.items():
+                governance.record_delivery(
+                    session, destination, [loc.sop_instance_uid for _, loc in items]
+                )
+            if dropped:
+                audit.record_many(
+                    session,
+                    [
+                        AuditEntry(
+                            actor=FORWARDER.actor,
+                            role=str(FORWARDER.role),
+                            purpose=FORWARDER.purpose_label,
+                            action=Action.RETRIEVE,
+                            outcome=Outcome.REFUSED,
+                            patient_id=patients.get(job.sop_instance_uid, ""),
+                            object_uids=(job.sop_instance_uid,),
+                            source=job.destination,
+                            detail={
+                                "service": "forward",
+                                "job": job.pk,
+                                "status": job.status,
+                                "reason": reason,
+                            },
+                        )
+                        for job, reason in dropped
+                    ],
+                )
+            return [
+                Batch(destination=_node(nodes[d]), items=tuple(items))
+                for d, items in sorted(grouped.items())
+            ]
+
+    @staticmethod
+    def _drop(job: ForwardJob, reason: str, now: datetime) -> str:
+        job.status = DROPPED
+        job.last_error = f"dropped: {reason}"[:2000]
+        job.updated_at = now
+        return job.last_error
+
+    @staticmethod
+    def _patients(session: Session, uids: Sequence[str]) -> dict[str, str]:
+        return {
+            uid: pid
+            for uid, pid in session.execute(
+                select(Instance.sop_instance_uid, Patient.patient_id)
+                .join(Series, Instance.series_pk == Series.pk)
+                .join(Study, Series.study_pk == Study.pk)
+                .join(Patient, Study.patient_pk == Patient.pk)
+                .where(Instance.sop_instance_uid.in_(list(uids)))
+            )
+        }
+
+    def mark(
+        self,
+        destination: str,
+        *,
+        sent: Sequence[int],
+        failed: Mapping[int, str],
+        max_attempts: int,
+        backoff: float,
+        now: datetime | None = None,
+    ) -> None:
+        """Record one round's send attempt to ``destination``: ``sent`` job numbers are
+        done; ``failed`` ones (number -> error) retry later, or fail at ``max_attempts``."""
+        now = now or datetime.now(UTC)
+        numbers = [*sent, *failed]
+        if not numbers:
+            return
+        with self.sessions() as session, session.begin():
+            rows = {
+                j.pk: j
+                for j in session.scalars(
+                    select(ForwardJob).where(
+                        ForwardJob.pk.in_(numbers), ForwardJob.destination == destination
+                    )
+                )
+            }
+            patients = self._patients(session, [j.sop_instance_uid for j in rows.values()])
+            groups: dict[tuple[str, str, str, str], list[str]] = defaultdict(list)
+            for number in numbers:
+                job = rows.get(number)
+                if job is None:
+                    continue
+                job.attempts += 1
+                job.updated_at = now
+                if number in failed:
+                    job.last_error = failed[number][:2000] or "not delivered"
+                    if job.attempts >= max_attempts:
+                        job.status = FAILED
+                    else:
+                        job.next_attempt_at = now + timedelta(
+                            seconds=retry_delay(job.attempts, backoff)
+                        )
+                    outcome = str(Outcome.FAILURE)
+                else:
+                    job.status, job.last_error = SENT, ""
+                    outcome = str(Outcome.SUCCESS)
+                pid = patients.get(job.sop_instance_uid, "")
+                key = (outcome, pid, job.status, job.last_error[:500])
+                groups[key].append(job.sop_instance_uid)
+            audit.record_many(
+                session,
+                [
+                    AuditEntry(
+                        actor=FORWARDER.actor,
+                        role=str(FORWARDER.role),
+                        purpose=FORWARDER.purpose_label,
+                        action=Action.RETRIEVE,
+                        outcome=outcome,
+                        patient_id=pid,
+                        object_uids=tuple(uids[:1000]),
+                        source=destination,
+                        detail={
+                            "service": "forward",
+                            "destination": destination,
+                            "status": status,
+                            "instances": len(uids),
+                            "error": error,
+                        },
+                    )
+                    for (outcome, pid, status, error), uids in sorted(groups.items())
+                ],
+            )
+
+    def retry(self, number: int | None = None, *, actor: str) -> int:
+        """Put failed jobs (one, or all) back in the queue with a fresh attempt count."""
+        now = datetime.now(UTC)
+        with self.sessions() as session, session.begin():
+            stmt = select(ForwardJob).where(ForwardJob.status == FAILED)
+            if number is not None:
+                stmt = stmt.where(ForwardJob.pk == number)
+            rows = list(session.scalars(stmt))
+            if number is not None and not rows:
+                raise NotFound(f"no failed forwarding job {number}")
+            for job in rows:
+                job.status, job.attempts, job.next_attempt_at, job.updated_at = (
+                    PENDING,
+                    0,
+                    now,
+                    now,
+                )
+            if rows:
+                audit.record(
+                    session,
+                    AuditEntry(
+                        actor=actor,
+                        action=Action.ADMIN,
+                        outcome=Outcome.SUCCESS,
+                        object_uids=tuple(j.sop_instance_uid for j in rows[:1000]),
+                        detail={"operation": "forward-retry", "jobs": len(rows)},
+                    ),
+                )
+            return len(rows)

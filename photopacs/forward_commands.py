@@ -1,0 +1,185 @@
+"""`photopacs forward ...` (auto-forwarding rules and their queue) and
+`photopacs commitment list` (storage-commitment reports owed to cameras)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import click
+
+from archive import InvalidArgument
+from archive.commitments import ReportInfo
+from archive.forwarding import ANY_SOURCE, STATUSES, JobInfo, RuleInfo, valid_sop_class
+from archive.nodes import valid_ae_title
+from photopacs.common import open_archive, operator, with_archive
+
+
+def _ae(allow_any: bool) -> Callable[[click.Context, click.Parameter, str], str]:
+    def check(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+        if allow_any and value.strip() == ANY_SOURCE:
+            return ANY_SOURCE
+        try:
+            return valid_ae_title(value)
+        except InvalidArgument as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return check
+
+
+def _sop_class(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    try:
+        return valid_sop_class(value)
+    except InvalidArgument as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.group()
+def forward() -> None:
+    """Auto-forwarding: send what arrives from a node on to a peer or EPR, with retry.
+
+    Only recordings the access policy lets a care requester see are sent: held
+    ones wait for consent, quarantined and erased ones are dropped."""
+
+
+@forward.command("add")
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    callback=_ae(True),
+    help="Calling AE title whose objects are forwarded, or * for every source.",
+)
+@click.option(
+    "--to",
+    "destination",
+    required=True,
+    callback=_ae(False),
+    help="Registered node (role peer or epr) to send them to.",
+)
+@click.option(
+    "--sop-class", default="", callback=_sop_class, help="Only objects of this SOP Class UID."
+)
+def add(source: str, destination: str, sop_class: str) -> None:
+    """Forward every new object from --from to --to."""
+    rule = with_archive(
+        lambda a: a.forwarding.add_rule(
+            source, destination, sop_class_uid=sop_class, actor=operator()
+        )
+    )
+    what = f" ({rule.sop_class_uid})" if rule.sop_class_uid else ""
+    click.echo(f"rule {rule.number}: {rule.source_ae}{what} -> {rule.destination}")
+
+
+def _rule(r: RuleInfo) -> dict[str, object]:
+    return {
+        "number": r.number,
+        "from": r.source_ae,
+        "to": r.destination,
+        "sop_class_uid": r.sop_class_uid,
+        "created_by": r.created_by,
+        "created_at": r.created_at.isoformat(),
+    }
+
+
+@forward.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def listing(as_json: bool) -> None:
+    """The forwarding rules."""
+    with open_archive() as archive:
+        rules = archive.forwarding.rules()
+    if as_json:
+        click.echo(json.dumps([_rule(r) for r in rules], indent=2))
+        return
+    for r in rules:
+        click.echo(f"{r.number:>5} {r.source_ae:<16} -> {r.destination:<16} {r.sop_class_uid}")
+    click.echo(f"{len(rules)} rule(s)", err=True)
+
+
+@forward.command("remove")
+@click.argument("number", type=int)
+def remove(number: int) -> None:
+    """Remove rule NUMBER (jobs it already queued are still sent)."""
+    rule = with_archive(lambda a: a.forwarding.remove_rule(number, actor=operator()))
+    click.echo(f"removed rule {rule.number}: {rule.source_ae} -> {rule.destination}")
+
+
+def _job(j: JobInfo) -> dict[str, object]:
+    return {
+        "number": j.number,
+        "rule": j.rule,
+        "sop_instance_uid": j.sop_instance_uid,
+        "destination": j.destination,
+        "status": j.status,
+        "attempts": j.attempts,
+        "last_error": j.last_error,
+        "next_attempt_at": j.next_attempt_at.isoformat(),
+        "created_at": j.created_at.isoformat(),
+        "updated_at": j.updated_at.isoformat(),
+    }
+
+
+@forward.command("queue")
+@click.option("--all", "show_all", is_flag=True, help="Include sent and dropped jobs.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def queue(show_all: bool, as_json: bool) -> None:
+    """Forwarding jobs still pending (waiting for consent, or retrying) and failed ones."""
+    with open_archive() as archive:
+        jobs = archive.forwarding.jobs(statuses=STATUSES if show_all else ("pending", "failed"))
+    if as_json:
+        click.echo(json.dumps([_job(j) for j in jobs], indent=2))
+        return
+    for j in jobs:
+        error = f"  {j.last_error}" if j.last_error else ""
+        click.echo(
+            f"{j.number:>6} {j.destination:<16} {j.status:<8} {j.attempts} attempt(s) "
+            f"{j.sop_instance_uid}{error}"
+        )
+    click.echo(f"{len(jobs)} job(s)", err=True)
+
+
+@forward.command("retry")
+@click.argument("number", type=int, required=False)
+def retry(number: int | None) -> None:
+    """Queue failed job NUMBER (or every failed job) again with fresh attempts."""
+    count = with_archive(lambda a: a.forwarding.retry(number, actor=operator()))
+    click.echo(f"{count} job(s) queued again")
+
+
+@click.group()
+def commitment() -> None:
+    """Storage-commitment reports owed to cameras."""
+
+
+def _report(r: ReportInfo) -> dict[str, object]:
+    return {
+        "number": r.number,
+        "transaction_uid": r.transaction_uid,
+        "requester": r.requester,
+        "committed": [i for _, i in r.committed],
+        "failed": [i for _, i in r.failed],
+        "status": r.status,
+        "attempts": r.attempts,
+        "last_error": r.last_error,
+        "next_attempt_at": r.next_attempt_at.isoformat(),
+        "created_at": r.created_at.isoformat(),
+    }
+
+
+@commitment.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include delivered reports.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def commitment_list(show_all: bool, as_json: bool) -> None:
+    """Reports not delivered yet (retried) or given up; --all adds delivered ones."""
+    with open_archive() as archive:
+        rows = archive.commitments.listing(statuses=None if show_all else ("pending", "failed"))
+    if as_json:
+        click.echo(json.dumps([_report(r) for r in rows], indent=2))
+        return
+    for r in rows:
+        error = f"  {r.last_error}" if r.last_error else ""
+        click.echo(
+            f"{r.number:>6} {r.requester:<16} {r.status:<9} committed {len(r.committed)}, "
+            f"failed {len(r.failed)}, {r.attempts} attempt(s) {r.transaction_uid}{error}"
+        )
+    click.echo(f"{len(rows)} report(s)", err=True)
