@@ -64,9 +64,16 @@ def free_port() -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime (+ waited-for children) of a process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(f) for f in fields[11:15]) / TICK
+    """utime + stime of a process and of its live descendants (the extra
+    receiving processes of ``--dicom-workers``), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    own = sum(int(f) for f in fields[11:13]) / TICK
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(c) for c in children.read_text().split()] if children.exists() else []
+    return own + sum(cpu_seconds(k) for k in kids)
 
 
 def make_workload(folder: Path, *, template: Path, count: int, patients: int) -> int:
@@ -127,21 +134,21 @@ def process(
             proc.wait()
 
 
-def photopacs(postgres: bool, label: str) -> Callable[[Path], object]:
+def photopacs(postgres: bool, label: str, workers: int = 1) -> Callable[[Path], object]:
     @contextmanager
     def start(tmp: Path) -> Iterator[Receiver]:
         if postgres:
-            with pg_schema() as url, _photopacs(url, label, tmp) as rec:
+            with pg_schema() as url, _photopacs(url, label, tmp, workers) as rec:
                 yield rec
         else:
-            with _photopacs("", label, tmp) as rec:
+            with _photopacs("", label, tmp, workers) as rec:
                 yield rec
 
     return start
 
 
 @contextmanager
-def _photopacs(database_url: str, label: str, tmp: Path) -> Iterator[Receiver]:
+def _photopacs(database_url: str, label: str, tmp: Path, workers: int) -> Iterator[Receiver]:
     if True:
         settings = ArchiveSettings(data_dir=tmp / "data", database_url=database_url or None,
                                    min_free_bytes=0)  # fmt: skip
@@ -154,10 +161,21 @@ def _photopacs(database_url: str, label: str, tmp: Path) -> Iterator[Receiver]:
         env = {**ENV, "PHOTOPACS_DATA_DIR": str(settings.data_dir),
                "PHOTOPACS_DATABASE_URL": settings.resolved_database_url(),
                "PHOTOPACS_MIN_FREE_BYTES": "0"}  # fmt: skip
-        cmd = [sys.executable, "-m", "bench.gateway_scp", str(port)]
+        cmd = [str(Path(sys.executable).parent / "photopacs"), "serve", "--dicom-port", str(port),
+               "--http-port", str(free_port()), "--dicom-workers", str(workers)]  # fmt: skip
         with process(label, "PHOTOPACS", port, cmd, env, tmp / "photopacs.log") as rec:
+            if workers > 1:  # every receiving process listening before the clock starts
+                deadline = time.monotonic() + 60
+                while len(_listeners(port)) < workers and time.monotonic() < deadline:
+                    time.sleep(0.1)
             rec.settings = settings  # type: ignore[attr-defined]
             yield rec
+
+
+def _listeners(port: int) -> list[str]:
+    """Listening sockets on ``port`` (one per receiving process with SO_REUSEPORT)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return [r for r in rows if r.split()[1].endswith(f":{port:04X}") and r.split()[3] == "0A"]
 
 
 @contextmanager
@@ -355,6 +373,8 @@ def main() -> None:
         receivers: list[tuple[str, Callable[[Path], object]]] = [
             ("photopacs SQLite", photopacs(False, "photopacs SQLite")),
             ("photopacs PostgreSQL", photopacs(True, "photopacs PostgreSQL")),
+            ("photopacs SQLite 2 proc", photopacs(False, "photopacs SQLite 2 proc", 2)),
+            ("photopacs PostgreSQL 2 proc", photopacs(True, "photopacs PostgreSQL 2 proc", 2)),
             ("pynetdicom bare", bare),
             ("dcmtk storescp", storescp),
         ]

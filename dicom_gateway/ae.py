@@ -56,6 +56,13 @@ class Listener(ThreadedAssociationServer):
     accepted connection. Without it a small DIMSE response waits for the
     peer's delayed ACK (Nagle): about 40 ms added to every C-FIND on loopback."""
 
+    reuse_port = False  # SO_REUSEPORT: several processes share the port (Linux)
+
+    def server_bind(self) -> None:
+        if self.reuse_port and self.socket is not None:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
     def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
         client, address = super().get_request()
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -65,6 +72,13 @@ class Listener(ThreadedAssociationServer):
         # Not registered in the AE's own server list (see Gateway.start).
         socketserver.BaseServer.shutdown(self)
         self.server_close()
+
+
+class SharedListener(Listener):
+    """A listener whose port other photopacs processes listen on too; the
+    kernel spreads new associations over them (``PHOTOPACS_DICOM_WORKERS``)."""
+
+    reuse_port = True
 
 
 @dataclass
@@ -144,22 +158,25 @@ class Gateway:
         self.bound = build_ae(settings, archive, aet=aet, on_stored=on_stored)
         self._servers: list[Any] = []
 
-    def start(self, host: str, port: int) -> None:
-        """Listen on ``port`` (and on the TLS port when configured); returns at once."""
+    def start(self, host: str, port: int, *, shared: bool = False, tls: bool = True) -> None:
+        """Listen on ``port`` (and on the TLS port when configured and ``tls``);
+        returns at once. ``shared``: other processes listen on the same port."""
         ae = self.bound.ae
-        self._listen((host, port), None)
-        log.warning("photopacs DICOM %s on %s:%d", ae.ae_title, host, port)
-        if self.settings.dicom_tls_port is not None:
+        self._listen((host, port), None, shared=shared)
+        log.warning("photopacs DICOM %s on %s:%d", ae.ae_title, host, self.ports[-1])
+        if tls and self.settings.dicom_tls_port is not None:
             context = server_context(self.settings)
             self._listen((host, self.settings.dicom_tls_port), context)
             log.warning("photopacs DICOM over TLS on %s:%d", host, self.settings.dicom_tls_port)
 
-    def _listen(self, address: tuple[str, int], context: ssl.SSLContext | None) -> None:
+    def _listen(
+        self, address: tuple[str, int], context: ssl.SSLContext | None, *, shared: bool = False
+    ) -> None:
         server = self.bound.ae.make_server(
             address,
             ssl_context=context,
             evt_handlers=self.bound.handlers,
-            server_class=Listener,
+            server_class=SharedListener if shared else Listener,
         )
         thread = threading.Thread(
             target=server.serve_forever, name=f"dicom-listener-{address[1]}", daemon=True

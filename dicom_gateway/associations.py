@@ -23,6 +23,7 @@ Acceptances, rejections and refusals are all audit events.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -186,6 +187,7 @@ class Peers:
             detail={
                 "called": called,
                 "tls": tls,
+                "process": os.getpid(),  # which receiving process (PHOTOPACS_DICOM_WORKERS)
                 "review": review,
                 "services": sorted(
                     str(s) for s in (REVIEW_SERVICES if review else ALLOWED.get(peer.role, ()))

@@ -111,8 +111,18 @@ def db_wait(timeout: float) -> None:
 @click.option("--dicom-port", type=int, default=None, help="DICOM port [11112].")
 @click.option("--http-port", type=int, default=None, help="HTTP port [8000].")
 @click.option("--host", "bind_host", default=None, help="Bind address [127.0.0.1].")
+@click.option(
+    "--dicom-workers",
+    type=int,
+    default=None,
+    help="DICOM receiving processes sharing the port [1].",
+)
 def serve(
-    aet: str | None, dicom_port: int | None, http_port: int | None, bind_host: str | None
+    aet: str | None,
+    dicom_port: int | None,
+    http_port: int | None,
+    bind_host: str | None,
+    dicom_workers: int | None,
 ) -> None:
     """Run the archive's network services until SIGTERM or Ctrl-C."""
     from photopacs.server import run
@@ -125,6 +135,7 @@ def serve(
             "dicom_port": dicom_port,
             "http_port": http_port,
             "bind_host": bind_host,
+            "dicom_workers": dicom_workers,
         }.items()
         if v is not None
     }

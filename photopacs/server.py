@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from types import FrameType
 
@@ -22,6 +24,7 @@ from dicom_gateway import Gateway, GatewaySettings
 from dicom_gateway.commitment import ReportSender
 from dicom_gateway.forwarding import Forwarder
 from dicom_gateway.propagation import Propagator
+from photopacs.dicom_worker import die_with_parent
 from photopacs.settings import ServeSettings
 from web_viewer import create_app
 
@@ -32,6 +35,39 @@ class _HttpServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield  # signals are ours (see run)
+
+
+def _start_workers(settings: ServeSettings, port: int) -> list[subprocess.Popen[bytes]]:
+    """The extra DICOM receiving processes, on the port the main process bound."""
+    command = [
+        sys.executable,
+        "-m",
+        "photopacs.dicom_worker",
+        "--aet",
+        settings.aet,
+        "--host",
+        settings.bind_host,
+        "--port",
+        str(port),
+    ]
+    workers = [
+        subprocess.Popen(command, preexec_fn=die_with_parent)
+        for _ in range(settings.dicom_workers - 1)
+    ]
+    log.warning("photopacs DICOM: %d more receiving processes on port %d", len(workers), port)
+    return workers
+
+
+def _stop_workers(workers: list[subprocess.Popen[bytes]], grace: float = 15.0) -> None:
+    for worker in workers:
+        if worker.poll() is None:
+            worker.terminate()
+    for worker in workers:
+        try:
+            worker.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
 
 
 def run(
@@ -61,7 +97,9 @@ def run(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    gateway.start(settings.bind_host, settings.dicom_port)
+    shared = settings.dicom_workers > 1
+    gateway.start(settings.bind_host, settings.dicom_port, shared=shared)
+    workers = _start_workers(settings, gateway.ports[0]) if shared else []
     propagator = Propagator(
         archive, aet=settings.aet, interval=gateway_settings.propagation_interval
     )
@@ -84,6 +122,7 @@ def run(
         log.warning("photopacs HTTP on %s:%d", settings.bind_host, settings.http_port)
         server.run()
     finally:
+        _stop_workers(workers)
         reports.stop()
         forwarder.stop()
         propagator.stop()
