@@ -36,14 +36,7 @@ from sqlalchemy.engine import make_url
 from archive import (
     Archive,
     ArchiveSettings,
-    ConsentRequest,
-    Level,
-    Origin,
-    Purpose,
-    Requester,
-    Role,
 )
-from consent_sr import ConsentStatus
 from tests.gateway.dcmtk import echo_ok
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,10 +69,19 @@ def cpu_seconds(pid: int) -> float:
     return own + sum(cpu_seconds(k) for k in kids)
 
 
-def make_workload(folder: Path, *, template: Path, count: int, patients: int) -> int:
-    """``count`` copies of ``template`` with fresh UIDs over ``patients`` patients."""
+VL_ENDOSCOPIC = "1.2.840.10008.5.1.4.1.1.77.1.1"
+
+
+def make_workload(
+    folder: Path, *, template: Path, count: int, patients: int, endoscopic: bool = False
+) -> int:
+    """``count`` copies of ``template`` with fresh UIDs over ``patients`` patients
+    (``endoscopic``: as VL Endoscopic images, which need no recorded consent)."""
     folder.mkdir(parents=True)
     base = pydicom.dcmread(template)
+    if endoscopic:
+        base.SOPClassUID = base.file_meta.MediaStorageSOPClassUID = VL_ENDOSCOPIC
+        base.Modality = "ES"
     total = 0
     studies: dict[int, tuple[str, str]] = {}
     for i in range(count):
@@ -259,22 +261,24 @@ class Result:
 
 def bench_store(
     name: str, factory: Callable[[Path], object], *, size: str, template: Path,
-    count: int, senders: int, runs: int,
+    count: int, senders: int,
 ) -> Result:  # fmt: skip
-    rates, mbs, cpus = [], [], []
-    for _ in range(runs):
-        with tempfile.TemporaryDirectory(prefix="storebench-") as tmp_name:
-            tmp = Path(tmp_name)
-            total = make_workload(tmp / "work", template=template, count=count, patients=100)
-            with factory(tmp) as rec:  # type: ignore[attr-defined]
-                before = cpu_seconds(rec.proc.pid)
-                seconds = store_run(rec, tmp / "work", senders)
-                cpu = cpu_seconds(rec.proc.pid) - before
-            rates.append(count / seconds)
-            mbs.append(total / seconds / 1e6)
-            cpus.append(cpu * 1000 / count)
-    return Result(name, size, senders, statistics.median(rates), statistics.median(mbs),
-                  statistics.median(cpus))  # fmt: skip
+    """One run: a fresh receiver, a fresh workload, ``senders`` storescu processes."""
+    with tempfile.TemporaryDirectory(prefix="storebench-") as tmp_name:
+        tmp = Path(tmp_name)
+        total = make_workload(tmp / "work", template=template, count=count, patients=100)
+        with factory(tmp) as rec:  # type: ignore[attr-defined]
+            before = cpu_seconds(rec.proc.pid)
+            seconds = store_run(rec, tmp / "work", senders)
+            cpu = cpu_seconds(rec.proc.pid) - before
+    return Result(name, size, senders, count / seconds, total / seconds / 1e6, cpu * 1000 / count)
+
+
+def median_of(runs: list[Result]) -> Result:
+    first = runs[0]
+    return Result(first.name, first.size, first.senders,
+                  statistics.median(r.rate for r in runs), statistics.median(r.mbps for r in runs),
+                  statistics.median(r.cpu_ms for r in runs))  # fmt: skip
 
 
 def findscu_ms(port: int, aet: str, calling: str, keys: list[str], repeat: int) -> list[float]:
@@ -307,30 +311,16 @@ def pct(values: list[float], q: float) -> float:
 
 def bench_find(name: str, factory: Callable[[Path], object], *, template: Path, count: int,
                repeat: int, calling: str) -> list[str]:  # fmt: skip
+    """Load ``count`` endoscopic images (visible for care at once, so no consent
+    recording in the way) over count/10 patients, then time findscu minus echoscu."""
     lines = []
     with tempfile.TemporaryDirectory(prefix="findbench-") as tmp_name:
         tmp = Path(tmp_name)
-        make_workload(tmp / "work", template=template, count=count, patients=100)
+        make_workload(tmp / "work", template=template, count=count,
+                      patients=max(100, count // 10), endoscopic=True)  # fmt: skip
         with factory(tmp) as rec:  # type: ignore[attr-defined]
-            store_run(rec, tmp / "work", 4)
-            settings = getattr(rec, "settings", None)
-            if settings is not None:  # photos await consent: record it for every study
-                with Archive.open(settings) as arc:
-                    review = Requester(
-                        actor="bench",
-                        role=Role.GOVERNANCE,
-                        purpose=Purpose.GOVERNANCE,
-                        review=True,
-                        review_reason="benchmark: record consent for held photos",
-                    )
-                    held = arc.find(Level.STUDY, {"StudyInstanceUID": ""}, requester=review)
-                    for study in {str(m["StudyInstanceUID"]) for m in held}:
-                        arc.record_consent(
-                            ConsentRequest(study_instance_uid=study, status=ConsentStatus.GIVEN,
-                                           level="record", consenter="patient", form="written",
-                                           recorded_by="Bench^Nurse"),
-                            origin=Origin(actor="bench"),
-                        )  # fmt: skip
+            load = store_run(rec, tmp / "work", 4)
+            print(f"  {name}: loaded {count} in {load:.0f} s", flush=True)
             base = statistics.median(echoscu_ms(rec.port, rec.aet, calling, repeat))
             for label, keys in (
                 ("PatientID", ["QueryRetrieveLevel=STUDY", "PatientID=BP0042",
@@ -339,7 +329,9 @@ def bench_find(name: str, factory: Callable[[Path], object], *, template: Path, 
                                    "StudyInstanceUID", "PatientID"]),
             ):  # fmt: skip
                 ms = [t - base for t in findscu_ms(rec.port, rec.aet, calling, keys, repeat)]
-                lines.append(f"| {name} | {label} | {pct(ms, 0.5):.1f} | {pct(ms, 0.95):.1f} |")
+                lines.append(
+                    f"| {name} | {count} | {label} | {pct(ms, 0.5):.1f} | {pct(ms, 0.95):.1f} |"
+                )
     return lines
 
 
@@ -365,6 +357,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="big,small")
     parser.add_argument("--senders", default="1,4")
     parser.add_argument("--find-repeat", type=int, default=20)
+    parser.add_argument("--find-instances", type=int, default=0, help="[--instances]")
+    parser.add_argument("--no-store", action="store_true", help="only the C-FIND part")
     parser.add_argument("--skip", default="", help="receivers to leave out, comma-separated")
     args = parser.parse_args()
     templates = {"big": CORPUS / "vlp_rose.dcm", "small": CORPUS / "vlp_tiny.dcm"}
@@ -382,14 +376,29 @@ def main() -> None:
             receivers.append(("Orthanc", orthanc))
         receivers = [(n, f) for n, f in receivers if n not in skip]
         results: list[Result] = []
-        for size in args.sizes.split(","):
+        for size in [] if args.no_store else args.sizes.split(","):
             for senders in (int(s) for s in args.senders.split(",")):
-                for name, factory in receivers:
-                    result = bench_store(name, factory, size=size, template=templates[size],
-                                         count=args.instances, senders=senders,
-                                         runs=args.runs)  # fmt: skip
-                    results.append(result)
-                    print(f"  {name} {size} x{senders}: {result.rate:.0f}/s", flush=True)
+                samples: dict[str, list[Result]] = {name: [] for name, _ in receivers}
+                for _run in range(args.runs):  # receivers take turns, run by run
+                    for name, factory in receivers:
+                        one = bench_store(name, factory, size=size, template=templates[size],
+                                          count=args.instances, senders=senders)  # fmt: skip
+                        samples[name].append(one)
+                        print(f"  {name} {size} x{senders}: {one.rate:.0f}/s", flush=True)
+                results.extend(median_of(runs) for runs in samples.values())
+        if results:
+            print_store(results)
+        print("\n| receiver | instances | C-FIND | p50 ms | p95 ms |\n|---|---|---|---|---|")
+        find_targets = [(n, f) for n, f in receivers if n.endswith("2 proc") or n == "Orthanc"]
+        for name, factory in find_targets:
+            for line in bench_find(name, factory, template=templates["small"],
+                                   count=args.find_instances or args.instances,
+                                   repeat=args.find_repeat, calling="BENCHQ"):  # fmt: skip
+                print(line, flush=True)
+
+
+def print_store(results: list[Result]) -> None:
+    if True:
         print("\n| receiver | workload | senders | instances/s | MB/s | CPU ms/instance "
               "| vs bare (rate) | vs Orthanc (rate) | vs Orthanc (CPU) |")  # fmt: skip
         print("|---|---|---|---|---|---|---|---|---|")
@@ -403,14 +412,6 @@ def main() -> None:
                 f"| {r.rate / orth.rate if orth else float('nan'):.2f}x "
                 f"| {r.cpu_ms / orth.cpu_ms if orth else float('nan'):.2f}x |"
             )
-        print("\n| receiver | C-FIND | p50 ms | p95 ms |\n|---|---|---|---|")
-        find_targets = [(n, f) for n, f in receivers if n.startswith("photopacs") or n == "Orthanc"]
-        for name, factory in find_targets:
-            calling = "BENCHQ"
-            for line in bench_find(name, factory, template=templates["small"],
-                                   count=args.instances, repeat=args.find_repeat,
-                                   calling=calling):  # fmt: skip
-                print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -98,7 +98,16 @@ def run(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     shared = settings.dicom_workers > 1
-    gateway.start(settings.bind_host, settings.dicom_port, shared=shared)
+    try:
+        gateway.start(settings.bind_host, settings.dicom_port, shared=shared)
+    except OSError as exc:
+        gateway.stop(grace=0)
+        click.echo(
+            f"photopacs: cannot listen for DICOM on {settings.bind_host}:{settings.dicom_port}: "
+            f"{exc.strerror or exc}",
+            err=True,
+        )
+        raise click.exceptions.Exit(3) from None
     workers = _start_workers(settings, gateway.ports[0]) if shared else []
     propagator = Propagator(
         archive, aet=settings.aet, interval=gateway_settings.propagation_interval

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -195,6 +198,26 @@ def test_serve_answers_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> N
         assert server.get("/nope")[0] == 404
         server.proc.send_signal(signal.SIGTERM)
         assert server.proc.wait(timeout=30) == 0
+
+
+def test_serve_on_a_taken_dicom_port_says_so(tmp_path: Path) -> None:
+    env = {"PHOTOPACS_DATA_DIR": str(tmp_path / "data")}
+    assert CliRunner(env=env).invoke(main, ["db", "upgrade"]).exit_code == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [photopacs_bin(), "serve", "--http-port", str(free_port()), "--dicom-port", str(port)],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 3, result.stderr
+    assert f"cannot listen for DICOM on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_node_add_list_remove(cli: CliRunner) -> None:
