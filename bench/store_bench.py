@@ -359,6 +359,11 @@ def main() -> None:
     parser.add_argument("--find-repeat", type=int, default=20)
     parser.add_argument("--find-instances", type=int, default=0, help="[--instances]")
     parser.add_argument("--no-store", action="store_true", help="only the C-FIND part")
+    parser.add_argument(
+        "--find-receivers",
+        default="photopacs SQLite 2 proc,photopacs PostgreSQL 2 proc,Orthanc",
+        help="receivers of the C-FIND part, comma-separated",
+    )
     parser.add_argument("--skip", default="", help="receivers to leave out, comma-separated")
     args = parser.parse_args()
     templates = {"big": CORPUS / "vlp_rose.dcm", "small": CORPUS / "vlp_tiny.dcm"}
@@ -389,7 +394,8 @@ def main() -> None:
         if results:
             print_store(results)
         print("\n| receiver | instances | C-FIND | p50 ms | p95 ms |\n|---|---|---|---|---|")
-        find_targets = [(n, f) for n, f in receivers if n.endswith("2 proc") or n == "Orthanc"]
+        wanted = [n.strip() for n in args.find_receivers.split(",") if n.strip()]
+        find_targets = [(n, f) for n, f in receivers if n in wanted]
         for name, factory in find_targets:
             for line in bench_find(name, factory, template=templates["small"],
                                    count=args.find_instances or args.instances,
