@@ -106,9 +106,17 @@ def _person(key: Key, value: str) -> ColumnElement[bool]:
             for column, group in zip(key.folded, groups, strict=False)
             if group.strip() not in ("", "*")
         ]
-        return and_(true(), *conds)
+        return _rows_of_own_table(key, and_(true(), *conds))
     target = folded.rstrip("^ ")
-    return or_(*(_string_match(column, target) for column in key.folded))
+    return _rows_of_own_table(key, or_(*(_string_match(column, target) for column in key.folded)))
+
+
+def _rows_of_own_table(key: Key, condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """``table.pk IN (SELECT pk FROM table WHERE condition)``: the same rows, but
+    SQLite then starts the join from the (few) matching patients instead of
+    scanning every instance (name wildcards at 100k instances: ~175 ms before)."""
+    pk: InstrumentedAttribute[int] = key.folded[0].class_.pk
+    return pk.in_(select(pk).where(condition))
 
 
 def _modalities(requester: Requester, value: str) -> ColumnElement[bool]:
