@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from archive import audit
 from archive.audit import Action, AuditEntry, Outcome
+from archive.db import aware
 from archive.errors import NotFound
-from archive.forwarding import aware, retry_delay
+from archive.forwarding import retry_delay
 from archive.models import CommitmentReport
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from archive.errors import ConfigurationError, SchemaOutOfDate
 from archive.settings import ArchiveSettings
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; the archive stores every one in UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def make_engine(settings: ArchiveSettings) -> Engine:

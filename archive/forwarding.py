@@ -25,7 +25,6 @@ anyone) on to a registered ``peer`` or ``epr`` node, with retry.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +35,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from archive import audit, governance
 from archive.audit import Action, AuditEntry, Outcome
+from archive.db import aware
+from archive.dicomfile import valid_uid
 from archive.errors import InvalidArgument, NotFound
 from archive.models import (
     Availability,
@@ -48,7 +49,7 @@ from archive.models import (
     Series,
     Study,
 )
-from archive.nodes import NodeInfo, valid_ae_title
+from archive.nodes import NodeInfo, node_info, valid_ae_title
 from archive.policy import Purpose, Requester, Role, visible
 from archive.retrieve import Located
 from archive.store import BlobStore
@@ -58,15 +59,9 @@ DESTINATION_ROLES = frozenset({NodeRole.PEER, NodeRole.EPR})
 # Forwarding discloses recordings to a machine for care: decided as an EPR's care read.
 FORWARDER = Requester(actor="forwarder", role=Role.EPR, purpose=Purpose.CARE)
 MAX_DELAY = 3600.0
-_UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 
 PENDING, SENT, FAILED, DROPPED = "pending", "sent", "failed", "dropped"
 STATUSES = (PENDING, SENT, FAILED, DROPPED)
-
-
-def aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything here is stored in UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def retry_delay(attempts: int, backoff: float) -> float:
@@ -119,17 +114,6 @@ def _rule(row: ForwardRule) -> RuleInfo:
     )
 
 
-def _node(row: Node) -> NodeInfo:
-    return NodeInfo(
-        ae_title=row.ae_title,
-        host=row.host,
-        port=row.port,
-        role=row.role,
-        check_address=row.check_address,
-        description=row.description,
-    )
-
-
 def _job(row: ForwardJob) -> JobInfo:
     return JobInfo(
         number=row.pk,
@@ -147,7 +131,7 @@ def _job(row: ForwardJob) -> JobInfo:
 
 def valid_sop_class(uid: str) -> str:
     value = uid.strip()
-    if value and (len(value) > 64 or not _UID.match(value)):
+    if value and not valid_uid(value):
         raise InvalidArgument(f"SOP class {uid!r} is not a UID (digits and dots, at most 64)")
     return value
 
@@ -378,7 +362,7 @@ class ForwardQueue:
                     ],
                 )
             return [
-                Batch(destination=_node(nodes[d]), items=tuple(items))
+                Batch(destination=node_info(nodes[d]), items=tuple(items))
                 for d, items in sorted(grouped.items())
             ]
 

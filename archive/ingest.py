@@ -36,6 +36,7 @@ from archive.errors import (
 from archive.models import (
     Availability,
     ConsentCoverage,
+    ForwardRule,
     Instance,
     Patient,
     PendingRejection,
@@ -265,7 +266,8 @@ def _index_once(
             },
         ),
     )
-    forwarding.queue_for(session, instance)  # forwarding jobs commit with the object
+    if seen.forwarding:
+        forwarding.queue_for(session, instance)  # forwarding jobs commit with the object
     return IngestResult(
         sop_instance_uid=attrs.sop_instance_uid,
         sop_class_uid=attrs.sop_class_uid,
@@ -361,22 +363,24 @@ class Seen:
     stored: bool  # the instance itself (a re-send)
     consent: bool  # consent documents that arrived first and cover it
     rejected: bool  # IOCM rejection notes that arrived first and name it
+    forwarding: bool  # any auto-forwarding rule at all (usually none)
 
 
 def _seen(session: Session, uid: str) -> Seen:
-    """One round trip for the three questions every arrival asks."""
+    """One round trip for the questions every arrival asks."""
 
     def named(column: QueryableAttribute[str]) -> Exists:
         return exists().where(column == uid)
 
-    stored, consented, rejected = session.execute(
+    stored, consented, rejected, rules = session.execute(
         select(
             named(Instance.sop_instance_uid),
             named(ConsentCoverage.sop_instance_uid),
             named(PendingRejection.sop_instance_uid),
+            select(ForwardRule.pk).exists(),
         )
     ).one()
-    return Seen(bool(stored), bool(consented), bool(rejected))
+    return Seen(bool(stored), bool(consented), bool(rejected), bool(rules))
 
 
 @dataclass(frozen=True)

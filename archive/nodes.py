@@ -29,7 +29,7 @@ class NodeInfo:
     description: str
 
 
-def _info(node: Node) -> NodeInfo:
+def node_info(node: Node) -> NodeInfo:
     return NodeInfo(
         ae_title=node.ae_title,
         host=node.host,
@@ -88,7 +88,7 @@ def add(
             _audit(session, actor, "node-add", title, {"role": str(node_role), "host": host})
     except IntegrityError:
         raise AlreadyExists(f"AE title {title} is already registered") from None
-    return _info(node)
+    return node_info(node)
 
 
 def remove(factory: sessionmaker[Session], ae_title: str, *, actor: str) -> None:
@@ -104,12 +104,12 @@ def remove(factory: sessionmaker[Session], ae_title: str, *, actor: str) -> None
 def get(factory: sessionmaker[Session], ae_title: str) -> NodeInfo | None:
     with factory() as session:
         node = session.scalar(select(Node).where(Node.ae_title == ae_title.strip()))
-        return _info(node) if node else None
+        return node_info(node) if node else None
 
 
 def all_nodes(factory: sessionmaker[Session]) -> list[NodeInfo]:
     with factory() as session:
-        return [_info(n) for n in session.scalars(select(Node).order_by(Node.ae_title))]
+        return [node_info(n) for n in session.scalars(select(Node).order_by(Node.ae_title))]
 
 
 def _audit(session: Session, actor: str, what: str, title: str, detail: dict[str, str]) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from archive import audit
 from archive.audit import Action, AuditEntry, Outcome
+from archive.db import aware
 from archive.errors import InvalidArgument, NotFound
 from archive.models import GovernanceReview, Node, NodeRole
 
@@ -51,19 +52,15 @@ class ReviewInfo:
         return self.closed_at is None and now < self.expires_at
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _info(row: GovernanceReview) -> ReviewInfo:
     return ReviewInfo(
         number=row.pk,
         subject=row.subject,
         reason=row.reason,
         opened_by=row.opened_by,
-        opened_at=_aware(row.opened_at),
-        expires_at=_aware(row.expires_at),
-        closed_at=_aware(row.closed_at) if row.closed_at else None,
+        opened_at=aware(row.opened_at),
+        expires_at=aware(row.expires_at),
+        closed_at=aware(row.closed_at) if row.closed_at else None,
         closed_by=row.closed_by,
     )
 
@@ -118,7 +115,7 @@ def open_review(
     now = datetime.now(UTC)
     expires = now + timedelta(hours=hours)
     if not_after is not None:
-        expires = min(expires, _aware(not_after))
+        expires = min(expires, aware(not_after))
     with factory.begin() as session:
         _check_subject(session, subject)
         _close_open(session, subject, actor=actor, now=now)

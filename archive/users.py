@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from archive import audit
 from archive.audit import Action, AuditEntry, Outcome
+from archive.db import aware
 from archive.errors import AlreadyExists, ArchiveError, InvalidArgument, NotFound
 from archive.models import User, WebSession
 from archive.policy import ROLE_PURPOSES, Purpose, Role
@@ -65,10 +66,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -90,7 +87,7 @@ def _username(username: str) -> str:
 
 
 def _info(user: User) -> UserInfo:
-    locked = user.locked_until is not None and _aware(user.locked_until) > _now()
+    locked = user.locked_until is not None and aware(user.locked_until) > _now()
     return UserInfo(user.username, user.full_name, Role(user.role), user.disabled, locked)
 
 
@@ -236,7 +233,7 @@ class Accounts:
             with contextlib.suppress(VerificationError):
                 _hasher.verify(_DUMMY_HASH, password)  # same time as a real check
             return "unknown user"
-        if user.locked_until is not None and _aware(user.locked_until) > now:
+        if user.locked_until is not None and aware(user.locked_until) > now:
             return "account locked"
         try:
             _hasher.verify(user.password_hash, password)
@@ -263,10 +260,10 @@ class Accounts:
             if row is None or row.revoked:
                 return None
             user = session.get(User, row.user_pk)
-            idle = now - _aware(row.last_seen_at) > timedelta(
+            idle = now - aware(row.last_seen_at) > timedelta(
                 minutes=self.settings.session_idle_minutes
             )
-            if user is None or user.disabled or idle or _aware(row.expires_at) <= now:
+            if user is None or user.disabled or idle or aware(row.expires_at) <= now:
                 row.revoked = True
                 return None
             row.last_seen_at = now
@@ -323,5 +320,5 @@ class Accounts:
             purpose=Purpose(row.purpose) if row.purpose else None,
             specified_purpose=row.specified_purpose,
             csrf_token=row.csrf_token,
-            expires_at=_aware(row.expires_at),
+            expires_at=aware(row.expires_at),
         )

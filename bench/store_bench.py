@@ -404,20 +404,19 @@ def main() -> None:
 
 
 def print_store(results: list[Result]) -> None:
-    if True:
-        print("\n| receiver | workload | senders | instances/s | MB/s | CPU ms/instance "
-              "| vs bare (rate) | vs Orthanc (rate) | vs Orthanc (CPU) |")  # fmt: skip
-        print("|---|---|---|---|---|---|---|---|---|")
-        for r in results:
-            same = {x.name: x for x in results if x.size == r.size and x.senders == r.senders}
-            bare_r = same.get("pynetdicom bare")
-            orth = same.get("Orthanc")
-            print(
-                f"| {r.name} | {r.size} | {r.senders} | {r.rate:.0f} | {r.mbps:.1f} "
-                f"| {r.cpu_ms:.2f} | {r.rate / bare_r.rate if bare_r else float('nan'):.2f}x "
-                f"| {r.rate / orth.rate if orth else float('nan'):.2f}x "
-                f"| {r.cpu_ms / orth.cpu_ms if orth else float('nan'):.2f}x |"
-            )
+    print("\n| receiver | workload | senders | instances/s | MB/s | CPU ms/instance "
+          "| vs bare (rate) | vs Orthanc (rate) | vs Orthanc (CPU) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        same = {x.name: x for x in results if x.size == r.size and x.senders == r.senders}
+        bare_r = same.get("pynetdicom bare")
+        orth = same.get("Orthanc")
+        print(
+            f"| {r.name} | {r.size} | {r.senders} | {r.rate:.0f} | {r.mbps:.1f} "
+            f"| {r.cpu_ms:.2f} | {r.rate / bare_r.rate if bare_r else float('nan'):.2f}x "
+            f"| {r.rate / orth.rate if orth else float('nan'):.2f}x "
+            f"| {r.cpu_ms / orth.cpu_ms if orth else float('nan'):.2f}x |"
+        )
 
 
 if __name__ == "__main__":
