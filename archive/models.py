@@ -387,7 +387,9 @@ class Node(Base):
     host: Mapped[str] = mapped_column(String(255))
     port: Mapped[int] = mapped_column(Integer)
     role: Mapped[NodeRole] = mapped_column(_enum(NodeRole, "node_role"))
-    check_address: Mapped[bool] = mapped_column(Boolean, default=False)
+    check_address: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Decode to Explicit VR Little Endian when the node cannot take the stored syntax.
+    transcode: Mapped[bool] = mapped_column(Boolean, default=True)
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

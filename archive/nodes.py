@@ -27,6 +27,7 @@ class NodeInfo:
     role: NodeRole
     check_address: bool
     description: str
+    transcode: bool = True
 
 
 def node_info(node: Node) -> NodeInfo:
@@ -37,6 +38,7 @@ def node_info(node: Node) -> NodeInfo:
         role=node.role,
         check_address=node.check_address,
         description=node.description,
+        transcode=node.transcode,
     )
 
 
@@ -58,7 +60,8 @@ def add(
     host: str,
     port: int,
     role: NodeRole | str,
-    check_address: bool = False,
+    check_address: bool = True,
+    transcode: bool = True,
     description: str = "",
     actor: str,
 ) -> NodeInfo:
@@ -78,6 +81,7 @@ def add(
         port=port,
         role=node_role,
         check_address=check_address,
+        transcode=transcode,
         description=description,
         created_at=datetime.now(UTC),
     )
@@ -85,7 +89,18 @@ def add(
         with factory() as session, session.begin():
             session.add(node)
             session.flush()
-            _audit(session, actor, "node-add", title, {"role": str(node_role), "host": host})
+            _audit(
+                session,
+                actor,
+                "node-add",
+                title,
+                {
+                    "role": str(node_role),
+                    "host": host,
+                    "check_address": str(check_address).lower(),
+                    "transcode": str(transcode).lower(),
+                },
+            )
     except IntegrityError:
         raise AlreadyExists(f"AE title {title} is already registered") from None
     return node_info(node)

@@ -8,7 +8,7 @@ retrieve can never reach an instance a query would not show.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,6 +114,23 @@ def locate(
     ]
     audit.record_many(session, entries)
     return found
+
+
+def stored_syntaxes(session: Session, sop_classes: Iterable[str]) -> dict[str, set[str]]:
+    """For each SOP class, the transfer syntaxes its stored (not erased) objects are in:
+    what a C-GET requester's storage contexts should prefer."""
+    out: dict[str, set[str]] = defaultdict(set)
+    stmt = (
+        select(Instance.sop_class_uid, Instance.transfer_syntax_uid)
+        .where(
+            Instance.sop_class_uid.in_(list(sop_classes)),
+            Instance.availability != Availability.ERASED,
+        )
+        .distinct()
+    )
+    for sop_class, syntax in session.execute(stmt):
+        out[sop_class].add(syntax)
+    return dict(out)
 
 
 def committable(

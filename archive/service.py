@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -179,6 +179,11 @@ class Archive:
             )
 
     # --- propagation to peers --------------------------------------------------
+    def stored_syntaxes(self, sop_classes: Iterable[str]) -> dict[str, set[str]]:
+        """The transfer syntaxes stored objects of each SOP class are in."""
+        with self.sessions() as session:
+            return retrieve.stored_syntaxes(session, sop_classes)
+
     def record_delivery(self, destination: str, uids: Sequence[str]) -> None:
         """The gateway sent these instances to ``destination`` (C-MOVE/C-GET/forward)."""
         with self.sessions() as session, session.begin():
@@ -379,10 +384,13 @@ class Archive:
         host: str,
         port: int,
         role: NodeRole | str,
-        check_address: bool = False,
+        check_address: bool = True,
+        transcode: bool = True,
         description: str = "",
         actor: str,
     ) -> NodeInfo:
+        """Register a node; by default its calls must come from its address, and
+        objects it cannot take in their stored syntax are decoded for it."""
         return nodes.add(
             self.sessions,
             ae_title,
@@ -390,6 +398,7 @@ class Archive:
             port=port,
             role=role,
             check_address=check_address,
+            transcode=transcode,
             description=description,
             actor=actor,
         )

@@ -468,10 +468,28 @@ def node() -> None:
     help="modality: echo, store, commit; epr: echo, find, move, get; peer: move/forward "
     "destination; governance: review of held/quarantined objects.",
 )
-@click.option("--check-address", is_flag=True, help="Refuse associations from other addresses.")
+@click.option(
+    "--check-address/--no-check-address",
+    default=True,
+    show_default=True,
+    help="Refuse associations with this AE title from any other address than --host's.",
+)
+@click.option(
+    "--transcode/--no-transcode",
+    default=True,
+    show_default=True,
+    help="Decode objects to Explicit VR Little Endian when the node cannot take the stored "
+    "transfer syntax (C-MOVE, C-GET, forwarding, send).",
+)
 @click.option("--description", default="", help="Free text, e.g. the device's location.")
 def node_add(
-    ae_title: str, host: str, port: int, role: str, check_address: bool, description: str
+    ae_title: str,
+    host: str,
+    port: int,
+    role: str,
+    check_address: bool,
+    transcode: bool,
+    description: str,
 ) -> None:
     """Register a DICOM node."""
     with open_archive() as archive:
@@ -482,6 +500,7 @@ def node_add(
                 port=port,
                 role=role,
                 check_address=check_address,
+                transcode=transcode,
                 description=description,
                 actor=operator(),
             )
@@ -506,6 +525,7 @@ def node_list(as_json: bool) -> None:
                         "port": n.port,
                         "role": str(n.role),
                         "check_address": n.check_address,
+                        "transcode": n.transcode,
                         "description": n.description,
                     }
                     for n in found
@@ -515,8 +535,10 @@ def node_list(as_json: bool) -> None:
         )
         return
     for n in found:
-        check = " (address checked)" if n.check_address else ""
-        click.echo(f"{n.ae_title:<16} {n.role!s:<10} {n.host}:{n.port}{check}  {n.description}")
+        notes = ("" if n.check_address else " (address not checked)") + (
+            "" if n.transcode else " (no transcoding)"
+        )
+        click.echo(f"{n.ae_title:<16} {n.role!s:<10} {n.host}:{n.port}{notes}  {n.description}")
 
 
 @node.command("remove")

@@ -232,9 +232,14 @@ def test_node_add_list_remove(cli: CliRunner) -> None:
         "104",
         "--role",
         "modality",
-        "--check-address",
     )
     assert added.exit_code == 0, added.output
+    opted_out = run(cli, "node", "add", "PEER9", "--host", "10.0.0.6", "--port", "104",
+                    "--role", "peer", "--no-check-address", "--no-transcode")  # fmt: skip
+    assert opted_out.exit_code == 0, opted_out.output
+    text = run(cli, "node", "list").stdout
+    assert "PEER9" in text and "(address not checked) (no transcoding)" in text
+    assert run(cli, "node", "remove", "PEER9").exit_code == 0
     assert (
         run(cli, "node", "add", "CAMERA1", "--host", "h", "--port", "1", "--role", "epr").exit_code
         == 3
@@ -258,7 +263,8 @@ def test_node_add_list_remove(cli: CliRunner) -> None:
             "host": "10.0.0.5",
             "port": 104,
             "role": "modality",
-            "check_address": True,
+            "check_address": True,  # by default: an AE title alone is not enough
+            "transcode": True,
             "description": "",
         }
     ]

@@ -43,6 +43,8 @@ class NewNode(BaseModel):
     port: int = Field(ge=1, le=65535)
     role: Literal["modality", "epr", "peer", "governance"]
     description: str = Field(default="", max_length=500)
+    check_address: bool = True
+    transcode: bool = True
 
 
 def _user_json(u: UserInfo) -> dict[str, Any]:
@@ -148,12 +150,16 @@ async def nodes_submit(request: Request, ctx: Ctx, viewer: Admin) -> Response:
                 port=int(form.get("port") or "0"),
                 role=form.get("role"),
                 description=form.get("description"),
+                check_address=form.get("check_address") == "on",
+                transcode=form.get("transcode") == "on",
             )
             ctx.archive.add_node(
                 node.ae_title,
                 host=node.host,
                 port=node.port,
                 role=node.role,
+                check_address=node.check_address,
+                transcode=node.transcode,
                 description=node.description,
                 actor=viewer.username,
             )
@@ -213,6 +219,8 @@ def api_add_node(body: NewNode, ctx: Ctx, viewer: AdminWriter) -> dict[str, Any]
         host=body.host,
         port=body.port,
         role=body.role,
+        check_address=body.check_address,
+        transcode=body.transcode,
         description=body.description,
         actor=viewer.username,
     )
