@@ -31,10 +31,10 @@ from dicom_gateway.sop import (
     COMMITMENT,
     QR_MODELS,
     STORAGE,
-    TRANSFER_SYNTAXES,
     UNCOMPRESSED,
     VERIFICATION,
     Service,
+    syntaxes_for,
 )
 from dicom_gateway.statuses import REFUSED, Status
 from dicom_gateway.store import StoredHook, StoreHandler
@@ -109,8 +109,12 @@ def build_ae(
     ae.require_called_aet = False  # Peers checks: our AE title or the review AE title
     ae.add_supported_context(VERIFICATION, UNCOMPRESSED)
     for sop_class in STORAGE:
-        # SCP for C-STORE; role selection lets an EPR take the SCP role for C-GET.
-        ae.add_supported_context(sop_class, TRANSFER_SYNTAXES, scu_role=True, scp_role=True)
+        # SCP for C-STORE, encapsulated syntaxes preferred for pixel data (the
+        # camera's bitstream is kept); role selection lets an EPR take the SCP
+        # role for C-GET (reordered per association by what is stored: Peers).
+        ae.add_supported_context(
+            sop_class, list(syntaxes_for(sop_class)), scu_role=True, scp_role=True
+        )
     for model in QR_MODELS:
         ae.add_supported_context(model, UNCOMPRESSED)
     ae.add_supported_context(COMMITMENT, UNCOMPRESSED)

@@ -35,7 +35,9 @@ from pynetdicom.events import Event
 from pynetdicom.presentation import PresentationContext
 
 from archive import Action, Archive, AuditEntry, NodeRole, Outcome, ReviewInfo, node_subject
+from archive.uids import STORAGE_CLASSES
 from dicom_gateway.sop import COMMITMENT, QR_MODELS, Service
+from dicom_gateway.transfer import retrieval_context
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,7 @@ class Peer:
     port: int
     tls: bool
     review: bool = False  # called the review AE title: the governance review path
+    transcode: bool = True  # decode what it cannot take in the stored syntax
 
     def may(self, service: Service) -> bool:
         if self.review:
@@ -166,6 +169,7 @@ class Peers:
             port=node.port,
             tls=tls,
             review=review,
+            transcode=node.transcode,
         )
         refused: set[str] = set()
         kept = []
@@ -175,7 +179,16 @@ class Peers:
                 refused.add(str(service))
                 continue
             kept.append(cx)
-        if refused:
+        retrieving = self._retrieval_classes(assoc, peer)
+        if retrieving:
+            stored = self._stored_syntaxes(retrieving)
+            kept = [
+                retrieval_context(cx, stored.get(str(cx.abstract_syntax), set()))
+                if str(cx.abstract_syntax) in retrieving
+                else cx
+                for cx in kept
+            ]
+        if refused or retrieving:
             assoc.acceptor.supported_contexts = kept
         with self._lock:
             self._peers[assoc] = peer
@@ -195,6 +208,24 @@ class Peers:
                 "not_negotiated": sorted(refused),
             },
         )
+
+    @staticmethod
+    def _retrieval_classes(assoc: Any, peer: Peer) -> set[str]:
+        """Storage classes the requester proposes to take the SCP role for (C-GET)."""
+        if not peer.may(Service.GET):
+            return set()
+        return {
+            str(uid)
+            for uid, item in assoc.requestor.role_selection.items()
+            if item.scp_role and str(uid) in STORAGE_CLASSES
+        }
+
+    def _stored_syntaxes(self, sop_classes: set[str]) -> dict[str, set[str]]:
+        try:
+            return self.archive.stored_syntaxes(sop_classes)
+        except Exception:
+            log.exception("could not look up stored transfer syntaxes")
+            return {}
 
     def _open_review(self, ae_title: str) -> ReviewInfo | None:
         try:

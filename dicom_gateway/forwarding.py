@@ -5,9 +5,11 @@ Each round asks the archive what is due: the access policy has already
 decided there (held instances wait, quarantined and erased ones are dropped)
 and each instance handed out is recorded as a delivery. Jobs for one
 destination go over one association per round (more only if they need over
-127 kinds of presentation context; :class:`dicom_gateway.scu.Sender`, the
-stored bytes as they are); each outcome is recorded, failures retried with
-backoff and marked failed after ``max_attempts`` (`photopacs forward queue`).
+``MAX_CONTEXTS`` kinds of object; :class:`dicom_gateway.scu.Sender`, the
+stored bytes as they are, decoded only when the destination cannot take the
+stored syntax and transcoding is on for it, audited); each outcome is
+recorded, failures retried with backoff and marked failed after
+``max_attempts`` (`photopacs forward queue`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from archive import Archive
+from archive import Action, Archive, AuditEntry, Outcome
+from archive.uids import EXPLICIT_LE
 from dicom_gateway.scu import MAX_CONTEXTS, Destination, Item, Sender, SendError
 from dicom_gateway.worker import Worker
 
@@ -63,7 +66,7 @@ class Forwarder(Worker):
             errors: dict[int, str] = {}
             destination = Destination(node.ae_title, node.host, node.port)
             for chunk in _chunks(items):
-                self._send(node.ae_title, destination, chunk, done, errors)
+                self._send(node.ae_title, destination, chunk, done, errors, node.transcode)
             self.archive.forwarding.mark(
                 node.ae_title,
                 sent=done,
@@ -89,10 +92,13 @@ class Forwarder(Worker):
         items: dict[int, Item],
         done: list[int],
         errors: dict[int, str],
+        transcode: bool,
     ) -> None:
         """One association: record each job as done or with its error."""
         try:
-            result = self.sender.send(list(items.values()), destination)
+            result = self.sender.send(list(items.values()), destination, transcode=transcode)
+            if result.transcoded:
+                self._audit_transcoded(title, result.transcoded)
             ok = {i.sop_instance_uid for i in result.sent}
             why = {
                 i.sop_instance_uid: (f"0x{code:04X} {msg}" if code >= 0 else msg)
@@ -108,6 +114,22 @@ class Forwarder(Worker):
         except Exception as exc:  # never let one destination stop the others
             log.exception("forwarding to %s failed unexpectedly", title)
             errors.update(dict.fromkeys(items, f"internal error: {type(exc).__name__}"))
+
+    def _audit_transcoded(self, title: str, items: list[Item]) -> None:
+        self.archive.record_event(
+            AuditEntry(
+                actor=self.sender.calling_aet,
+                action=Action.RETRIEVE,
+                outcome=Outcome.SUCCESS,
+                object_uids=tuple(i.sop_instance_uid for i in items),
+                detail={
+                    "service": "forward",
+                    "destination": title,
+                    "transcoded": [i.sop_instance_uid for i in items],
+                    "transcoded_to": EXPLICIT_LE,
+                },
+            )
+        )
 
 
 def _chunks(items: dict[int, Item]) -> list[dict[int, Item]]:

@@ -20,8 +20,8 @@ import pydicom
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pynetdicom import evt
 from pynetdicom.events import Event
-from pynetdicom.presentation import PresentationContext, build_context
 
 from archive import (
     Action,
@@ -38,9 +38,12 @@ from archive import (
 )
 from archive import Role as ArchiveRole
 from archive.keys import KEYS
+from archive.transcode import CannotTranscode, decoded
+from archive.uids import EXPLICIT_LE
 from dicom_gateway.associations import Peer, Peers
-from dicom_gateway.sop import STUDY_ROOT, UNCOMPRESSED, Service
+from dicom_gateway.sop import STUDY_ROOT, Service
 from dicom_gateway.statuses import INTERNAL, REFUSED, Answer, Status, query_failure
+from dicom_gateway.transfer import How, plan, proposals
 
 log = logging.getLogger(__name__)
 
@@ -147,14 +150,50 @@ def response(match: dict[str, Any], request: QrRequest, *, aet: str) -> Dataset:
     return out
 
 
-def _contexts(found: list[Located]) -> list[PresentationContext]:
-    """One presentation context per (SOP class, transfer syntax) to send as stored."""
-    pairs = sorted({(item.sop_class_uid, item.transfer_syntax_uid) for item in found})
-    contexts = []
-    for sop_class, ts in pairs[:MAX_CONTEXTS]:
-        syntaxes = UNCOMPRESSED if ts in UNCOMPRESSED else [ts]
-        contexts.append(build_context(sop_class, syntaxes))
-    return contexts
+@dataclass
+class Delivery:
+    """The sub-operations of one C-MOVE or C-GET: what went decoded, what could
+    not go and why (our plans and the destination's C-STORE answers)."""
+
+    service: str
+    destination: str
+    transcode: bool
+    transcoded: list[str] = field(default_factory=list)
+    not_sent: dict[str, tuple[str, str]] = field(default_factory=dict)  # uid: (reason, comment)
+    store_assoc: Any = None  # C-MOVE: the association to the destination, once made
+
+    def on_established(self, event: Event) -> None:
+        self.store_assoc = event.assoc
+
+    def on_received(self, event: Event) -> None:
+        """EVT_DIMSE_RECV on the association carrying the C-STOREs."""
+        msg = event.message
+        if type(msg).__name__ != "C_STORE_RSP":
+            return
+        cs = msg.command_set
+        status = int(cs.get("Status", 0))
+        if status == 0x0000 or 0xB000 <= status <= 0xBFFF:
+            return
+        uid = str(cs.get("AffectedSOPInstanceUID", ""))
+        comment = f"refused by the destination (0x{status:04X})"
+        self.not_sent[uid] = (comment, comment)
+
+    def fail(self, uid: str, reason: str, comment: str) -> None:
+        self.not_sent[uid] = (reason, comment or reason)
+
+    def final(self) -> tuple[Dataset, Dataset] | None:
+        """The closing warning when anything was not sent (PS3.4 C.4.2.1.5, C.4.3.1.4)."""
+        if not self.not_sent:
+            return None
+        comments = sorted({comment for _, comment in self.not_sent.values()})
+        text = f"{len(self.not_sent)} not sent: {comments[0]}"
+        if len(comments) > 1:
+            text = f"{len(self.not_sent)} not sent, {len(comments)} reasons: {comments[0]}"
+        status = Answer(Status.SUBOPERATIONS_FAILED, text).dataset()
+        status.NumberOfRemainingSuboperations = None  # a final response has none left
+        failed = Dataset()
+        failed.FailedSOPInstanceUIDList = sorted(self.not_sent)
+        return status, failed
 
 
 class QrHandlers:
@@ -250,8 +289,20 @@ class QrHandlers:
             yield None, None  # pynetdicom answers 0xA801 Move Destination unknown
             return
         found, failure = self._locate(event, peer, destination)
-        yield node.host, node.port, {"contexts": _contexts(found)} if found else {}
-        yield from self._send(event, found, failure, destination=destination)
+        delivery = Delivery("move", destination, transcode=node.transcode)
+        pairs = {(item.sop_class_uid, item.transfer_syntax_uid) for item in found}
+        yield (
+            node.host,
+            node.port,
+            {
+                "contexts": proposals(pairs, transcode=node.transcode, limit=MAX_CONTEXTS),
+                "evt_handlers": [
+                    (evt.EVT_ESTABLISHED, delivery.on_established),
+                    (evt.EVT_DIMSE_RECV, delivery.on_received),
+                ],
+            },
+        )
+        yield from self._send(event, peer, found, failure, delivery)
 
     # --- C-GET --------------------------------------------------------------
     def handle_get(self, event: Event) -> Iterator[Any]:
@@ -269,7 +320,13 @@ class QrHandlers:
             yield REFUSED.dataset(), None
             return
         found, failure = self._locate(event, peer, peer.ae_title)
-        yield from self._send(event, found, failure, destination=peer.ae_title)
+        delivery = Delivery("get", peer.ae_title, transcode=peer.transcode)
+        delivery.store_assoc = event.assoc
+        event.assoc.bind(evt.EVT_DIMSE_RECV, delivery.on_received)
+        try:
+            yield from self._send(event, peer, found, failure, delivery)
+        finally:
+            event.assoc.unbind(evt.EVT_DIMSE_RECV, delivery.on_received)
 
     # --- shared -------------------------------------------------------------
     def _locate(
@@ -294,7 +351,12 @@ class QrHandlers:
         return found, None
 
     def _send(
-        self, event: Event, found: list[Located], failure: Answer | None, *, destination: str
+        self,
+        event: Event,
+        peer: Peer,
+        found: list[Located],
+        failure: Answer | None,
+        delivery: Delivery,
     ) -> Iterator[Any]:
         if failure is not None:
             yield 1
@@ -303,21 +365,72 @@ class QrHandlers:
         if found:
             # Remembered before sending (a failed sub-operation over-counts, which
             # only means a later rejection note too many): where copies may exist.
-            self.archive.record_delivery(destination, [i.sop_instance_uid for i in found])
+            self.archive.record_delivery(delivery.destination, [i.sop_instance_uid for i in found])
         yield len(found)
-        for item in found:
-            if event.is_cancelled:
-                yield int(Status.CANCEL), None
-                return
+        try:
+            for item in found:
+                if event.is_cancelled:
+                    yield int(Status.CANCEL), None
+                    return
+                ds = self._prepare(item, delivery)
+                if ds is not None:
+                    yield int(Status.PENDING), ds
+        finally:
+            self._audit_delivery(peer, delivery)
+        closing = delivery.final()
+        if closing is not None:
+            yield closing
+
+    @staticmethod
+    def _prepare(item: Located, delivery: Delivery) -> Dataset | None:
+        """The data set to send for one sub-operation, or None (recorded as not sent)."""
+        how = plan(
+            delivery.store_assoc,
+            item.sop_class_uid,
+            item.transfer_syntax_uid,
+            transcode=delivery.transcode,
+        )
+        uid = item.sop_instance_uid
+        if how.how is How.FAIL:
+            delivery.fail(uid, how.reason, how.comment)
+            return None
+        if how.how is How.DECODE:
             try:
-                ds = pydicom.dcmread(item.path, defer_size="1 MB")
-            except Exception:
-                log.exception("stored object %s is unreadable", item.sop_instance_uid)
-                failed = Dataset()
-                failed.FailedSOPInstanceUIDList = [item.sop_instance_uid]
-                yield Answer(Status.UNABLE_TO_PROCESS, "stored object unreadable").dataset(), failed
-                return
-            yield int(Status.PENDING), ds
+                ds = decoded(item.path)
+            except CannotTranscode as exc:
+                log.warning("could not decode %s: %s", uid, exc)
+                delivery.fail(uid, str(exc), "stored object could not be decoded")
+                return None
+            delivery.transcoded.append(uid)
+            return ds
+        try:
+            return pydicom.dcmread(item.path, defer_size="1 MB")
+        except Exception:
+            log.exception("stored object %s is unreadable", uid)
+            delivery.fail(uid, "stored object unreadable", "stored object unreadable")
+            return None
+
+    def _audit_delivery(self, peer: Peer, delivery: Delivery) -> None:
+        """One event for the objects that went decoded or could not go (R14)."""
+        if not delivery.transcoded and not delivery.not_sent:
+            return
+        self.peers.audit(
+            actor=peer.ae_title,
+            role=str(peer.role),
+            outcome=Outcome.FAILURE if delivery.not_sent else Outcome.SUCCESS,
+            source=peer.address,
+            action=Action.RETRIEVE,
+            detail={
+                "service": delivery.service,
+                "destination": delivery.destination,
+                "transcoded": delivery.transcoded,
+                "transcoded_to": EXPLICIT_LE if delivery.transcoded else "",
+                "not_sent": [
+                    {"sop_instance_uid": uid, "reason": reason}
+                    for uid, (reason, _) in sorted(delivery.not_sent.items())
+                ],
+            },
+        )
 
     def handle_sent(self, event: Event) -> None:
         """EVT_DIMSE_SENT: audit the outcome of a finished C-MOVE / C-GET (R14)."""

@@ -3,8 +3,12 @@
 the report (PS3.4 J.3), over plain TCP or TLS.
 
 Files are sent as they are, without decoding (pynetdicom's
-``STORE_SEND_CHUNKED_DATASET``): one presentation context is proposed per
-(SOP class, transfer syntax) found, so the receiver gets the bytes we hold.
+``STORE_SEND_CHUNKED_DATASET``) whenever the receiver accepts their transfer
+syntax: each (SOP class, transfer syntax) found is proposed on its own. When
+it does not, and transcoding is allowed for the node, a decodable object
+(JPEG, JPEG-LS, JPEG 2000, RLE) goes decoded to Explicit VR Little Endian in
+a native context proposed beside it (:mod:`dicom_gateway.transfer`); video
+cannot, and fails with the reason.
 """
 
 from __future__ import annotations
@@ -23,11 +27,16 @@ from pydicom.uid import generate_uid
 from pynetdicom import AE, _config, evt
 from pynetdicom.events import Event
 
+from archive.transcode import CannotTranscode, decoded
 from dicom_gateway.sop import COMMITMENT, COMMITMENT_INSTANCE, UNCOMPRESSED
+from dicom_gateway.transfer import How, accepted_syntaxes, plan, proposals
 
 log = logging.getLogger(__name__)
 
-MAX_CONTEXTS = 127  # one is kept for storage commitment
+# Kinds of object (SOP class, transfer syntax) one association may carry: each
+# needs up to two presentation contexts (as stored, native for decoding), plus
+# Verification and Storage Commitment, within 128 (PS3.8 9.3.2.2).
+MAX_CONTEXTS = 63
 
 
 class SendError(Exception):
@@ -48,6 +57,7 @@ class Item:
 class SendResult:
     sent: list[Item] = field(default_factory=list)
     failed: list[tuple[Item, int, str]] = field(default_factory=list)
+    transcoded: list[Item] = field(default_factory=list)  # sent decoded
     committed: list[str] = field(default_factory=list)
     not_committed: list[str] = field(default_factory=list)
     commit_answered: bool = False
@@ -79,6 +89,15 @@ class Sender:
         self.calling_aet = calling_aet
         self.timeout = timeout
 
+    @staticmethod
+    def _association_error(assoc: Any, destination: Destination) -> SendError:
+        where = f"{destination.ae_title} at {destination.host}:{destination.port}"
+        if assoc.is_rejected:
+            return SendError(f"{where} rejected the association (check its AE title and ours)")
+        if assoc.is_aborted:
+            return SendError(f"{where} aborted the association")
+        return SendError(f"{where} did not answer")
+
     def send(
         self,
         items: Sequence[Item],
@@ -87,6 +106,7 @@ class Sender:
         commit: bool = False,
         commit_timeout: float = 60.0,
         progress: Callable[[Item], None] | None = None,
+        transcode: bool = True,
     ) -> SendResult:
         _config.STORE_SEND_CHUNKED_DATASET = True
         pairs = sorted({(i.sop_class_uid, i.transfer_syntax_uid) for i in items})
@@ -96,8 +116,7 @@ class Sender:
         ae.acse_timeout = self.timeout
         ae.dimse_timeout = self.timeout
         ae.network_timeout = self.timeout
-        for sop_class, ts in pairs:
-            ae.add_requested_context(sop_class, [ts])  # exact: bytes go as they are
+        ae.requested_contexts = proposals(pairs, transcode=transcode)
         if commit:
             ae.add_requested_context(COMMITMENT, UNCOMPRESSED)
         reports: list[Dataset] = []
@@ -117,14 +136,11 @@ class Sender:
         assoc = ae.associate(destination.host, destination.port, **kwargs)
         if not assoc.is_established:
             ae.shutdown()
-            raise SendError(
-                f"{destination.ae_title} at {destination.host}:{destination.port} "
-                "refused or did not answer the association"
-            )
+            raise self._association_error(assoc, destination)
         result = SendResult()
         try:
             for item in items:
-                self._send_one(assoc, item, result)
+                self._send_one(assoc, item, result, transcode=transcode)
                 if progress is not None:
                     progress(item)
             if commit and result.sent:
@@ -136,15 +152,29 @@ class Sender:
         return result
 
     @staticmethod
-    def _send_one(assoc: Any, item: Item, result: SendResult) -> None:
+    def _send_one(assoc: Any, item: Item, result: SendResult, *, transcode: bool) -> None:
+        how = plan(assoc, item.sop_class_uid, item.transfer_syntax_uid, transcode=transcode)
+        if how.how is How.FAIL:
+            result.failed.append((item, -1, how.reason))
+            return
         try:
-            status = assoc.send_c_store(item.path)
-        except (ValueError, OSError) as exc:  # no accepted context; unreadable file
+            if how.how is How.DECODE:
+                status = assoc.send_c_store(decoded(item.path))
+            elif item.transfer_syntax_uid in accepted_syntaxes(assoc, item.sop_class_uid):
+                status = assoc.send_c_store(item.path)  # the bytes as they are
+            else:  # native, in the other native encoding: pynetdicom re-encodes
+                status = assoc.send_c_store(pydicom.dcmread(item.path))
+        except CannotTranscode as exc:
+            result.failed.append((item, -1, str(exc)[:200]))
+            return
+        except (ValueError, OSError) as exc:  # unreadable file; association gone
             result.failed.append((item, -1, str(exc)[:200]))
             return
         code = int(status.Status) if status and "Status" in status else -1
         if code == 0x0000 or 0xB000 <= code <= 0xBFFF:
             result.sent.append(item)
+            if how.how is How.DECODE:
+                result.transcoded.append(item)
         else:
             comment = str(status.get("ErrorComment", "")) if status else "no response"
             result.failed.append((item, code, comment))

@@ -50,6 +50,8 @@ class Status(enum.IntEnum):
     UNABLE_TO_PROCESS = 0xC0FF  # unexpected error (logged); Q/R "Unable to process"
     # PS3.4 C.4.2.1.5: C-MOVE destination unknown
     MOVE_DESTINATION_UNKNOWN = 0xA801
+    # PS3.4 C.4.2.1.5 / C.4.3.1.4: sub-operations complete, one or more failures
+    SUBOPERATIONS_FAILED = 0xB000
 
 
 @dataclass(frozen=True)

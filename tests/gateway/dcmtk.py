@@ -39,13 +39,18 @@ def echo_ok(port: int, *, called: str, calling: str = "PROBE") -> bool:
 
 
 @contextmanager
-def storescp(port: int, out: Path, *, aet: str, args: Sequence[str] = ()) -> Iterator[Path]:
-    """dcmtk's storescp on ``port`` writing to ``out``; polled until it answers."""
+def storescp(
+    port: int, out: Path, *, aet: str, args: Sequence[str] = (), accept_all: bool = True
+) -> Iterator[Path]:
+    """dcmtk's storescp on ``port`` writing to ``out``; polled until it answers.
+    ``accept_all``: every transfer syntax (``+xa``); otherwise dcmtk's default,
+    uncompressed only."""
     exe = require_tool("storescp", "dcmtk")
     out.mkdir(parents=True, exist_ok=True)
     with open(out.parent / f"storescp-{port}.log", "wb") as log:
         proc = subprocess.Popen(
-            [exe, "--aetitle", aet, "+xa", "-od", str(out), *args, str(port)],
+            [exe, "--aetitle", aet, *(["+xa"] if accept_all else []), "-od", str(out), *args,
+             str(port)],
             stdout=log, stderr=subprocess.STDOUT, env=ENV,
         )  # fmt: skip
     try:

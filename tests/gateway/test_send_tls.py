@@ -79,7 +79,7 @@ def test_send_reports_refusals_with_exit_1(gateway: Running, tmp_path: Path) -> 
     stranger = _send(str(path), "--to", AET, "--aet", "NOBODY", "--host", "127.0.0.1",
                      "--port", str(gateway.port))  # fmt: skip
     assert stranger.returncode == 3
-    assert "refused" in stranger.stderr
+    assert "rejected the association" in stranger.stderr
 
 
 @pytest.fixture
