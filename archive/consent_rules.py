@@ -13,7 +13,10 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pydicom import uid
+
 from archive.models import Availability
+from archive.uids import DOCUMENT_CLASSES
 from consent_sr import ConsentBasis, Consenter, ConsentForm, ConsentLevel, ConsentStatus
 
 ADULT_AGE = 18
@@ -21,36 +24,32 @@ ADULT_AGE = 18
 # R8: object kinds with implicit (medical-record-only) consent, by SOP class ...
 IMPLICIT_SOP_CLASSES = frozenset(
     {
-        "1.2.840.10008.5.1.4.1.1.77.1.1",  # VL Endoscopic Image
-        "1.2.840.10008.5.1.4.1.1.77.1.1.1",  # Video Endoscopic Image
-        "1.2.840.10008.5.1.4.1.1.77.1.2",  # VL Microscopic Image
-        "1.2.840.10008.5.1.4.1.1.77.1.2.1",  # Video Microscopic Image
-        "1.2.840.10008.5.1.4.1.1.77.1.3",  # VL Slide-Coordinates Microscopic Image
-        "1.2.840.10008.5.1.4.1.1.77.1.6",  # VL Whole Slide Microscopy Image
-        "1.2.840.10008.5.1.4.1.1.6.1",  # Ultrasound Image
-        "1.2.840.10008.5.1.4.1.1.3.1",  # Ultrasound Multi-frame Image
-        "1.2.840.10008.5.1.4.1.1.1",  # Computed Radiography
-        "1.2.840.10008.5.1.4.1.1.1.1",  # Digital X-Ray (presentation)
-        "1.2.840.10008.5.1.4.1.1.1.1.1",  # Digital X-Ray (processing)
-        "1.2.840.10008.5.1.4.1.1.1.2",  # Digital Mammography (presentation)
-        "1.2.840.10008.5.1.4.1.1.1.2.1",  # Digital Mammography (processing)
-        "1.2.840.10008.5.1.4.1.1.12.1",  # X-Ray Angiographic
-        "1.2.840.10008.5.1.4.1.1.12.2",  # X-Ray Radiofluoroscopic
-        "1.2.840.10008.5.1.4.1.1.2",  # CT
+        uid.VLEndoscopicImageStorage,
+        uid.VideoEndoscopicImageStorage,
+        uid.VLMicroscopicImageStorage,
+        uid.VideoMicroscopicImageStorage,
+        uid.VLSlideCoordinatesMicroscopicImageStorage,
+        uid.VLWholeSlideMicroscopyImageStorage,
+        # the retina, an internal organ (ophthalmic photography of the outer eye
+        # and face needs consent like any photograph)
+        uid.WideFieldOphthalmicPhotographyStereographicProjectionImageStorage,
+        uid.WideFieldOphthalmicPhotography3DCoordinatesImageStorage,
+        uid.UltrasoundImageStorage,
+        uid.UltrasoundMultiFrameImageStorage,
+        uid.ComputedRadiographyImageStorage,
+        uid.DigitalXRayImageStorageForPresentation,
+        uid.DigitalXRayImageStorageForProcessing,
+        uid.DigitalMammographyXRayImageStorageForPresentation,
+        uid.DigitalMammographyXRayImageStorageForProcessing,
+        uid.XRayAngiographicImageStorage,
+        uid.XRayRadiofluoroscopicImageStorage,
+        uid.CTImageStorage,
     }
 )
 # ... or, for other classes (e.g. Secondary Capture), by modality.
 IMPLICIT_MODALITIES = frozenset({"ES", "GM", "SM", "US", "CR", "DX", "MG", "XA", "RF", "CT", "IO"})
-# Documents, not recordings: consent SRs, signed forms, key object notes, reports.
-DOCUMENT_SOP_CLASSES = frozenset(
-    {
-        "1.2.840.10008.5.1.4.1.1.104.1",  # Encapsulated PDF
-        "1.2.840.10008.5.1.4.1.1.88.11",  # Basic Text SR
-        "1.2.840.10008.5.1.4.1.1.88.22",  # Enhanced SR
-        "1.2.840.10008.5.1.4.1.1.88.33",  # Comprehensive SR
-        "1.2.840.10008.5.1.4.1.1.88.59",  # Key Object Selection
-    }
-)
+# Documents, not recordings: consent SRs, signed forms, key object notes, letters.
+DOCUMENT_SOP_CLASSES = DOCUMENT_CLASSES
 # R11: anatomy that makes a recording intimate (SNOMED CT codes and DICOM body parts).
 INTIMATE_CODES = frozenset(
     {

@@ -44,6 +44,7 @@ from archive.models import (
     Study,
 )
 from archive.store import BlobStore, StagedBlob
+from archive.uids import KOS, SR_CLASSES
 from consent_sr import ConsentDocument as ParsedConsent
 from consent_sr import ConsentSRError, is_consent_sr, parse_consent_sr
 
@@ -230,7 +231,7 @@ def _index_once(
         if document is not None:
             consent.register(session, document)
             covered = [r.sop_instance_uid for r in document.covered]
-    elif attrs.sop_class_uid == iocm.KOS:
+    elif attrs.sop_class_uid == KOS:
         rejection = _rejection_note(staged)
     session.flush()
     if covered:  # a consent document: the instances it covers follow it now
@@ -277,15 +278,6 @@ def _index_once(
         size=staged.size,
         availability=instance.availability,
     )
-
-
-SR_CLASSES = frozenset(
-    {
-        "1.2.840.10008.5.1.4.1.1.88.11",
-        "1.2.840.10008.5.1.4.1.1.88.22",
-        "1.2.840.10008.5.1.4.1.1.88.33",
-    }
-)
 
 
 def _rejection_note(staged: StagedBlob) -> iocm.Rejection | None:

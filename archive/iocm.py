@@ -27,7 +27,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
-KOS = "1.2.840.10008.5.1.4.1.1.88.59"
+from archive.uids import KOS
+
 PRIVATE_SCHEME = "99PHOTOPACS"
 REVOKE = "REVOKE-REJECTION"
 

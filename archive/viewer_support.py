@@ -26,14 +26,9 @@ from archive.errors import NotFound
 from archive.models import AuditEvent, ConsentRecord, Instance, Patient, Series, Study
 from archive.policy import Purpose, Requester, Role, permitted_uses, visible
 from archive.service import Archive
+from archive.uids import VIDEO_CLASSES
 
-VIDEO_SOP_CLASSES = frozenset(
-    {
-        "1.2.840.10008.5.1.4.1.1.77.1.4.1",  # Video Photographic Image
-        "1.2.840.10008.5.1.4.1.1.77.1.1.1",  # Video Endoscopic Image
-        "1.2.840.10008.5.1.4.1.1.77.1.2.1",  # Video Microscopic Image
-    }
-)
+VIDEO_SOP_CLASSES = VIDEO_CLASSES
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from archive import (
     StorageError,
     StorageFull,
 )
-from archive.iocm import KOS
+from archive.uids import KOS
 from dicom_gateway.associations import Peer, Peers
 from dicom_gateway.sop import Service
 from dicom_gateway.statuses import REFUSED, Answer, Status, store_failure

@@ -30,9 +30,10 @@ def _files(paths: tuple[Path, ...]) -> list[Path]:
     return out
 
 
-def _destination(to: str, host: str | None, port: int | None) -> tuple[str, int]:
+def _destination(to: str, host: str | None, port: int | None) -> tuple[str, int, bool]:
+    """Address, port and whether to transcode for the node (registry unless given)."""
     if host and port:
-        return host, port
+        return host, port, True
     try:
         with Archive.open(ArchiveSettings()) as archive:
             node = archive.node(to)
@@ -40,7 +41,7 @@ def _destination(to: str, host: str | None, port: int | None) -> tuple[str, int]
         fail(f"cannot look up {to} in the node registry: {exc}")
     if node is None:
         fail(f"{to} is not a registered node (photopacs node add), or give --host and --port")
-    return host or node.host, port or node.port
+    return host or node.host, port or node.port, node.transcode
 
 
 @click.command("send")
@@ -73,7 +74,7 @@ def send(
         uid_root = ArchiveSettings().uid_root
     except ValueError as exc:
         fail(f"invalid setting: {exc}")
-    address, dicom_port = _destination(to, host, port)
+    address, dicom_port, transcode = _destination(to, host, port)
     context = None
     if tls:
         context = client_context(
@@ -111,12 +112,19 @@ def send(
                     commit=commit,
                     commit_timeout=commit_timeout,
                     progress=lambda _item: bar.update(1),
+                    transcode=transcode,
                 )
             except SendError as exc:
                 fail(str(exc))
     click.echo(f"sent {len(result.sent)}, failed {len(result.failed)}, refused {len(refused)}")
+    if result.transcoded:
+        click.echo(
+            f"  {len(result.transcoded)} decoded to Explicit VR Little Endian: "
+            f"{to} does not accept their stored transfer syntax"
+        )
     for item, status, comment in result.failed:
-        click.echo(f"  failed {item.path.name}: 0x{status & 0xFFFF:04X} {comment}")
+        code = f"0x{status:04X} " if status >= 0 else ""
+        click.echo(f"  failed {item.path.name}: {code}{comment}")
     for path, reason in refused:
         click.echo(f"  refused {path}: {reason}")
     if commit:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from archive.consent_rules import ConsentFacts, Decision, InstanceFacts, Kind, decide
+import pytest
+from pydicom import uid
+
+from archive.consent_rules import ConsentFacts, Decision, InstanceFacts, Kind, decide, kind_of
 from archive.models import Availability
 from consent_sr import ConsentBasis, Consenter, ConsentForm, ConsentLevel, ConsentStatus
 
@@ -157,3 +160,31 @@ def test_the_newest_current_decision_governs() -> None:
 
 def test_documents_are_part_of_the_record() -> None:
     assert uses(decide(InstanceFacts(kind=Kind.DOCUMENT), [])) == ("active", True, False, "")
+
+
+@pytest.mark.parametrize(
+    ("sop_class", "modality", "kind"),
+    [
+        (uid.VLPhotographicImageStorage, "XC", Kind.RECORDING),
+        (uid.DermoscopicPhotographyImageStorage, "XC", Kind.RECORDING),
+        (uid.OphthalmicPhotography8BitImageStorage, "OP", Kind.RECORDING),  # may show the face
+        (uid.EncapsulatedSTLStorage, "M3D", Kind.RECORDING),  # a 3D surface of the body
+        (uid.EncapsulatedOBJStorage, "M3D", Kind.RECORDING),
+        (
+            uid.WideFieldOphthalmicPhotographyStereographicProjectionImageStorage,
+            "OP",
+            Kind.IMPLICIT,
+        ),
+        (uid.VLWholeSlideMicroscopyImageStorage, "SM", Kind.IMPLICIT),
+        (uid.VideoEndoscopicImageStorage, "ES", Kind.IMPLICIT),
+        (uid.SecondaryCaptureImageStorage, "ES", Kind.IMPLICIT),  # by modality
+        (uid.SecondaryCaptureImageStorage, "XC", Kind.RECORDING),
+        (uid.EncapsulatedCDAStorage, "DOC", Kind.DOCUMENT),
+        (uid.EncapsulatedPDFStorage, "DOC", Kind.DOCUMENT),
+        (uid.KeyObjectSelectionDocumentStorage, "KO", Kind.DOCUMENT),
+    ],
+)
+def test_each_accepted_sop_class_has_the_consent_kind_r8_gives_it(
+    sop_class: str, modality: str, kind: Kind
+) -> None:
+    assert kind_of(sop_class, modality) is kind
