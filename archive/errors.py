@@ -7,9 +7,21 @@ codes). Messages never carry patient names.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ArchiveError(Exception):
-    """Base of every error the archive raises on purpose."""
+    """Base of every error the archive raises on purpose.
+
+    ``refusal``: an audit entry (:class:`archive.audit.AuditEntry`) for a refused
+    request. :meth:`archive.Archive.transaction` writes it in a transaction of
+    its own once the failed one has rolled back, so a refusal can never roll
+    back its own record (R14).
+    """
+
+    def __init__(self, *args: object, refusal: Any = None) -> None:
+        super().__init__(*args)
+        self.refusal = refusal
 
 
 class ConfigurationError(ArchiveError):

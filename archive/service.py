@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -104,6 +105,19 @@ class Archive:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One transaction; an error that carries a ``refusal`` is audited in a
+        transaction of its own after this one rolled back (R14: a refused look
+        or action is evidence, and the refusal must not erase its own record)."""
+        try:
+            with self.sessions() as session, session.begin():
+                yield session
+        except ArchiveError as exc:
+            if isinstance(exc.refusal, AuditEntry):
+                self.record_event(exc.refusal)
+            raise
 
     # --- writes -------------------------------------------------------------
     def ingest(

@@ -192,21 +192,51 @@ def _item(
     )
 
 
+def _entry(requester: Requester, *, detail: dict[str, Any], **fields: object) -> AuditEntry:
+    """The audit entry of a read; a review look carries its review's reason and number."""
+    return AuditEntry(
+        actor=requester.actor,
+        role=str(requester.role),
+        purpose=requester.purpose_label,
+        source=requester.source,
+        detail={**detail, **requester.audit_detail},
+        **fields,  # type: ignore[arg-type]
+    )
+
+
 def _record(
     session: Session, requester: Requester, *, detail: dict[str, Any], **fields: object
 ) -> None:
-    """Audit a read; a review look carries its review's reason and number."""
-    audit.record(
-        session,
-        AuditEntry(
-            actor=requester.actor,
-            role=str(requester.role),
-            purpose=requester.purpose_label,
-            source=requester.source,
-            detail={**detail, **requester.audit_detail},
-            **fields,  # type: ignore[arg-type]
-        ),
+    audit.record(session, _entry(requester, detail=detail, **fields))
+
+
+def _refused(
+    requester: Requester, message: str, *, what: str, reason: str, **fields: object
+) -> NotFound:
+    """The 404 of a read that shows nothing, carrying its refused-look audit entry
+    (written by :meth:`Archive.transaction` after the rollback)."""
+    entry = _entry(
+        requester,
+        action=Action.VIEW,
+        outcome=Outcome.REFUSED,
+        detail={"what": what, "reason": reason},
+        **fields,
     )
+    return NotFound(message, refusal=entry)
+
+
+def _owner(session: Session, sop_instance_uid: str) -> str:
+    """The PatientID of an instance whatever its state ("" if not held): a refused
+    look is recorded against the patient whose photo was tried."""
+    found = session.scalar(
+        select(Patient.patient_id)
+        .select_from(Instance)
+        .join(Series, Instance.series_pk == Series.pk)
+        .join(Study, Series.study_pk == Study.pk)
+        .join(Patient, Study.patient_pk == Patient.pk)
+        .where(Instance.sop_instance_uid == sop_instance_uid)
+    )
+    return found or ""
 
 
 def timeline(archive: Archive, requester: Requester, patient_id: str) -> Timeline:
@@ -215,21 +245,21 @@ def timeline(archive: Archive, requester: Requester, patient_id: str) -> Timelin
     Raises :class:`NotFound` when the requester sees nothing of that patient
     (not told apart from a patient the archive does not hold). Audited as a view.
     """
-    with archive.sessions() as session, session.begin():
+    with archive.transaction() as session:
         rows = session.execute(
             _joined(requester)
             .where(Patient.patient_id == patient_id)
             .order_by(Study.study_date.desc(), Study.study_time.desc(), Study.pk, Instance.pk)
         ).all()
         if not rows:
-            _record(
-                session,
+            known = session.scalar(select(Patient.pk).where(Patient.patient_id == patient_id))
+            raise _refused(
                 requester,
-                action=Action.VIEW,
-                outcome=Outcome.REFUSED,
-                detail={"what": "timeline", "reason": "nothing visible"},
+                "no such patient",
+                what="timeline",
+                reason="nothing visible",
+                patient_id=patient_id[:64] if known is not None else "",
             )
-            raise NotFound("no such patient")
         studies: dict[str, StudyEntry] = {}
         patient = _patient(rows[0][7])
         for inst, series_uid, modality, body_part, series_desc, study_uid, study, _ in rows:
@@ -263,20 +293,19 @@ def image(
     """One instance ``requester`` may see, with its governing consent; audited as
     a view of ``what`` (page, thumbnail, image, video, download). Raises
     :class:`NotFound` for an instance that is absent or not visible alike."""
-    with archive.sessions() as session, session.begin():
+    with archive.transaction() as session:
         row = session.execute(
             _joined(requester).where(Instance.sop_instance_uid == sop_instance_uid)
         ).first()
         if row is None:
-            _record(
-                session,
+            raise _refused(
                 requester,
-                action=Action.VIEW,
-                outcome=Outcome.REFUSED,
+                "no such image",
+                what=what,
+                reason="not found or not visible",
                 object_uids=(sop_instance_uid[:64],),
-                detail={"what": what, "reason": "not found or not visible"},
+                patient_id=_owner(session, sop_instance_uid[:64]),
             )
-            raise NotFound("no such image")
         inst, series_uid, modality, body_part, series_desc, study_uid, _, pat = row
         item = _item(inst, series_uid, modality, body_part, series_desc, study_uid)
         badge = None
