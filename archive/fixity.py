@@ -85,6 +85,66 @@ def check(
     return report
 
 
+@dataclass
+class ErasureReport:
+    erased: int = 0
+    files_checked: int = 0
+    # (SOP Instance UID, file under the data folder) still holding an erased object
+    # or a copy derived from it.
+    leftovers: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.leftovers
+
+
+def verify_erasure(
+    factory: sessionmaker[Session], store: BlobStore, *, actor: str, source: str = ""
+) -> ErasureReport:
+    """Look under the whole data folder for any trace of an erased object: a file
+    named by its hash (the object, a thumbnail, a render, a remux) or a file whose
+    content hashes to it. Live objects are skipped (their name is their hash);
+    everything else is hashed. Audited."""
+    report = ErasureReport()
+    with factory() as session:
+        rows = session.execute(
+            select(Instance.sop_instance_uid, Instance.sha256, Instance.availability)
+        ).all()
+    erased = {sha: uid for uid, sha, state in rows if state is Availability.ERASED}
+    live = {sha for _, sha, state in rows if state is not Availability.ERASED}
+    report.erased = len(erased)
+    if erased:
+        for path in sorted(p for p in store.root.rglob("*") if p.is_file()):
+            stem = path.name.split(".")[0].split("-")[0]
+            if path.is_relative_to(store.objects) and stem in live:
+                continue
+            report.files_checked += 1
+            named = next((sha for sha in erased if sha in path.name), None)
+            if named is None:
+                content = store.hash_file(path)
+                named = content if content in erased else None
+            if named is not None:
+                report.leftovers.append((erased[named], str(path.relative_to(store.root))))
+    with factory() as session, session.begin():
+        audit.record(
+            session,
+            AuditEntry(
+                actor=actor,
+                action=Action.FIXITY,
+                outcome=Outcome.SUCCESS if report.ok else Outcome.FAILURE,
+                object_uids=tuple(uid for uid, _ in report.leftovers)[:1000],
+                source=source,
+                detail={
+                    "check": "erasure",
+                    "erased": report.erased,
+                    "files_checked": report.files_checked,
+                    "leftovers": len(report.leftovers),
+                },
+            ),
+        )
+    return report
+
+
 def verify_one(store: BlobStore, key: str, sha256: str) -> bool:
     """True when the stored bytes still hash to ``sha256`` (storage commitment)."""
     return store.hash_of(key) == sha256

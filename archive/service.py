@@ -350,6 +350,10 @@ class Archive:
     def fixity_check(self, *, actor: str, source: str = "") -> FixityReport:
         return fixity.check(self.sessions, self.store, actor=actor, source=source)
 
+    def verify_erasure(self, *, actor: str, source: str = "") -> fixity.ErasureReport:
+        """Search the data folder for any copy of an erased object (audited)."""
+        return fixity.verify_erasure(self.sessions, self.store, actor=actor, source=source)
+
     # --- consent ------------------------------------------------------------
     def record_consent(
         self, request: consent_ops.ConsentRequest, *, origin: Origin

@@ -2,6 +2,9 @@
 
 Objects live under ``objects/<aa>/<bb>/<sha256>.dcm``: the path derives from
 the SHA-256 of the content only, never from names or identifiers (R13).
+Copies derived from an object (thumbnails, renders, video remuxes) live under
+``derived/<kind>/<aa>/<sha256><suffix>``, named by the object's hash, so that
+erasing the object erases them too.
 Writes go to ``tmp/`` first, are fsynced, renamed into place, and the
 directory is fsynced, so a crash at any point leaves either no object or a
 complete one. Temporary files carry the writer's host and process id, so a
@@ -63,6 +66,7 @@ class BlobStore:
     def __init__(self, root: Path, *, max_object_bytes: int, min_free_bytes: int) -> None:
         self.root = root
         self.objects = root / "objects"
+        self.derived = root / "derived"
         self.tmp = root / "tmp"
         self.max_object_bytes = max_object_bytes
         self.min_free_bytes = min_free_bytes
@@ -92,6 +96,16 @@ class BlobStore:
 
     def path_for(self, key: str) -> Path:
         return self.objects / key
+
+    def derived_path(self, sha256: str, kind: str, suffix: str) -> Path:
+        """Where a copy derived from the object with this hash is kept."""
+        return self.derived / kind / sha256[:2] / f"{sha256}{suffix}"
+
+    def derived_copies(self, sha256: str) -> list[Path]:
+        """Every derived copy of the object with this hash that exists."""
+        if not self.derived.is_dir():
+            return []
+        return sorted(self.derived.glob(f"*/{sha256[:2]}/{sha256}*"))
 
     @staticmethod
     def key_for(sha256: str) -> str:
@@ -162,16 +176,19 @@ class BlobStore:
         return key
 
     def delete(self, key: str) -> bool:
-        """Remove an object's bytes (erasure). True if a file was removed."""
-        path = self.path_for(key)
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            return False
-        except OSError as exc:
-            raise StorageError(f"cannot erase object: {exc.strerror}") from exc
-        _fsync_dir(path.parent)
-        return True
+        """Remove an object's bytes and every copy derived from them (erasure).
+        True if anything was removed."""
+        removed = False
+        for path in [self.path_for(key), *self.derived_copies(Path(key).stem)]:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StorageError(f"cannot erase object: {exc.strerror}") from exc
+            _fsync_dir(path.parent)
+            removed = True
+        return removed
 
     @contextmanager
     def open(self, key: str) -> Iterator[BinaryIO]:
@@ -186,9 +203,14 @@ class BlobStore:
 
     def hash_of(self, key: str) -> str | None:
         """SHA-256 of a stored object, or None when the file is missing."""
+        return self.hash_file(self.path_for(key))
+
+    @staticmethod
+    def hash_file(path: Path) -> str | None:
+        """SHA-256 of any file, or None when it is missing."""
         digest = hashlib.sha256()
         try:
-            with open(self.path_for(key), "rb") as fh:
+            with open(path, "rb") as fh:
                 while chunk := fh.read(CHUNK):
                     digest.update(chunk)
         except FileNotFoundError:

@@ -451,6 +451,22 @@ def fixity_check() -> None:
         sys.exit(EXIT_PROBLEMS)
 
 
+@main.command("verify-erasure")
+def verify_erasure() -> None:
+    """Search the data folder for any copy of an erased recording (the object, its
+    thumbnails, renders, remuxes, or a file with its content); exit 1 if one is found."""
+    with open_archive() as archive:
+        report = archive.verify_erasure(actor=operator())
+    click.echo(
+        f"erased {report.erased}, files checked {report.files_checked}, "
+        f"copies found {len(report.leftovers)}"
+    )
+    for uid, path in report.leftovers:
+        click.echo(f"  LEFT {uid}: {path}")
+    if not report.ok:
+        sys.exit(EXIT_PROBLEMS)
+
+
 # --- known DICOM nodes ---------------------------------------------------------
 @main.group()
 def node() -> None:

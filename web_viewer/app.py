@@ -71,7 +71,8 @@ def create_app(archive: Archive, settings: WebSettings | None = None) -> FastAPI
     """The viewer over ``archive``; settings from the environment when not given."""
     if settings is None:
         settings = WebSettings()
-    cache_dir = settings.viewer_cache_dir or archive.settings.data_dir / "viewer-cache"
+    # Derived copies live where the archive erases them with their object.
+    cache_dir = archive.store.derived
     app = FastAPI(
         title="photopacs",
         summary="Consent-aware archive of clinical photographs and video: JSON API",

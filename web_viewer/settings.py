@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -25,13 +24,6 @@ class WebSettings(BaseSettings):
         description=(
             "Mark session cookies Secure: `auto` when the request came over HTTPS, "
             "`always` behind a TLS-terminating proxy, `never` for plain-HTTP tests."
-        ),
-    )
-    viewer_cache_dir: Path | None = Field(
-        default=None,
-        description=(
-            "Folder for cached thumbnails, renders and video remuxes (named by content "
-            "hash only). Default: `viewer-cache` in the data folder."
         ),
     )
     thumbnail_pixels: int = Field(

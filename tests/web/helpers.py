@@ -22,7 +22,6 @@ PHOTOGRAPHER = "phot"
 def make_client(archive: Archive, tmp_path: Path, **overrides: object) -> TestClient:
     values: dict[str, object] = {
         "cookie_secure": "never",
-        "viewer_cache_dir": tmp_path / "viewer-cache",
         "max_upload_bytes": 4 * 1024 * 1024,
         **overrides,
     }

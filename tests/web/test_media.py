@@ -87,7 +87,7 @@ def test_jpeg_video_and_headers(archive: Archive, tmp_path: Path) -> None:
     # Thumbnails: small, cached once, named by hash only.
     r = client.get(f"/api/images/{rose.sop_instance_uid}/thumbnail")
     assert r.status_code == 200 and r.content[:2] == b"\xff\xd8"
-    cached = list((tmp_path / "viewer-cache").rglob("*.jpg"))
+    cached = list(archive.store.derived.rglob("*.jpg"))
     assert cached and all(p.name.startswith(rose.sha256) for p in cached)
     assert b"Exif" not in r.content
 
