@@ -1,4 +1,4 @@
-"""Shared test helpers: dependency gates, external validators, corpus paths.
+"""Shared test helpers: dependency gates, external validators, sample files.
 
 In CI (``CI=true``) a test whose dependency is missing fails instead of
 skipping, so a green CI run always means the real thing was exercised.
@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-CORPUS = SHARED / "corpus"
+CORPUS = REPO / "tests" / "data"
+"""The sample files (photos, a video, DICOM objects made by other tools):
+made by ``tests/data/make.py``, described in ``tests/data/README.md``."""
 
 
 def in_ci() -> bool:
@@ -40,8 +41,9 @@ def require_tool(name: str, package: str) -> str:
 
 
 def corpus(*parts: str) -> Path:
+    """A sample file under ``tests/data`` (``corpus("jpeg", "rose.jpg")``)."""
     path = CORPUS.joinpath(*parts)
-    require(path.exists(), f"sample corpus file {path}")
+    assert path.is_file(), f"no sample file {path}: run tests/data/make.py"
     return path
 
 
