@@ -6,6 +6,7 @@ skipping, so a green CI run always means the real thing was exercised.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -34,10 +35,38 @@ def require(condition: bool, what: str) -> None:
 
 
 def require_tool(name: str, package: str) -> str:
-    path = shutil.which(name)
+    """The executable ``name`` from the Debian package ``package``, or skip/fail."""
+    path = find_tool(name, package)
     require(path is not None, f"`{name}` (Debian package {package})")
     assert path is not None
     return path
+
+
+def find_tool(name: str, package: str) -> str | None:
+    """The first ``name`` on PATH that really is ``package``'s.
+
+    pynetdicom installs Python scripts called ``storescu``, ``storescp``,
+    ``findscu``, ``movescu``, ``getscu`` and ``echoscu`` into the virtualenv's
+    ``bin``; with the virtualenv activated they come first on PATH and take
+    other options than dcmtk's tools. So for dcmtk every match on PATH is asked
+    for its version and only one that says it is dcmtk is taken.
+    """
+    for folder in os.get_exec_path():
+        path = shutil.which(name, path=folder)
+        if path is not None and (package != "dcmtk" or _is_dcmtk(path)):
+            return path
+    return None
+
+
+@functools.cache
+def _is_dcmtk(path: str) -> bool:
+    try:
+        proc = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except OSError:
+        return False
+    return "$dcmtk:" in proc.stdout + proc.stderr
 
 
 def corpus(*parts: str) -> Path:
