@@ -5,6 +5,7 @@ valid DICOM objects of one patient and study) rest on it."""
 from __future__ import annotations
 
 import io
+import re
 import struct
 
 import av
@@ -12,7 +13,7 @@ import pydicom
 import pytest
 from PIL import Image
 
-from tests.support import CORPUS, corpus, dciodvfy
+from tests.support import CORPUS, REPO, corpus, dciodvfy
 
 PHOTOS = {"rose": (1024, 673), "wizard": (480, 640), "logo": (640, 480), "plasma": (800, 600)}
 SIZES = {**PHOTOS, "tiny": (48, 32)}
@@ -80,3 +81,12 @@ def test_the_sample_files_stay_small() -> None:
     files = [p for p in CORPUS.rglob("*") if p.is_file() and p.suffix in (".jpg", ".mp4", ".dcm")]
     assert len(files) == 12
     assert sum(p.stat().st_size for p in files) < 1_000_000
+
+
+def test_the_readme_tour_names_the_sample_study() -> None:
+    tour = (REPO / "README.md").read_text().split("## A quick tour")[1].split("\n## ")[0]
+    [samples] = re.findall(r"^SAMPLES=(\S+)", tour, flags=re.M)
+    study = pydicom.dcmread(corpus("dicom", "vlp_rose.dcm"), stop_before_pixels=True)
+    assert samples == study.StudyInstanceUID
+    for path in re.findall(r"tests/data/\S+", tour):
+        assert (REPO / path.rstrip(")")).exists(), path
