@@ -1,9 +1,9 @@
 """Availability transitions at patient, study, series and instance level
-(DESIGN.md section 4; rules R5-R7, R16).
+(docs/architecture.md, section 3; rules R5-R7, R16).
 
 A governance hold or quarantine stays until governance releases it, whatever
 consent says; release hands the instance back to the consent rules and is
-refused while its consent still forbids use (DESIGN.md R5-R7).
+refused while its consent still forbids use (R5-R7).
 ``active`` <-> ``held`` <-> ``quarantined`` are reversible by governance;
 ``erased`` is final: the bytes are deleted, the index row stays as a
 tombstone. Every transition is an audit event in the same transaction.

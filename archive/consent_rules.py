@@ -1,4 +1,4 @@
-"""The consent rules as one decision table (DESIGN.md section 1, R3-R11).
+"""The consent rules as one decision table (rules R3-R11, docs/architecture.md).
 
 Pure: facts about an instance and the consent documents currently covering
 it go in; its availability, the reason, and the purposes it may be used for

@@ -1,5 +1,5 @@
 """Governance beyond plain transitions: IOCM rejection notes received, legal
-holds, and propagation of quarantines to peers that hold copies (issue 6)."""
+holds, and propagation of quarantines to peers that hold copies."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Ingest: the archive's only writer of objects (DESIGN.md section 6).
+"""Ingest: the archive's only writer of objects (docs/architecture.md, section 4).
 
 validate -> stage (fsynced temp file, hashed) -> index in one transaction ->
 move the bytes to their content address -> commit. A caller is told

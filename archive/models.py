@@ -1,5 +1,5 @@
 """The index: SQLAlchemy 2.0 typed models of Patient > Study > Series > Instance,
-the audit trail, and the per-instance availability state (DESIGN.md section 4).
+the audit trail, and the per-instance availability state (docs/architecture.md, section 3).
 
 Column names are the snake_case forms of the DICOM keywords they hold; the one
 keyword-to-column map lives in :mod:`archive.keys`.
@@ -42,7 +42,7 @@ class Base(DeclarativeBase):
 
 
 class Availability(enum.StrEnum):
-    """Availability of an instance (DESIGN.md section 4)."""
+    """Availability of an instance (docs/architecture.md, section 3)."""
 
     ACTIVE = "active"
     HELD = "held"
@@ -63,7 +63,7 @@ def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
 
 
 class ReasonCode(enum.StrEnum):
-    """Why governance held, quarantined or erased something (issue 6)."""
+    """Why governance held, quarantined or erased something."""
 
     CONSENT_WITHDRAWN = "consent-withdrawn"
     CONSENT_REFUSED = "consent-refused"
@@ -168,7 +168,7 @@ class Instance(Base):
     availability_reason_code: Mapped[str] = mapped_column(String(32), default="")
     # Under a legal hold an instance may not be erased.
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
-    # What the governing consent permits (DESIGN.md section 4, R3); the access
+    # What the governing consent permits (R3); the access
     # policy filters on these, in the database.
     use_care: Mapped[bool] = mapped_column(Boolean, default=False)
     use_teaching: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -369,7 +369,7 @@ class CommitmentReport(Base):
 
 
 class NodeRole(enum.StrEnum):
-    """What a known DICOM node may do (DESIGN.md section 3)."""
+    """What a known DICOM node may do (docs/architecture.md, section 3)."""
 
     MODALITY = "modality"  # echo, store, storage commitment
     EPR = "epr"  # echo, find, move, get

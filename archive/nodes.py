@@ -1,7 +1,7 @@
 """Known DICOM nodes: who may associate, in which role, from where.
 
 An AE title the archive does not know is refused at association; a known
-one may use only the services its role allows (DESIGN.md section 3).
+one may use only the services its role allows (docs/architecture.md, section 3).
 """
 
 from __future__ import annotations

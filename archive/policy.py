@@ -1,4 +1,4 @@
-"""The one access-policy decision (DESIGN.md section 4).
+"""The one access-policy decision (docs/architecture.md, section 3).
 
 Every read path — C-FIND, C-MOVE, C-GET, the web viewer, DICOMweb, exports —
 asks this module, and nothing else, which instances a requester may see.
@@ -33,7 +33,7 @@ class Role(enum.StrEnum):
 
 
 class Purpose(enum.StrEnum):
-    """Purposes of use (DESIGN.md section 4); ``specified`` carries its text separately."""
+    """Purposes of use; ``specified`` carries its text separately."""
 
     CARE = "care"
     TEACHING = "teaching"
@@ -102,7 +102,7 @@ def role_may_act_for(role: Role, purpose: Purpose) -> bool:
 def visible(requester: Requester) -> ColumnElement[bool]:
     """The access decision as a predicate over :class:`Instance` rows:
     visible(instance, role, purpose) = instance active AND role may act for
-    the purpose AND the governing consent covers the purpose (DESIGN.md 4)."""
+    the purpose AND the governing consent covers the purpose."""
     if not role_may_act_for(requester.role, requester.purpose):
         return false()
     active = Instance.availability == Availability.ACTIVE

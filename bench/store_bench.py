@@ -38,9 +38,9 @@ from archive import (
     ArchiveSettings,
 )
 from tests.gateway.dcmtk import echo_ok
+from tests.support import CORPUS, find_tool
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS = REPO.parent / "shared" / "corpus" / "dicom"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ENV = {**os.environ, "TCP_NODELAY": "1"}
 TICK = os.sysconf("SC_CLK_TCK")
@@ -100,6 +100,14 @@ def make_workload(
         ds.save_as(path, enforce_file_format=True)
         total += path.stat().st_size
     return total
+
+
+def dcmtk(name: str) -> str:
+    """dcmtk's ``name`` from PATH, never pynetdicom's script of the same name."""
+    path = find_tool(name, "dcmtk")
+    if path is None:
+        raise SystemExit(f"dcmtk's {name} is missing: apt-get install dcmtk")
+    return path
 
 
 def echo(port: int, called: str) -> bool:
@@ -192,7 +200,7 @@ def bare(tmp: Path) -> Iterator[Receiver]:
 def storescp(tmp: Path) -> Iterator[Receiver]:
     port = free_port()
     (tmp / "out").mkdir()
-    cmd = ["storescp", "--aetitle", "STORESCP", "+xa", "-od", str(tmp / "out"), str(port)]
+    cmd = [dcmtk("storescp"), "--aetitle", "STORESCP", "+xa", "-od", str(tmp / "out"), str(port)]
     with process("dcmtk storescp", "STORESCP", port, cmd, ENV, tmp / "storescp.log") as rec:
         yield rec
 
@@ -221,11 +229,12 @@ def store_run(rec: Receiver, workload: Path, senders: int) -> float:
     groups: list[list[Path]] = [[] for _ in range(senders)]
     for i, part in enumerate(parts):
         groups[i % senders].append(part)
+    storescu = dcmtk("storescu")
     start = time.perf_counter()
     procs = [
         subprocess.Popen(
             [
-                "storescu",
+                storescu,
                 "-aet",
                 SENDER,
                 "-aec",
@@ -284,7 +293,7 @@ def median_of(runs: list[Result]) -> Result:
 def findscu_ms(port: int, aet: str, calling: str, keys: list[str], repeat: int) -> list[float]:
     times = []
     for _ in range(repeat):
-        args = ["findscu", "-aet", calling, "-aec", aet, "-P"]
+        args = [dcmtk("findscu"), "-aet", calling, "-aec", aet, "-P"]
         for key in keys:
             args += ["-k", key]
         start = time.perf_counter()
@@ -296,9 +305,10 @@ def findscu_ms(port: int, aet: str, calling: str, keys: list[str], repeat: int) 
 
 def echoscu_ms(port: int, aet: str, calling: str, repeat: int) -> list[float]:
     times = []
+    echoscu = dcmtk("echoscu")
     for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run(["echoscu", "-aet", calling, "-aec", aet, "127.0.0.1", str(port)],
+        subprocess.run([echoscu, "-aet", calling, "-aec", aet, "127.0.0.1", str(port)],
                        env=ENV, capture_output=True, check=True)  # fmt: skip
         times.append((time.perf_counter() - start) * 1000)
     return times
@@ -366,7 +376,10 @@ def main() -> None:
     )
     parser.add_argument("--skip", default="", help="receivers to leave out, comma-separated")
     args = parser.parse_args()
-    templates = {"big": CORPUS / "vlp_rose.dcm", "small": CORPUS / "vlp_tiny.dcm"}
+    templates = {
+        "big": CORPUS / "dicom" / "vlp_rose.dcm",
+        "small": CORPUS / "dicom" / "vlp_tiny.dcm",
+    }
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     if True:
         receivers: list[tuple[str, Callable[[Path], object]]] = [

@@ -1,6 +1,6 @@
 """The gateway's Application Entity: presentation contexts, handlers, listeners.
 
-:func:`build_ae` configures a pynetdicom AE for the services of issue 4 and
+:func:`build_ae` configures a pynetdicom AE for the archive's DICOM services and
 returns it with the event handlers bound to one archive; :class:`Gateway`
 runs the plain listener (and, when configured, a DICOM-over-TLS one) in
 background threads and stops them cleanly.

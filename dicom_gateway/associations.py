@@ -52,7 +52,7 @@ ALLOWED: dict[NodeRole, frozenset[Service]] = {
 
 
 # A governance node calling the review AE title may look at held and
-# quarantined objects (the governance review path; issue 6).
+# quarantined objects (the governance review path).
 REVIEW_SERVICES = frozenset({Service.ECHO, Service.FIND, Service.MOVE, Service.GET})
 
 

@@ -1,4 +1,4 @@
-"""Sending the IOCM rejection notes the archive owes to peers (issue 6).
+"""Sending the IOCM rejection notes the archive owes to peers.
 
 When instances that were moved, got or forwarded to another node are
 quarantined or erased, the archive queues a rejection note per node and

@@ -2,7 +2,7 @@
 
 A governance DICOM node may call the review AE title only while it has an
 open review; the reason stated here goes into the audit event of every look
-it takes (issue 6, :mod:`archive.reviews`).
+it takes (:mod:`archive.reviews`).
 """
 
 from __future__ import annotations

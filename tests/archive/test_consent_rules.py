@@ -1,5 +1,5 @@
 """The consent rules as one decision table: one test per rule, named after it
-(DESIGN.md section 1)."""
+(docs/architecture.md, section 1)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Governance beyond transitions: IOCM rejection notes, legal holds, and the
-rejection notes owed to peers (issue 6)."""
+rejection notes owed to peers."""
 
 from __future__ import annotations
 

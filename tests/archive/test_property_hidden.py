@@ -1,7 +1,7 @@
 """Property: whatever the archive holds and whatever happened to it, no held,
 quarantined or erased instance ever leaves through a query or a retrieve —
 not as a match, not in a count, not in ModalitiesInStudy — and governance
-review sees exactly the hidden ones (issue 6)."""
+review sees exactly the hidden ones."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Governance reviews (issue 6): hidden objects are looked at only under an
+"""Governance reviews: hidden objects are looked at only under an
 open review with a stated reason; opening, closing and expiry are audited."""
 
 from __future__ import annotations

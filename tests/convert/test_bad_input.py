@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -47,28 +48,51 @@ def _jpeg_with_size(width: int, height: int) -> bytes:
     return plain[: sof + 5] + struct.pack(">HH", height, width) + plain[sof + 9 :]
 
 
-def _bad_inputs() -> dict[str, tuple[bytes, str]]:
-    rose = corpus("jpeg", "rose.jpg").read_bytes()
-    mp4 = corpus("video", "testsrc_640x480_2s.mp4").read_bytes()
-    corrupt_mp4 = mp4[:2000] + bytes(len(mp4) - 2000)
-    return {
-        "empty.jpg": (b"", "the file is empty"),
-        "truncated.jpg": (rose[: len(rose) // 2], "JPEG is truncated"),
-        "no-scan.jpg": (rose[: rose.index(b"\xff\xda")] + b"\xff\xd9", "JPEG is corrupt"),
-        "corrupt.mp4": (corrupt_mp4, "corrupt|not a readable video|no frames|does not decode"),
-        "chopped.mp4": (mp4[:1000], "not a readable video|corrupt|no frames"),
-        "bomb.png": (_png_header_only(60000, 60000), "exceeds the limit .* decompression bomb"),
-        "bomb.jpg": (_jpeg_with_size(65000, 65000), "exceeds the limit .* decompression bomb"),
-        "notes.txt": (b"hello, this is text\n", "not a photo or video the converter handles"),
-        "broken.png": (_png_header_only(40, 30)[:-20], "PNG does not decode"),
-    }
+def _rose() -> bytes:
+    return corpus("jpeg", "rose.jpg").read_bytes()
 
 
-@pytest.mark.parametrize("name", sorted(_bad_inputs()))
+def _mp4() -> bytes:
+    return corpus("video", "testsrc_640x480_2s.mp4").read_bytes()
+
+
+def _zeroed_after(data: bytes, keep: int) -> bytes:
+    return data[:keep] + bytes(len(data) - keep)
+
+
+# name -> (how to make the file, what the error must say); made when a test
+# runs, not when the module is collected.
+BAD_INPUTS: dict[str, tuple[Callable[[], bytes], str]] = {
+    "empty.jpg": (lambda: b"", "the file is empty"),
+    "truncated.jpg": (lambda: _rose()[: len(_rose()) // 2], "JPEG is truncated"),
+    "no-scan.jpg": (
+        lambda: _rose()[: _rose().index(b"\xff\xda")] + b"\xff\xd9",
+        "JPEG is corrupt",
+    ),
+    "corrupt.mp4": (
+        lambda: _zeroed_after(_mp4(), 2000),
+        "corrupt|not a readable video|no frames|does not decode",
+    ),
+    "chopped.mp4": (lambda: _mp4()[:1000], "not a readable video|corrupt|no frames"),
+    "bomb.png": (
+        lambda: _png_header_only(60000, 60000),
+        "exceeds the limit .* decompression bomb",
+    ),
+    "bomb.jpg": (
+        lambda: _jpeg_with_size(65000, 65000),
+        "exceeds the limit .* decompression bomb",
+    ),
+    "notes.txt": (lambda: b"hello, this is text\n", "not a photo or video the converter handles"),
+    "broken.png": (lambda: _png_header_only(40, 30)[:-20], "PNG does not decode"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
 def test_bad_file_is_a_clear_error_naming_it_and_nothing_is_written(
     name: str, tmp_path: Path, demographics: Demographics, context: CaptureContext
 ) -> None:
-    data, reason = _bad_inputs()[name]
+    make, reason = BAD_INPUTS[name]
+    data = make()
     path = tmp_path / name
     path.write_bytes(data)
     out = tmp_path / "out"

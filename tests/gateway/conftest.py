@@ -2,7 +2,7 @@
 fixture (SQLite and PostgreSQL), registered nodes, and pynetdicom SCUs.
 
 ``seed`` is the one place that puts objects into the archive *and makes them
-visible*; when consent lands (issue 5) it is the helper to adapt.
+visible* (it records consent for photos that arrive held).
 """
 
 from __future__ import annotations

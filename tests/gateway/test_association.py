@@ -1,5 +1,5 @@
 """Association control: unknown, misaddressed and wrong-role callers are refused
-and audited; known ones get the services of their role (DESIGN.md section 3)."""
+and audited; known ones get the services of their role."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 5 end to end over the network: a camera stores photos with dcmtk
+"""Consent end to end over the network: a camera stores photos with dcmtk
 `storescu` (held: no consent yet); consent level 1 is recorded -> an EPR's
 `findscu` finds them; consent is withdrawn -> `findscu` finds nothing and
 `movescu` moves no photo (only the consent documents, which travel with the

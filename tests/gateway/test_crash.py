@@ -1,6 +1,6 @@
 """kill -9 of `photopacs serve` in the middle of a 1,000-instance storescu run:
 after a restart, every instance that got a Success response is present and
-passes fixity, and nothing is half-stored (DESIGN.md section 6)."""
+passes fixity, and nothing is half-stored."""
 
 from __future__ import annotations
 

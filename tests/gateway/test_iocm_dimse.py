@@ -1,4 +1,4 @@
-"""IHE IOCM over DIMSE (issue 6): a registered governance node's rejection note
+"""IHE IOCM over DIMSE: a registered governance node's rejection note
 quarantines what it references; nobody else may send one."""
 
 from __future__ import annotations

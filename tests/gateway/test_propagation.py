@@ -1,4 +1,4 @@
-"""Propagation (issue 6): an instance moved to a peer and then quarantined
+"""Propagation: an instance moved to a peer and then quarantined
 earns that peer an IOCM rejection note; a dcmtk storescp peer receives it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The issue 6 property over the network: random archives and random
+"""The hidden-objects property over the network: random archives and random
 availability/consent changes; no held, quarantined or erased instance ever
 appears in a C-FIND response (any level, counts included) or a C-GET
 sub-operation, and the review AE title shows exactly the held and

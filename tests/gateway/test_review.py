@@ -1,4 +1,4 @@
-"""The governance review path over DIMSE (issue 6): a governance node calling
+"""The governance review path over DIMSE: a governance node calling
 the review AE title finds, moves and gets exactly the held and quarantined
 objects while it has an open review with a stated reason; nobody else may
 call it; every look is audited with the review's reason and number."""

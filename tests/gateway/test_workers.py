@@ -1,6 +1,6 @@
 """Several receiving processes share the DICOM port (PHOTOPACS_DICOM_WORKERS):
 the kernel spreads associations over them, everything sent is stored once,
-and SIGTERM stops them all (issue 4: scale past one core)."""
+and SIGTERM stops them all (to scale past one core)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The issue 6 property through the web viewer: random archives and random
+"""The hidden-objects property through the web viewer: random archives and random
 availability/consent changes; a clinician working for care never sees a held,
 quarantined or erased recording — not in search counts, timelines, image
 pages, thumbnails or downloads (404) — and sees every visible one; the
