@@ -312,8 +312,7 @@ def _extract(
     patient_id = _text(ds, "PatientID")
     if not patient_id:
         raise MissingAttribute("PatientID")
-    if len(patient_id) > 64:
-        raise InvalidObject("PatientID is longer than 64 characters")
+    _check_lengths(ds)
     charset = ds.get("SpecificCharacterSet", "")
     if not isinstance(charset, str):
         charset = "\\".join(charset)
@@ -352,6 +351,24 @@ def _extract(
         ),
         anatomic_region_codes=_region_codes(ds),
     )
+
+
+# Identifying values the archive copies into the consent documents it makes: one
+# longer than its VR allows (PS3.5 6.2) would make an object that can never be
+# consented, so it is refused at the door instead.
+GOVERNED_LENGTHS = {"PatientID": ("LO", 64), "AccessionNumber": ("SH", 16), "StudyID": ("SH", 16)}
+
+
+def _check_lengths(ds: Dataset) -> None:
+    for keyword, (vr, limit) in GOVERNED_LENGTHS.items():
+        length = len(_text(ds, keyword))
+        if length > limit:
+            raise InvalidObject(f"{keyword} is {length} characters; {vr} allows {limit}")
+    for group in _text(ds, "PatientName").split("="):
+        if len(group) > 64:
+            raise InvalidObject(
+                f"PatientName has a component group of {len(group)} characters; PN allows 64"
+            )
 
 
 def _region_codes(ds: Dataset) -> tuple[str, ...]:

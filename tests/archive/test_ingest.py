@@ -217,3 +217,28 @@ def test_undeclared_non_ascii_is_stored_and_flagged(archive: Archive) -> None:
     assert instance.charset_undeclared is True
     [match] = archive.find(Level.PATIENT, {"PatientID": "U1", "PatientName": ""}, requester=OP)
     assert match["PatientName"] == "Müller^Jo"
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value", "reason"),
+    [
+        ("PatientName", "A" * 601, "PatientName has a component group of 601 characters"),
+        ("PatientName", "Short^Name=" + "山" * 65, "component group of 65 characters"),
+        ("PatientID", "P" * 65, "PatientID is 65 characters; LO allows 64"),
+        ("AccessionNumber", "A" * 17, "AccessionNumber is 17 characters; SH allows 16"),
+        ("StudyID", "S" * 17, "StudyID is 17 characters; SH allows 16"),
+    ],
+)
+def test_values_the_archive_could_never_consent_are_refused_at_the_door(
+    archive: Archive, keyword: str, value: str, reason: str
+) -> None:
+    """A consent document copies these values; one longer than its VR allows would
+    leave the recording held forever, so the object is refused with the reason."""
+    ds = make_dataset()
+    setattr(ds, keyword, value)
+    before = counts(archive)
+    with pytest.raises(InvalidObject, match=reason):
+        archive.ingest(encode(ds), origin=ORIGIN)
+    assert counts(archive) == before
+    assert audit_rows(archive)[-1].outcome == "refused"
+    assert value not in str(audit_rows(archive)[-1].detail)  # no patient data in the trail

@@ -156,6 +156,7 @@ def test_identical_resend_is_success_and_conflicting_duplicate_is_refused(
         ("patient-id", 0xC001, "PatientID"),
         ("truncated", 0xC000, "truncated"),
         ("garbage", 0xC000, "cannot understand"),
+        ("name too long to consent", 0xC000, "PatientName has a component group of 601"),
     ],
 )
 def test_bad_data_sets_get_their_status_and_lose_nothing(
@@ -170,6 +171,8 @@ def test_bad_data_sets_get_their_status_and_lose_nothing(
         ds.SOPInstanceUID = "1.2.3.4.5"
     if damage == "patient-id":
         del ds.PatientID
+    if damage == "name too long to consent":
+        ds.PatientName = "A" * 601
     raw = _raw(ds)
     if damage == "truncated":
         raw = raw[:-1000]

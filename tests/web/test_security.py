@@ -259,3 +259,19 @@ def test_errors_have_one_shape_and_500_echoes_nothing(archive: Archive, tmp_path
     r = quiet.get("/api/session")
     assert r.status_code == 401 and r.json()["error"]["code"] == "not_signed_in"
     assert quiet.get("/api/openapi.json").status_code == 200
+
+
+def test_an_upload_whose_name_no_consent_could_carry_is_refused(  # type: ignore[no-untyped-def]
+    archive: Archive, photographer
+) -> None:
+    client, token = photographer
+    before = _instances(archive)
+    r = client.post(
+        "/api/uploads",
+        headers={"X-CSRF-Token": token},
+        data={"patient_id": "U9", "family_name": "F" * 40, "given_name": "G" * 40, "sex": "F"},
+        files={"files": ("rose.jpg", corpus("jpeg", "tiny.jpg").read_bytes(), "image/jpeg")},
+    )
+    assert r.status_code == 400, r.text
+    assert "PN allows 64" in r.json()["error"]["message"]
+    assert _instances(archive) == before
