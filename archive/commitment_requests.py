@@ -56,7 +56,7 @@ class InstanceResult:
 
 
 @dataclass(frozen=True)
-class RequestInfo:
+class CommitmentRequestInfo:
     number: int
     transaction_uid: str
     destination: str
@@ -85,8 +85,10 @@ class RequestInfo:
         return [i for i in self.instances if i.result != "committed"]
 
 
-def _info(row: CommitmentRequest, items: Sequence[CommitmentRequestInstance]) -> RequestInfo:
-    return RequestInfo(
+def _info(
+    row: CommitmentRequest, items: Sequence[CommitmentRequestInstance]
+) -> CommitmentRequestInfo:
+    return CommitmentRequestInfo(
         number=row.pk,
         transaction_uid=row.transaction_uid,
         destination=row.destination,
@@ -144,7 +146,7 @@ class CommitmentRequests:
         calling_aet: str,
         actor: str,
         source: str = "",
-    ) -> RequestInfo:
+    ) -> CommitmentRequestInfo:
         """Record a request about to be sent (audited); status ``pending``."""
         if not valid_uid(transaction_uid):
             raise InvalidArgument(f"Transaction UID {transaction_uid!r} is not a UID")
@@ -208,12 +210,12 @@ class CommitmentRequests:
             )
             return _info(row, items)
 
-    def get(self, transaction_uid: str) -> RequestInfo | None:
+    def get(self, transaction_uid: str) -> CommitmentRequestInfo | None:
         with self.sessions() as session:
             row = _row(session, transaction_uid)
             return _info(row, _items(session, row)) if row else None
 
-    def listing(self, *, statuses: Sequence[str] | None = UNSETTLED) -> list[RequestInfo]:
+    def listing(self, *, statuses: Sequence[str] | None = UNSETTLED) -> list[CommitmentRequestInfo]:
         with self.sessions() as session:
             stmt = select(CommitmentRequest).order_by(CommitmentRequest.pk)
             if statuses is not None:
@@ -239,7 +241,7 @@ class CommitmentRequests:
         via: str,
         role: str = "",
         source: str = "",
-    ) -> RequestInfo:
+    ) -> CommitmentRequestInfo:
         """Apply an N-EVENT-REPORT (PS3.4 J.3.3) from ``reporter`` (audited).
 
         Raises :class:`NotFound` for a transaction we never recorded and
@@ -289,7 +291,7 @@ class CommitmentRequests:
         failed: Sequence[tuple[str, str, int | None]],
         via: str,
         now: datetime,
-    ) -> tuple[RequestInfo, dict[str, Any]]:
+    ) -> tuple[CommitmentRequestInfo, dict[str, Any]]:
         ok = {i for _, i in committed}
         reasons = {i: reason for _, i, reason in failed}
         requested = {item.sop_instance_uid for item in items}
@@ -349,7 +351,7 @@ class CommitmentRequests:
 
     def give_up(
         self, transaction_uid: str, *, status: str, detail: str, actor: str, source: str = ""
-    ) -> RequestInfo:
+    ) -> CommitmentRequestInfo:
         """Mark a still-pending transaction ``timed-out`` or ``refused`` (audited).
         A report that already arrived wins: the record is returned unchanged."""
         if status not in (TIMED_OUT, REFUSED):

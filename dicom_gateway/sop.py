@@ -14,7 +14,8 @@ class Service(enum.StrEnum):
     FIND = "find"
     MOVE = "move"
     GET = "get"
-    COMMIT = "commit"
+    COMMIT = "commit"  # ask us to commit (N-ACTION); we report
+    COMMIT_REPORT = "commit-report"  # report on a commitment we asked for (N-EVENT-REPORT)
 
 
 VERIFICATION = "1.2.840.10008.1.1"
