@@ -466,7 +466,8 @@ def node() -> None:
     type=click.Choice([r.value for r in NodeRole]),
     required=True,
     help="modality: echo, store, commit; epr: echo, find, move, get; peer: move/forward "
-    "destination; governance: review of held/quarantined objects.",
+    "destination; epr and peer may report on `send --commit` requests; governance: review "
+    "of held/quarantined objects.",
 )
 @click.option("--check-address", is_flag=True, help="Refuse associations from other addresses.")
 @click.option("--description", default="", help="Free text, e.g. the device's location.")
