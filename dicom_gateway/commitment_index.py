@@ -222,7 +222,7 @@ class IndexedCommitment:
             if exc.errno != errno.EADDRINUSE:
                 self.where = f"the same association only: cannot listen on {host}:{port}: {exc}"
                 return
-            self.where = f"{host}:{port}, where photopacs serve (already listening) records it"
+            self.where = f"{host}:{port}, already in use (by photopacs serve, which records it)"
             return
         self.listener = listener
         self.where = f"{host}:{port} as {aet} (photopacs send listening)"

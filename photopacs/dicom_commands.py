@@ -17,8 +17,9 @@ from typing import Any
 
 import click
 
-from archive import Archive, ArchiveError, ArchiveSettings
+from archive import Archive, ArchiveError, ArchiveSettings, InvalidArgument
 from archive.convert import ConversionError
+from archive.nodes import valid_ae_title
 from dicom_gateway import GatewaySettings
 from dicom_gateway.commitment_index import IndexedCommitment
 from dicom_gateway.scu import Destination, Item, Sender, SendError, SendResult, inspect
@@ -51,12 +52,25 @@ def _destination(to: str, host: str | None, port: int | None) -> tuple[str, int]
     return host or node.host, port or node.port
 
 
+def _ae_title(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return valid_ae_title(value)
+    except InvalidArgument as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command("send")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--to", "to", required=True, help="AE title of the destination node.")
+@click.option(
+    "--to", "to", required=True, callback=_ae_title, help="AE title of the destination node."
+)
 @click.option("--host", default=None, help="Its address (default: from the node registry).")
 @click.option("--port", type=int, default=None, help="Its port (default: from the registry).")
-@click.option("--aet", default=None, help="Our (calling) AE title [PHOTOPACS_AET].")
+@click.option(
+    "--aet", default=None, callback=_ae_title, help="Our (calling) AE title [PHOTOPACS_AET]."
+)
 @click.option(
     "--commit",
     is_flag=True,
@@ -144,6 +158,8 @@ def send(
                 )
             except SendError as exc:
                 fail(str(exc))
+            except ArchiveError as exc:  # recording the commitment request in the index
+                fail(f"storage commitment: {exc}")
     click.echo(f"sent {len(result.sent)}, failed {len(result.failed)}, refused {len(refused)}")
     for item, status, comment in result.failed:
         click.echo(f"  failed {item.path.name}: 0x{status & 0xFFFF:04X} {comment}")

@@ -26,6 +26,7 @@ class CommitmentScp:
     aet: str
     report_port: int  # photopacs's DICOM port: the report goes there
     report: bool = True  # False: answer the N-ACTION and never report
+    action_status: int = 0x0000  # the N-ACTION's answer (not 0: refused, no report)
     lose: set[str] = field(default_factory=set)  # SOP instances it will not commit
     stored: dict[str, str] = field(default_factory=dict)  # SOP instance -> class
     requests: list[Dataset] = field(default_factory=list)  # N-ACTION Action Information
@@ -85,6 +86,11 @@ class CommitmentScp:
     def on_action(self, event: Any) -> tuple[int, None]:
         request = event.action_information
         self.requests.append(request)
+        if self.action_status:
+            answer = Dataset()
+            answer.Status = self.action_status
+            answer.ErrorComment = "out of disk"
+            return answer, None
         if self.report:
             threading.Thread(target=self._report_later, args=(request,), daemon=True).start()
         return 0x0000, None
@@ -92,9 +98,17 @@ class CommitmentScp:
 
 @contextmanager
 def commitment_scp(
-    port: int, aet: str, *, report_port: int, report: bool = True, lose: set[str] | None = None
+    port: int,
+    aet: str,
+    *,
+    report_port: int,
+    report: bool = True,
+    lose: set[str] | None = None,
+    action_status: int = 0x0000,
 ) -> Iterator[CommitmentScp]:
-    scp = CommitmentScp(aet, report_port, report=report, lose=lose or set())
+    scp = CommitmentScp(
+        aet, report_port, report=report, lose=lose or set(), action_status=action_status
+    )
     ae = AE(ae_title=aet)
     for sop_class in STORAGE:
         ae.add_supported_context(sop_class, TRANSFER_SYNTAXES)

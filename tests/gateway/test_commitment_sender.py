@@ -178,6 +178,27 @@ def test_no_report_is_a_timeout_and_a_late_report_still_lands(
     assert [d["late"] for d in events] == [True]
 
 
+def test_a_refused_n_action_and_bad_titles_say_so(
+    archive: Archive, settings: ArchiveSettings, tmp_path: Path
+) -> None:
+    scp_port, our_port = free_port(), free_port()
+    archive.add_node(PACS, host="127.0.0.1", port=scp_port, role="peer", actor="test")
+    files = _files(tmp_path / "out", 1)
+    env = _env(settings, our_port)
+    cli = CliRunner(env=env)
+    with commitment_scp(scp_port, PACS, report_port=our_port, action_status=0x0110):
+        result = cli.invoke(main, ["send", str(files[0]), "--to", PACS, "--commit"])
+    assert result.exit_code == 1, result.output
+    assert "committed 0, not committed 1" in result.stdout
+    assert "storage commitment refused: N-ACTION answered 0x0110 out of disk" in result.stderr
+    [row] = archive.commitment_requests.listing()
+    assert row.status == "refused" and "0x0110" in row.detail
+    for option in ("--to", "--aet"):
+        args = ["send", str(files[0]), "--to", PACS, "--commit", option, "A" * 17]
+        bad = cli.invoke(main, args)
+        assert bad.exit_code == 2 and "1 to 16 characters" in bad.output
+
+
 def _report(transaction: str, uids: list[str]) -> Dataset:
     ds = Dataset()
     ds.TransactionUID = transaction
