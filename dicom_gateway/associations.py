@@ -14,7 +14,9 @@
   association (PS3.4 J.3.3.1.3): they get the Storage Commitment context
   only when they propose the SCP role for it (SCP/SCU Role Selection, PS3.7
   D.3.3.4), and we accept it as the SCU, so they can send N-EVENT-REPORT
-  but cannot ask us to commit. Held and quarantined objects never leave over DIMSE, except to
+  but cannot ask us to commit. ``only`` restricts a listener to one calling
+  AE title (`photopacs send` waiting for its report).
+* Held and quarantined objects never leave over DIMSE, except to
   a governance node that calls the review AE title: it may find, move and
   get exactly the held and quarantined ones (the governance review path)
   while the node has an open review with a stated reason
