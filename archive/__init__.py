@@ -2,6 +2,7 @@
 availability, access policy and audit trail. No network code."""
 
 from archive.audit import Action, AuditEntry, ChainReport, Outcome
+from archive.commitment_requests import CommitmentRequestInfo
 from archive.consent_ops import ConsentRequest, Overview, Recorded
 from archive.dicomfile import Expected
 from archive.errors import (
@@ -47,6 +48,7 @@ __all__ = [
     "AuthenticationFailed",
     "Availability",
     "ChainReport",
+    "CommitmentRequestInfo",
     "ConfigurationError",
     "ConsentRequest",
     "DuplicateInstance",

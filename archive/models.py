@@ -368,6 +368,43 @@ class CommitmentReport(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class CommitmentRequest(Base):
+    """A storage-commitment request photopacs sent (``photopacs send --commit``,
+    PS3.4 J.3.2), recorded before its N-ACTION, and the result its
+    N-EVENT-REPORT brought back (on the same or on a new association)."""
+
+    __tablename__ = "commitment_requests"
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True)
+    transaction_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    destination: Mapped[str] = mapped_column(String(16), index=True)  # AE title asked
+    calling_aet: Mapped[str] = mapped_column(String(16))  # AE title we asked as
+    requested_by: Mapped[str] = mapped_column(String(128), default="")
+    # pending / committed / partly-failed / timed-out / refused (the N-ACTION)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    reported_by: Mapped[str] = mapped_column(String(16), default="")
+    via: Mapped[str] = mapped_column(String(32), default="")  # same / new association
+    detail: Mapped[str] = mapped_column(Text, default="")  # why refused or timed out
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class CommitmentRequestInstance(Base):
+    """One SOP instance of a :class:`CommitmentRequest` and what the report said of it."""
+
+    __tablename__ = "commitment_request_instances"
+    __table_args__ = (UniqueConstraint("request_pk", "sop_instance_uid"),)
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True)
+    request_pk: Mapped[int] = mapped_column(ForeignKey("commitment_requests.pk"), index=True)
+    sop_class_uid: Mapped[str] = mapped_column(String(64))
+    sop_instance_uid: Mapped[str] = mapped_column(String(64))
+    result: Mapped[str] = mapped_column(String(16), default="pending")  # / committed / failed
+    # PS3.3 C.14.1.1 Failure Reason (e.g. 0x0112 no such object instance); None if not given
+    failure_reason: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
 class NodeRole(enum.StrEnum):
     """What a known DICOM node may do (docs/architecture.md, section 3)."""
 

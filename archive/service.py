@@ -33,6 +33,7 @@ from archive import (
     reviews,
 )
 from archive.audit import Action, AuditEntry, ChainReport, Outcome
+from archive.commitment_requests import CommitmentRequests
 from archive.commitments import CommitmentReports
 from archive.db import check_schema, make_engine, make_sessionmaker, migrate
 from archive.dicomfile import Expected
@@ -77,9 +78,11 @@ class Archive:
             min_free_bytes=settings.min_free_bytes,
         )
         self.writer = ingest.GroupCommit(self.sessions, self.store)
-        # Auto-forwarding rules and jobs; storage-commitment reports owed to cameras.
+        # Auto-forwarding rules and jobs; storage-commitment reports owed to cameras,
+        # and the commitment requests we send (`photopacs send --commit`).
         self.forwarding = ForwardQueue(self.sessions, self.store)
         self.commitments = CommitmentReports(self.sessions)
+        self.commitment_requests = CommitmentRequests(self.sessions)
 
     @classmethod
     def open(cls, settings: ArchiveSettings, *, engine: Engine | None = None) -> Archive:

@@ -25,6 +25,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from archive import Archive
 from dicom_gateway.associations import Peers
 from dicom_gateway.commitment import CommitmentHandler
+from dicom_gateway.commitment_index import ReportReceiver
 from dicom_gateway.qr import QrHandlers
 from dicom_gateway.settings import GatewaySettings
 from dicom_gateway.sop import (
@@ -98,7 +99,8 @@ def build_ae(
     aet: str,
     on_stored: StoredHook | None = None,
 ) -> Bound:
-    """An AE accepting echo, storage (PS3.4 B), Q/R (C) and storage commitment (J)."""
+    """An AE accepting echo, storage (PS3.4 B), Q/R (C) and storage commitment (J):
+    requests from cameras, and reports on the requests we sent."""
     configure_pynetdicom()
     ae = AE(ae_title=aet)
     ae.maximum_associations = settings.dicom_max_associations
@@ -142,6 +144,8 @@ def build_ae(
         (evt.EVT_C_MOVE, qr.handle_move),
         (evt.EVT_C_GET, qr.handle_get),
         (evt.EVT_N_ACTION, commitment),
+        # Results of the storage commitments we asked for (photopacs send --commit).
+        (evt.EVT_N_EVENT_REPORT, ReportReceiver(archive, peers)),
         (evt.EVT_DIMSE_SENT, qr.handle_sent),
     ]
     return Bound(ae=ae, handlers=handlers, peers=peers, commitment=commitment)

@@ -9,7 +9,14 @@
   allows (PS3.8 9.3.3.2): ``modality`` echo, storage, storage commitment;
   ``epr`` echo, query, move, get; ``governance`` echo and the storage of
   IOCM rejection notes (Key Object Selection documents only); ``peer`` may
-  only echo. Held and quarantined objects never leave over DIMSE, except to
+  only echo. ``epr`` and ``peer`` nodes may also report the result of a
+  storage commitment *we* asked for (``photopacs send --commit``) on a new
+  association (PS3.4 J.3.3.1.3): they get the Storage Commitment context
+  only when they propose the SCP role for it (SCP/SCU Role Selection, PS3.7
+  D.3.3.4), and we accept it as the SCU, so they can send N-EVENT-REPORT
+  but cannot ask us to commit. ``only`` restricts a listener to one calling
+  AE title (`photopacs send` waiting for its report).
+* Held and quarantined objects never leave over DIMSE, except to
   a governance node that calls the review AE title: it may find, move and
   get exactly the held and quarantined ones (the governance review path)
   while the node has an open review with a stated reason
@@ -22,6 +29,7 @@ Acceptances, rejections and refusals are all audit events.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import socket
@@ -44,8 +52,10 @@ log = logging.getLogger(__name__)
 
 ALLOWED: dict[NodeRole, frozenset[Service]] = {
     NodeRole.MODALITY: frozenset({Service.ECHO, Service.STORE, Service.COMMIT}),
-    NodeRole.EPR: frozenset({Service.ECHO, Service.FIND, Service.MOVE, Service.GET}),
-    NodeRole.PEER: frozenset({Service.ECHO}),
+    NodeRole.EPR: frozenset(
+        {Service.ECHO, Service.FIND, Service.MOVE, Service.GET, Service.COMMIT_REPORT}
+    ),
+    NodeRole.PEER: frozenset({Service.ECHO, Service.COMMIT_REPORT}),
     # Governance nodes send IOCM rejection notes (Key Object Selection only).
     NodeRole.GOVERNANCE: frozenset({Service.ECHO, Service.STORE}),
 }
@@ -90,13 +100,34 @@ def _context_service(cx: PresentationContext) -> Service | None:
     return None
 
 
-class Peers:
-    """Association acceptance and the peer of each live association."""
+def _proposes_scp_role(assoc: Any, sop_class: str) -> bool:
+    """Did the requestor propose the SCP role for ``sop_class`` (PS3.7 D.3.3.4)?"""
+    item = assoc.requestor.role_selection.get(sop_class)
+    return bool(item is not None and item.scp_role)
 
-    def __init__(self, archive: Archive, *, aet: str, review_aet: str = "") -> None:
+
+def _reports_only(cx: PresentationContext) -> PresentationContext:
+    """The Storage Commitment context for a node reporting to us: the requestor
+    may be the SCP (send N-EVENT-REPORT), never the SCU (ask us to commit)."""
+    reports = copy.deepcopy(cx)
+    reports.scu_role = False
+    reports.scp_role = True
+    return reports
+
+
+class Peers:
+    """Association acceptance and the peer of each live association.
+
+    ``only``: accept that calling AE title alone (the listener `photopacs send`
+    runs while it waits for a storage-commitment report)."""
+
+    def __init__(
+        self, archive: Archive, *, aet: str, review_aet: str = "", only: str | None = None
+    ) -> None:
         self.archive = archive
         self.aet = aet.strip()
         self.review_aet = review_aet.strip()
+        self.only = only.strip() if only else None
         self._peers: weakref.WeakKeyDictionary[Any, Peer] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
@@ -143,6 +174,8 @@ class Peers:
         review = bool(self.review_aet) and called == self.review_aet
         if called != self.aet and not review:
             reason, diagnostic = f"called AE title {called!r} is not ours", 0x07
+        elif self.only is not None and calling != self.only:
+            reason = f"only {self.only} may call while its commitment report is awaited"
         elif node is None:
             reason = "calling AE title not recognised"
         elif node.check_address and address not in _addresses(node.host):
@@ -175,6 +208,16 @@ class Peers:
         kept = []
         for cx in assoc.acceptor.supported_contexts:
             service = _context_service(cx)
+            if (
+                service is Service.COMMIT
+                and not peer.may(service)
+                and peer.may(Service.COMMIT_REPORT)
+            ):
+                if _proposes_scp_role(assoc, COMMITMENT):
+                    kept.append(_reports_only(cx))
+                else:  # it would ask us to commit: reporting needs the SCP role
+                    refused.add(str(Service.COMMIT))
+                continue
             if service is not None and not peer.may(service):
                 refused.add(str(service))
                 continue
@@ -188,8 +231,7 @@ class Peers:
                 else cx
                 for cx in kept
             ]
-        if refused or retrieving:
-            assoc.acceptor.supported_contexts = kept
+        assoc.acceptor.supported_contexts = kept
         with self._lock:
             self._peers[assoc] = peer
         self.audit(

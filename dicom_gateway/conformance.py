@@ -87,7 +87,8 @@ def services() -> str:
 
 def roles() -> str:
     """Which services each registered node's role is offered."""
-    order = [Service.ECHO, Service.STORE, Service.COMMIT, Service.FIND, Service.MOVE, Service.GET]
+    order = [Service.ECHO, Service.STORE, Service.COMMIT, Service.COMMIT_REPORT, Service.FIND,
+             Service.MOVE, Service.GET]  # fmt: skip
     rows = [
         (f"`{role.value}`", *("yes" if s in ALLOWED.get(role, frozenset()) else "" for s in order))
         for role in NodeRole

@@ -1,6 +1,6 @@
 """The gateway as an SCU: push Part 10 files to a node over one association
 (PS3.4 B.2 C-STORE), optionally requesting storage commitment and waiting for
-the report (PS3.4 J.3), over plain TCP or TLS.
+the report (PS3.4 J.3; :mod:`dicom_gateway.commitment_scu`), over plain TCP or TLS.
 
 Files are sent as they are, without decoding (pynetdicom's
 ``STORE_SEND_CHUNKED_DATASET``) whenever the receiver accepts their transfer
@@ -23,12 +23,12 @@ from typing import Any
 
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.uid import generate_uid
 from pynetdicom import AE, _config, evt
 from pynetdicom.events import Event
 
 from archive.transcode import CannotTranscode, decoded
-from dicom_gateway.sop import COMMITMENT, COMMITMENT_INSTANCE, UNCOMPRESSED
+from dicom_gateway.commitment_scu import CommitmentTracker, LocalCommitment, request_commitment
+from dicom_gateway.sop import COMMITMENT, UNCOMPRESSED
 from dicom_gateway.transfer import How, accepted_syntaxes, plan, proposals
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,10 @@ class SendResult:
     committed: list[str] = field(default_factory=list)
     not_committed: list[str] = field(default_factory=list)
     commit_answered: bool = False
+    transaction_uid: str = ""  # of the storage-commitment request
+    failure_reasons: dict[str, int | None] = field(default_factory=dict)  # not committed: why
+    commit_status: str = ""  # committed / partly-failed / timed-out / refused
+    commit_note: str = ""  # why no report
 
 
 def inspect(path: Path) -> Item:
@@ -83,11 +87,21 @@ class Destination:
 
 
 class Sender:
-    """Send many files over one association as ``calling_aet``."""
+    """Send many files over one association as ``calling_aet``.
 
-    def __init__(self, calling_aet: str, *, timeout: float = 60.0) -> None:
+    ``commitments`` records a storage-commitment request and finds its report
+    (default: in memory, the report on the same association only)."""
+
+    def __init__(
+        self,
+        calling_aet: str,
+        *,
+        timeout: float = 60.0,
+        commitments: CommitmentTracker | None = None,
+    ) -> None:
         self.calling_aet = calling_aet
         self.timeout = timeout
+        self.commitments = commitments
 
     @staticmethod
     def _association_error(assoc: Any, destination: Destination) -> SendError:
@@ -179,42 +193,29 @@ class Sender:
             comment = str(status.get("ErrorComment", "")) if status else "no response"
             result.failed.append((item, code, comment))
 
-    @staticmethod
     def _commit(
+        self,
         assoc: Any,
         result: SendResult,
         reports: list[Dataset],
         got_report: threading.Event,
         timeout: float,
     ) -> None:
-        """N-ACTION Request Storage Commitment and wait for the report (PS3.4 J.3.2)."""
-        request = Dataset()
-        request.TransactionUID = generate_uid()
-        refs = []
-        for item in result.sent:
-            ref = Dataset()
-            ref.ReferencedSOPClassUID = item.sop_class_uid
-            ref.ReferencedSOPInstanceUID = item.sop_instance_uid
-            refs.append(ref)
-        request.ReferencedSOPSequence = refs
-        status, _ = assoc.send_n_action(request, 1, COMMITMENT, COMMITMENT_INSTANCE)
-        if not status or int(status.Status) != 0:
-            result.not_committed = [i.sop_instance_uid for i in result.sent]
-            return
-        if not got_report.wait(timeout):
-            result.not_committed = [i.sop_instance_uid for i in result.sent]
-            return
-        report = next(
-            (r for r in reports if r.get("TransactionUID") == request.TransactionUID), None
+        """Request storage commitment for what was sent and wait for the report,
+        on this association or on a new one (PS3.4 J.3.2, J.3.3.1.3)."""
+        outcome = request_commitment(
+            assoc,
+            [(i.sop_class_uid, i.sop_instance_uid) for i in result.sent],
+            calling_aet=self.calling_aet,
+            tracker=self.commitments or LocalCommitment(),
+            reports=reports,
+            got_report=got_report,
+            timeout=timeout,
         )
-        if report is None:
-            result.not_committed = [i.sop_instance_uid for i in result.sent]
-            return
-        result.commit_answered = True
-        result.committed = [
-            str(r.ReferencedSOPInstanceUID) for r in report.get("ReferencedSOPSequence", [])
-        ]
-        committed = set(result.committed)
-        result.not_committed = [
-            i.sop_instance_uid for i in result.sent if i.sop_instance_uid not in committed
-        ]
+        result.transaction_uid = outcome.transaction_uid
+        result.commit_answered = outcome.answered
+        result.commit_status = outcome.status
+        result.commit_note = outcome.note
+        result.committed = list(outcome.committed)
+        result.not_committed = [uid for uid, _ in outcome.not_committed]
+        result.failure_reasons = dict(outcome.not_committed)

@@ -32,7 +32,8 @@ class Service(enum.StrEnum):
     FIND = "find"
     MOVE = "move"
     GET = "get"
-    COMMIT = "commit"
+    COMMIT = "commit"  # ask us to commit (N-ACTION); we report
+    COMMIT_REPORT = "commit-report"  # report on a commitment we asked for (N-EVENT-REPORT)
 
 
 # Service classes (pynetdicom.sop_class makes these names at run time, which

@@ -1,6 +1,7 @@
 """The DIMSE statuses the gateway answers with, and the one map from archive
 errors to them (PS3.4 B.2.3 and Annex GG for storage, C.4.1.1.4 / C.4.2.1.5
-/ C.4.3.1.4 for query/retrieve, PS3.7 C for the general ones).
+/ C.4.3.1.4 for query/retrieve, PS3.7 C for the general ones and 10.1.1.1.8
+for N-EVENT-REPORT).
 
 Every failure carries an Error Comment (0000,0902): at most 64 characters,
 never patient data (archive error messages name UIDs and sizes only).
@@ -34,6 +35,9 @@ class Status(enum.IntEnum):
     PENDING = 0xFF00
     # PS3.7 C.5: general
     PROCESSING_FAILURE = 0x0110
+    NO_SUCH_SOP_INSTANCE = 0x0112
+    NO_SUCH_EVENT_TYPE = 0x0113
+    INVALID_ARGUMENT_VALUE = 0x0115
     NO_SUCH_SOP_CLASS = 0x0118
     NOT_AUTHORISED = 0x0124
     # PS3.4 GG.4: storage, "Refused: Out of Resources" (A7xx)

@@ -482,7 +482,8 @@ def node() -> None:
     type=click.Choice([r.value for r in NodeRole]),
     required=True,
     help="modality: echo, store, commit; epr: echo, find, move, get; peer: move/forward "
-    "destination; governance: review of held/quarantined objects.",
+    "destination; epr and peer may report on `send --commit` requests; governance: review "
+    "of held/quarantined objects.",
 )
 @click.option(
     "--check-address/--no-check-address",

@@ -1,8 +1,15 @@
 """`photopacs send`: push DICOM files (or photos and videos, converted first)
-to a DICOM node over one association, with optional storage commitment."""
+to a DICOM node over one association, with optional storage commitment.
+
+With --commit the request is recorded in the index before the N-ACTION and
+the report is taken on the same association or on a new one the destination
+opens to our AE title (PS3.4 J.3.3.1.3): `photopacs serve` receives and
+records it when it runs; otherwise `send` listens on the archive's DICOM port
+itself while it waits (:mod:`dicom_gateway.commitment_index`)."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 from pathlib import Path
@@ -10,13 +17,15 @@ from typing import Any
 
 import click
 
-from archive import Archive, ArchiveError, ArchiveSettings
+from archive import Archive, ArchiveError, ArchiveSettings, InvalidArgument
 from archive.convert import ConversionError
+from archive.nodes import valid_ae_title
 from dicom_gateway import GatewaySettings
-from dicom_gateway.scu import Destination, Item, Sender, SendError, inspect
+from dicom_gateway.commitment_index import IndexedCommitment
+from dicom_gateway.scu import Destination, Item, Sender, SendError, SendResult, inspect
 from dicom_gateway.tls import client_context
 from photopacs.capture import build_capture, capture_options, is_media
-from photopacs.common import EXIT_PROBLEMS, fail
+from photopacs.common import EXIT_PROBLEMS, fail, operator
 from photopacs.settings import ServeSettings
 
 
@@ -44,14 +53,34 @@ def _destination(to: str, host: str | None, port: int | None) -> tuple[str, int,
     return host or node.host, port or node.port, node.transcode
 
 
+def _ae_title(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return valid_ae_title(value)
+    except InvalidArgument as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command("send")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--to", "to", required=True, help="AE title of the destination node.")
+@click.option(
+    "--to", "to", required=True, callback=_ae_title, help="AE title of the destination node."
+)
 @click.option("--host", default=None, help="Its address (default: from the node registry).")
 @click.option("--port", type=int, default=None, help="Its port (default: from the registry).")
-@click.option("--aet", default=None, help="Our (calling) AE title [PHOTOPACS_AET].")
-@click.option("--commit", is_flag=True, help="Request storage commitment and wait for it.")
-@click.option("--commit-timeout", default=120.0, show_default=True, help="Seconds to wait.")
+@click.option(
+    "--aet", default=None, callback=_ae_title, help="Our (calling) AE title [PHOTOPACS_AET]."
+)
+@click.option(
+    "--commit",
+    is_flag=True,
+    help="Request storage commitment and wait for the report (same or new association; "
+    "recorded in the index, see `photopacs commitment sent`).",
+)
+@click.option(
+    "--commit-timeout", default=120.0, show_default=True, help="Seconds to wait for the report."
+)
 @click.option("--tls", is_flag=True, help="DICOM over TLS (PHOTOPACS_DICOM_TLS_* settings).")
 @capture_options
 def send(
@@ -70,7 +99,8 @@ def send(
     node has committed to keeping every object (PS3.4 J.3)."""
     try:
         gateway_settings = GatewaySettings()
-        our_aet = aet or ServeSettings().aet
+        serve_settings = ServeSettings()
+        our_aet = aet or serve_settings.aet
         uid_root = ArchiveSettings().uid_root
     except ValueError as exc:
         fail(f"invalid setting: {exc}")
@@ -83,7 +113,21 @@ def send(
             key=gateway_settings.dicom_tls_key,
         )
     refused: list[tuple[Path, str]] = []
-    with tempfile.TemporaryDirectory(prefix="photopacs-send-") as tmp:
+    with contextlib.ExitStack() as stack:
+        tracker = None
+        if commit:  # recorded before the N-ACTION; the report may come on a new association
+            try:
+                archive = stack.enter_context(Archive.open(ArchiveSettings()))
+            except (ArchiveError, ValueError) as exc:
+                fail(f"--commit records the request in the archive's index, which failed: {exc}")
+            tracker = stack.enter_context(
+                IndexedCommitment(
+                    archive,
+                    actor=operator(),
+                    listen=(serve_settings.bind_host, serve_settings.dicom_port),
+                )
+            )
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="photopacs-send-"))
         items: list[Item] = []
         capture = None
         for path in _files(paths):
@@ -106,7 +150,7 @@ def send(
             length=len(items), label=f"sending to {to}", file=sys.stderr, show_pos=True
         ) as bar:
             try:
-                result = Sender(our_aet).send(
+                result = Sender(our_aet, commitments=tracker).send(
                     items,
                     destination,
                     commit=commit,
@@ -116,6 +160,8 @@ def send(
                 )
             except SendError as exc:
                 fail(str(exc))
+            except ArchiveError as exc:  # recording the commitment request in the index
+                fail(f"storage commitment: {exc}")
     click.echo(f"sent {len(result.sent)}, failed {len(result.failed)}, refused {len(refused)}")
     if result.transcoded:
         click.echo(
@@ -128,9 +174,26 @@ def send(
     for path, reason in refused:
         click.echo(f"  refused {path}: {reason}")
     if commit:
-        click.echo(f"committed {len(result.committed)}, not committed {len(result.not_committed)}")
-        if not result.commit_answered:
-            click.echo("  no storage commitment report arrived in time", err=True)
+        _commit_summary(result, tracker.where if tracker else "")
     problems = result.failed or refused or (commit and result.not_committed)
     if problems:
         sys.exit(EXIT_PROBLEMS)
+
+
+def _commit_summary(result: SendResult, where: str) -> None:
+    click.echo(f"committed {len(result.committed)}, not committed {len(result.not_committed)}")
+    for uid, reason in result.failure_reasons.items():
+        if result.commit_answered:
+            why = f"failure reason 0x{reason:04X}" if reason is not None else "not in the report"
+            click.echo(f"  not committed {uid}: {why}")
+    if result.commit_status == "refused":
+        click.echo(f"  storage commitment refused: {result.commit_note}", err=True)
+    elif not result.commit_answered and result.transaction_uid:
+        click.echo("  no storage commitment report arrived in time", err=True)
+        if where:
+            click.echo(f"  (a report on a new association was expected at {where})", err=True)
+        click.echo(
+            f"  transaction {result.transaction_uid} is kept as timed-out; a late report is "
+            "still recorded (photopacs commitment sent)",
+            err=True,
+        )

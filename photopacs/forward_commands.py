@@ -1,5 +1,7 @@
-"""`photopacs forward ...` (auto-forwarding rules and their queue) and
-`photopacs commitment list` (storage-commitment reports owed to cameras)."""
+"""`photopacs forward ...` (auto-forwarding rules and their queue),
+`photopacs commitment list` (storage-commitment reports owed to cameras) and
+`photopacs commitment sent` (the commitment requests `photopacs send --commit`
+made, and what their reports said)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ from collections.abc import Callable
 
 import click
 
-from archive import InvalidArgument
+from archive import CommitmentRequestInfo, InvalidArgument
+from archive.commitment_requests import STATUSES as REQUEST_STATUSES
+from archive.commitment_requests import UNSETTLED
 from archive.commitments import ReportInfo
 from archive.forwarding import ANY_SOURCE, STATUSES, JobInfo, RuleInfo, valid_sop_class
 from archive.nodes import valid_ae_title
@@ -148,7 +152,7 @@ def retry(number: int | None) -> None:
 
 @click.group()
 def commitment() -> None:
-    """Storage-commitment reports owed to cameras."""
+    """Storage commitment: reports owed to cameras (list), requests we sent (sent)."""
 
 
 def _report(r: ReportInfo) -> dict[str, object]:
@@ -183,3 +187,58 @@ def commitment_list(show_all: bool, as_json: bool) -> None:
             f"failed {len(r.failed)}, {r.attempts} attempt(s) {r.transaction_uid}{error}"
         )
     click.echo(f"{len(rows)} report(s)", err=True)
+
+
+def _request(r: CommitmentRequestInfo) -> dict[str, object]:
+    return {
+        "number": r.number,
+        "transaction_uid": r.transaction_uid,
+        "destination": r.destination,
+        "calling_aet": r.calling_aet,
+        "requested_by": r.requested_by,
+        "status": r.status,
+        "committed": len(r.committed),
+        "not_committed": len(r.not_committed),
+        "instances": [
+            {
+                "sop_class_uid": i.sop_class_uid,
+                "sop_instance_uid": i.sop_instance_uid,
+                "result": i.result,
+                "failure_reason": i.failure_reason,
+            }
+            for i in r.instances
+        ],
+        "reported_by": r.reported_by,
+        "via": r.via,
+        "detail": r.detail,
+        "created_at": r.created_at.isoformat(),
+        "reported_at": r.reported_at.isoformat() if r.reported_at else None,
+    }
+
+
+@commitment.command("sent")
+@click.option("--all", "show_all", is_flag=True, help="Include fully committed requests.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def commitment_sent(show_all: bool, as_json: bool) -> None:
+    """Storage-commitment requests photopacs sent (`photopacs send --commit`) that are
+    not (yet) fully committed: pending, partly-failed, timed-out or refused, with
+    every instance that was not committed; --all adds committed ones."""
+    with open_archive() as archive:
+        rows = archive.commitment_requests.listing(
+            statuses=REQUEST_STATUSES if show_all else UNSETTLED
+        )
+    if as_json:
+        click.echo(json.dumps([_request(r) for r in rows], indent=2))
+        return
+    for r in rows:
+        via = f" via {r.via}" if r.via else ""
+        click.echo(
+            f"{r.number:>6} {r.destination:<16} {r.status:<13} committed {len(r.committed)}, "
+            f"not committed {len(r.not_committed)}{via} {r.transaction_uid}"
+        )
+        if r.detail:
+            click.echo(f"         {r.detail}")
+        for i in r.not_committed:
+            reason = f"0x{i.failure_reason:04X}" if i.failure_reason is not None else i.result
+            click.echo(f"         {i.sop_instance_uid} {reason}")
+    click.echo(f"{len(rows)} request(s)", err=True)

@@ -41,9 +41,15 @@ def test_send_files_and_a_photo_with_commitment(gateway: Running, tmp_path: Path
         files.append(tmp_path / f"{i}.dcm")
         ds.save_as(files[-1], enforce_file_format=True)
     photo = corpus("jpeg", "tiny.jpg")
+    settings = gateway.archive.settings
+    env = {  # --commit records the request in the archive's index
+        "PHOTOPACS_DATA_DIR": str(settings.data_dir),
+        "PHOTOPACS_DATABASE_URL": settings.resolved_database_url(),
+        "PHOTOPACS_DICOM_PORT": str(free_port()),
+    }
     proc = _send(
         *map(str, files), str(photo), "--to", AET, "--aet", CAMERA, "--host", "127.0.0.1",
-        "--port", str(gateway.port), "--commit", "--patient-id", "SEND",
+        "--port", str(gateway.port), "--commit", "--patient-id", "SEND", env=env,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "sent 4, failed 0" in proc.stdout
@@ -63,6 +69,11 @@ def test_send_files_and_a_photo_with_commitment(gateway: Running, tmp_path: Path
         )
     # one association for the files, the commitment report on it
     assert len([a for a in associations if "called" in a.detail]) == 1
+    [request] = gateway.archive.commitment_requests.listing(statuses=None)
+    assert (request.status, request.via, request.destination) == (
+        "committed", "same association", AET,
+    )  # fmt: skip
+    assert len(request.committed) == 4
 
 
 def test_send_reports_refusals_with_exit_1(gateway: Running, tmp_path: Path) -> None:
