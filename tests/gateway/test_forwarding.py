@@ -35,9 +35,19 @@ from dicom_gateway.propagation import Propagator
 from dicom_gateway.scu import MAX_CONTEXTS, Item
 from photopacs.cli import main
 from tests.factory import VL_PHOTO, make_dataset
-from tests.gateway.conftest import AET, CAMERA, PEER, Running, associate, serve, storage_scp
+from tests.gateway.conftest import (
+    AET,
+    CAMERA,
+    PEER,
+    Running,
+    associate,
+    seed,
+    serve,
+    storage_scp,
+)
 from tests.gateway.dcmtk import storescp
 from tests.serving import free_port
+from tests.support import corpus
 
 
 def until(check: Callable[[], bool], timeout: float = 8.0) -> None:
@@ -117,6 +127,33 @@ def test_forwarded_to_dcmtk_storescp_unchanged(gateway: Running, tmp_path: Path)
     assert {j.status for j in archive.forwarding.jobs(statuses=None)} == {"sent"}
     for ds in objects:
         assert pydicom.dcmread(files[ds.SOPInstanceUID]).PixelData == ds.PixelData
+
+
+@pytest.mark.dcmtk
+def test_forwarded_decoded_to_a_peer_that_takes_only_uncompressed(
+    gateway: Running, tmp_path: Path
+) -> None:
+    """JPEG photos to a storescp without +xa: decoded (same UID, same pixels), audited;
+    the stored objects are untouched."""
+    archive = gateway.archive
+    port = free_port()
+    archive.add_node("PLAINPEER", host="127.0.0.1", port=port, role="peer", actor="test")
+    assert cli(archive.settings, "forward", "add", "--from", "*", "--to", "PLAINPEER")[0] == 0
+    photos = [corpus("dicom", f"vlp_{n}.dcm") for n in ("rose", "tiny")]
+    seed(archive, *photos)
+    with storescp(port, tmp_path / "plain", aet="PLAINPEER", accept_all=False) as received:
+        # the two photos and the consent document that seed recorded for them
+        assert Forwarder(archive, aet=AET).run_once() == (3, 0)
+        got = {pydicom.dcmread(p).SOPInstanceUID: p for p in received.glob("VLp*")}
+    for source in photos:
+        original = pydicom.dcmread(source)
+        copy = pydicom.dcmread(got[original.SOPInstanceUID])
+        assert copy.file_meta.TransferSyntaxUID != original.file_meta.TransferSyntaxUID
+        assert (copy.pixel_array == original.pixel_array).all()
+    with archive.sessions() as s:
+        details = [json.loads(e.detail) for e in s.scalars(select(AuditEvent))]
+    [event] = [d for d in details if d.get("service") == "forward" and d.get("transcoded")]
+    assert sorted(event["transcoded"]) == sorted(got)
 
 
 def test_an_unreachable_destination_is_retried_then_delivered(gateway: Running) -> None:
