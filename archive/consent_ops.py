@@ -11,16 +11,18 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from pydicom.dataset import Dataset
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from archive.audit import Action, AuditEntry, Outcome
 from archive.consent import current_records
 from archive.consent_rules import Kind, kind_of
-from archive.errors import InvalidArgument, NotFound
+from archive.errors import InvalidArgument, NotAuthorised, NotFound
 from archive.models import Availability, ConsentRecord, Instance, Patient, Series, Study
-from archive.policy import permitted_uses
+from archive.policy import Requester, Role, decidable, may_reverse, permitted_uses
 from consent_sr import (
     Consent,
     ConsentStatus,
@@ -74,6 +76,8 @@ class Prepared:
     datasets: list[Dataset]
     covered: tuple[str, ...]
     superseded: tuple[str, ...]
+    reverses: tuple[str, ...] = ()  # the withdrawals or refusals a re-consent supersedes
+    patient_id: str = ""
 
 
 def encode(ds: Dataset) -> bytes:
@@ -89,39 +93,92 @@ def _date(text: str) -> dt.date | None:
         return None
 
 
-def prepare(session: Session, request: ConsentRequest, *, uid_root: str | None) -> Prepared:
-    """Build the consent SR (and PDF) for ``request`` from what the index holds."""
+REVERSIBLE_ONLY = frozenset({str(ConsentStatus.WITHDRAWN), str(ConsentStatus.REFUSED)})
+
+
+def _why_not_reverse(requester: Requester, request: ConsentRequest) -> str:
+    """Why this decision may not follow a withdrawal or refusal ("" if it may)."""
+    if request.status is ConsentStatus.GIVEN:
+        return may_reverse(
+            requester, written=request.form == "written", signed_form=request.form_pdf is not None
+        )
+    if request.status is ConsentStatus.IMPLICIT and requester.role in (
+        Role.GOVERNANCE,
+        Role.OPERATOR,
+    ):
+        return ""  # vital interests (child protection) is governance's decision
+    return "after a withdrawal or refusal, only a new written consent returns recordings to use"
+
+
+def _refusal(requester: Requester, request: ConsentRequest, reason: str, **fields: object) -> Any:
+    return AuditEntry(
+        actor=requester.actor,
+        role=str(requester.role),
+        purpose=requester.purpose_label,
+        action=Action.CONSENT,
+        outcome=Outcome.REFUSED,
+        source=requester.source,
+        detail={
+            "study": request.study_instance_uid,
+            "decision": str(request.status),
+            "reason": reason,
+            **requester.audit_detail,
+        },
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def prepare(
+    session: Session, request: ConsentRequest, *, requester: Requester, uid_root: str | None
+) -> Prepared:
+    """Build the consent SR (and PDF) for ``request`` from what the index holds.
+
+    The access policy decides first (:func:`archive.policy.decidable`): a decision
+    covers only recordings the requester may decide on, and one about recordings
+    it may not see is refused as if they did not exist (audited)."""
     row = session.execute(
         select(Study, Patient)
         .join(Patient, Study.patient_pk == Patient.pk)
         .where(Study.study_instance_uid == request.study_instance_uid)
     ).first()
     if row is None:
-        raise NotFound(f"no study {request.study_instance_uid} in the archive")
+        raise NotFound(
+            f"no study {request.study_instance_uid} in the archive",
+            refusal=_refusal(requester, request, "no such study"),
+        )
     study, patient = row
     candidates = session.execute(
-        select(Instance, Series.series_instance_uid, Series.modality)
+        select(Instance, Series.series_instance_uid, Series.modality, decidable(requester))
         .join(Series, Instance.series_pk == Series.pk)
         .where(Series.study_pk == study.pk, Instance.availability != Availability.ERASED)
         .order_by(Instance.pk)
     ).all()
     recordings = {
         i.sop_instance_uid: (i, series_uid)
-        for i, series_uid, modality in candidates
-        if kind_of(i.sop_class_uid, modality) is not Kind.DOCUMENT
+        for i, series_uid, modality, may in candidates
+        if may and kind_of(i.sop_class_uid, modality) is not Kind.DOCUMENT
     }
+    hidden = _refusal(
+        requester,
+        request,
+        "no recording the requester may decide on",
+        patient_id=patient.patient_id,
+    )
     if request.instances:
         unknown = [u for u in request.instances if u not in recordings]
-        if unknown:
-            raise InvalidArgument(
+        if unknown:  # absent, a document, or not the requester's to decide: not told apart
+            raise NotFound(
                 f"instances: {len(unknown)} of them are not recordings in study "
-                f"{request.study_instance_uid} (first: {unknown[0]})"
+                f"{request.study_instance_uid} (first: {unknown[0]})",
+                refusal=hidden,
             )
         chosen = list(dict.fromkeys(request.instances))
     else:
         chosen = list(recordings)
     if not chosen:
-        raise InvalidArgument(f"study {request.study_instance_uid} holds no recordings to cover")
+        raise NotFound(
+            f"no recordings to cover in study {request.study_instance_uid}", refusal=hidden
+        )
     covered = [
         InstanceRef(
             study_instance_uid=request.study_instance_uid,
@@ -135,6 +192,15 @@ def prepare(session: Session, request: ConsentRequest, *, uid_root: str | None) 
     predecessors = sorted({r.sop_instance_uid for rs in current.values() for r in rs})
     if request.status is ConsentStatus.WITHDRAWN and not predecessors:
         raise InvalidArgument("there is no current consent to withdraw for these instances")
+    reversed_ = sorted(
+        r.sop_instance_uid for rs in current.values() for r in rs if r.status in REVERSIBLE_ONLY
+    )
+    if reversed_ and request.status not in (ConsentStatus.WITHDRAWN, ConsentStatus.REFUSED):
+        why = _why_not_reverse(requester, request)
+        if why:
+            raise NotAuthorised(
+                why, refusal=_refusal(requester, request, why, patient_id=patient.patient_id)
+            )
     supersedes = _references(session, predecessors)
     sr_patient = SRPatient(
         patient_id=patient.patient_id,
@@ -181,7 +247,13 @@ def prepare(session: Session, request: ConsentRequest, *, uid_root: str | None) 
         )
     except ConsentValidationError as exc:
         raise InvalidArgument(str(exc)) from exc
-    return Prepared(datasets=datasets, covered=tuple(chosen), superseded=tuple(predecessors))
+    return Prepared(
+        datasets=datasets,
+        covered=tuple(chosen),
+        superseded=tuple(predecessors),
+        reverses=tuple(reversed_),
+        patient_id=patient.patient_id,
+    )
 
 
 def _references(session: Session, uids: Sequence[str]) -> list[InstanceRef]:

@@ -10,7 +10,7 @@ applies the same predicate to one instance.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.orm import Session
@@ -77,6 +77,11 @@ class Requester:
     review_reason: str = ""
     review_number: int | None = None
 
+    @classmethod
+    def operator(cls, actor: str, *, source: str = "") -> Requester:
+        """The archive's administrator at the local command line."""
+        return cls(actor=actor, role=Role.OPERATOR, purpose=Purpose.GOVERNANCE, source=source)
+
     @property
     def purpose_label(self) -> str:
         if self.purpose is Purpose.SPECIFIED:
@@ -133,6 +138,55 @@ def visible(requester: Requester) -> ColumnElement[bool]:
             ),
         )
     return care
+
+
+# Who records consent decisions: the clinical team, photographers, governance,
+# and the administrator's command line. Educators and administrators do not.
+DECIDERS = frozenset({Role.CLINICIAN, Role.PHOTOGRAPHER, Role.GOVERNANCE, Role.OPERATOR})
+# Who may return a recording to use after a withdrawal or refusal (R5, R6), and
+# then only with a new written consent and its signed form.
+REVERSERS = frozenset({Role.PHOTOGRAPHER, Role.GOVERNANCE, Role.OPERATOR})
+
+
+def decidable(requester: Requester) -> ColumnElement[bool]:
+    """The recordings on which ``requester`` may record a consent decision, as a
+    predicate over :class:`Instance`: those it may see for the purpose it acts
+    under; a photographer also those it took that wait for consent or that
+    consent took out of use (for the patient's new written consent); governance
+    within an open review also the held and quarantined ones."""
+    if requester.role not in DECIDERS:
+        return false()
+    if requester.role is Role.OPERATOR:
+        return Instance.availability != Availability.ERASED
+    seen = visible(requester)
+    if requester.review:
+        seen = or_(seen, visible(replace(requester, review=False)))
+    if requester.role is Role.PHOTOGRAPHER and role_may_act_for(requester.role, requester.purpose):
+        own = and_(
+            Instance.received_by == requester.actor,
+            or_(
+                Instance.availability == Availability.HELD,
+                and_(
+                    Instance.availability == Availability.QUARANTINED,
+                    Instance.availability_basis == "consent",
+                ),
+            ),
+        )
+        seen = or_(seen, own)
+    return seen
+
+
+def may_reverse(requester: Requester, *, written: bool, signed_form: bool) -> str:
+    """Why ``requester`` may not return withdrawn or refused recordings to use
+    with this consent ("" when it may): R5 and R6 are not undone lightly."""
+    if requester.role not in REVERSERS:
+        return "only a photographer or governance may record consent after a withdrawal or refusal"
+    if not written or not signed_form:
+        return (
+            "after a withdrawal or refusal, only a new written consent with its signed "
+            "form returns the recordings to use"
+        )
+    return ""
 
 
 def permitted_uses(instance: Instance) -> list[str]:

@@ -359,12 +359,37 @@ class Archive:
 
     # --- consent ------------------------------------------------------------
     def record_consent(
-        self, request: consent_ops.ConsentRequest, *, origin: Origin
+        self, request: consent_ops.ConsentRequest, *, origin: Origin, requester: Requester
     ) -> consent_ops.Recorded:
-        """Build the consent SR (and signed-form PDF) and ingest them like any object."""
-        with self.sessions() as session:
-            prepared = consent_ops.prepare(session, request, uid_root=self.settings.uid_root)
+        """Build the consent SR (and signed-form PDF) and ingest them like any object.
+
+        ``requester`` is who decides: the access policy limits the decision to the
+        recordings it may decide on (:func:`archive.policy.decidable`) and guards the
+        reversal of a withdrawal or refusal; a refusal is audited."""
+        with self.transaction() as session:
+            prepared = consent_ops.prepare(
+                session, request, requester=requester, uid_root=self.settings.uid_root
+            )
         results = [self.ingest(consent_ops.encode(ds), origin=origin) for ds in prepared.datasets]
+        if prepared.reverses:
+            self.record_event(
+                AuditEntry(
+                    actor=requester.actor,
+                    role=str(requester.role),
+                    purpose=requester.purpose_label,
+                    action=Action.CONSENT,
+                    outcome=Outcome.SUCCESS,
+                    patient_id=prepared.patient_id,
+                    object_uids=prepared.covered[:1000],
+                    source=requester.source,
+                    detail={
+                        "re_consent": True,
+                        "document": results[-1].sop_instance_uid,
+                        "supersedes_withdrawal_or_refusal": list(prepared.reverses),
+                        **requester.audit_detail,
+                    },
+                )
+            )
         with self.sessions() as session:
             states = session.execute(
                 select(Instance.sop_instance_uid, Instance.availability).where(

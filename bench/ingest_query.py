@@ -105,6 +105,7 @@ def run_backend(
                         recorded_by="Bench^Nurse",
                     ),
                     origin=origin,
+                    requester=Requester.operator("test"),
                 )
             rng = random.Random(11)
             by_id: list[float] = []

@@ -61,7 +61,8 @@ def consent() -> None:
 
 def _record(request: ConsentRequest) -> None:
     origin = Origin(actor=operator(), role=str(Role.OPERATOR))
-    outcome = with_archive(lambda a: a.record_consent(request, origin=origin))
+    requester = Requester.operator(operator())
+    outcome = with_archive(lambda a: a.record_consent(request, origin=origin, requester=requester))
     states: dict[str, int] = {}
     for state in outcome.availability.values():
         states[state] = states.get(state, 0) + 1

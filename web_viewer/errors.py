@@ -23,6 +23,7 @@ from archive import (
     InvalidObject,
     InvalidQuery,
     InvalidTransition,
+    NotAuthorised,
     NotFound,
     StorageFull,
 )
@@ -82,6 +83,7 @@ class BadRequest(ViewerError):
 # archive error class -> (status, code, whether its message may be shown)
 ARCHIVE_ERRORS: list[tuple[type[Exception], int, str]] = [
     (NotFound, 404, "not_found"),
+    (NotAuthorised, 403, "forbidden"),
     (AlreadyExists, 409, "already_exists"),
     (InvalidTransition, 409, "invalid_transition"),
     (InvalidQuery, 400, "invalid_query"),

@@ -188,6 +188,7 @@ def _act(archive: Archive, action: tuple[str, Level, int]) -> None:
                     **extra,
                 ),  # type: ignore[arg-type]
                 origin=ORIGIN,
+                requester=Requester.operator("test"),
             )
     except ArchiveError:
         pass  # refused transitions (e.g. nothing to withdraw) change nothing

@@ -27,6 +27,7 @@ from archive import (
     IngestResult,
     Level,
     Origin,
+    Requester,
 )
 from archive.models import Instance
 from consent_sr import ConsentStatus
@@ -61,6 +62,7 @@ def seed(archive: Archive, *objects: Dataset | bytes | Path) -> list[IngestResul
                 recorded_by="Seed^Nurse",
             ),
             origin=origin,
+            requester=Requester.operator("test"),
         )
     return results
 

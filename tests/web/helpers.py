@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from archive import Archive, Availability, ConsentRequest, Level, Origin
+from archive import Archive, Availability, ConsentRequest, Level, Origin, Requester
 from consent_sr import ConsentStatus
 from tests.factory import VL_PHOTO, encode, make_dataset
 from web_viewer import create_app
@@ -93,7 +93,11 @@ def _consent(archive: Archive, study: str, status: ConsentStatus, **kw: object) 
         recorded_by="Nurse^Ann",
         **kw,  # type: ignore[arg-type]
     )
-    archive.record_consent(request, origin=Origin(actor="nurse", role="clinician"))
+    archive.record_consent(
+        request,
+        origin=Origin(actor="nurse", role="clinician"),
+        requester=Requester.operator("test"),
+    )
 
 
 def build_scenario(archive: Archive) -> Scenario:

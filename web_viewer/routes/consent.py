@@ -16,8 +16,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from archive import ArchiveError, ConsentRequest, Level, NotFound, Origin, Overview, Purpose, Role
+from archive import (
+    ArchiveError,
+    ConsentRequest,
+    Level,
+    NotFound,
+    Origin,
+    Overview,
+    Purpose,
+    Requester,
+    Role,
+)
 from archive.consent_rules import ADULT_AGE, age_on
+from archive.policy import DECIDERS
 from archive.viewer_support import patient_of_study, visible_instances
 from consent_sr import ConsentStatus
 from web_viewer.deps import Ctx, Viewer, Working, WorkingWriter, check_csrf, staff_name
@@ -29,7 +40,7 @@ from web_viewer.templating import render
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["consent"])
 
-RECORDERS = (Role.CLINICIAN, Role.PHOTOGRAPHER, Role.GOVERNANCE)
+RECORDERS = DECIDERS  # who records consent decisions (the access policy says)
 PDF_LIMIT = 20 * 1024 * 1024
 
 
@@ -165,7 +176,7 @@ def record(ctx: Ctx, viewer: Viewer, patient_id: str, body: ConsentBody, pdf: by
         form_pdf=pdf,
         **fields,
     )
-    return ctx.archive.record_consent(request, origin=_origin(viewer))
+    return ctx.archive.record_consent(request, origin=_origin(viewer), requester=_decider(viewer))
 
 
 def withdraw(ctx: Ctx, viewer: Viewer, patient_id: str, body: WithdrawBody) -> Any:
@@ -181,7 +192,12 @@ def withdraw(ctx: Ctx, viewer: Viewer, patient_id: str, body: WithdrawBody) -> A
         consenter_name=body.consenter_name or None,
         comment=body.comment or None,
     )
-    return ctx.archive.record_consent(request, origin=_origin(viewer))
+    return ctx.archive.record_consent(request, origin=_origin(viewer), requester=_decider(viewer))
+
+
+def _decider(viewer: Viewer) -> Requester:
+    """Who decides: governance under an open review also over what the review shows."""
+    return viewer.requester(review=viewer.review is not None and viewer.role is Role.GOVERNANCE)
 
 
 def _origin(viewer: Viewer) -> Origin:
