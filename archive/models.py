@@ -439,6 +439,8 @@ class GovernanceReview(Base):
     pk: Mapped[int] = mapped_column(BigId, primary_key=True)
     subject: Mapped[str] = mapped_column(String(128), index=True)  # node:<AE> | session:<hash>
     reason: Mapped[str] = mapped_column(Text)
+    # A subject-access review names the one patient whose record it discloses.
+    patient_id: Mapped[str] = mapped_column(String(64), default="")
     opened_by: Mapped[str] = mapped_column(String(128))
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.orm import Session
 
-from archive.models import Availability, Instance
+from archive.models import Availability, Instance, Patient, Series, Study
 
 
 class Role(enum.StrEnum):
@@ -76,6 +76,8 @@ class Requester:
     review: bool = False
     review_reason: str = ""
     review_number: int | None = None
+    # Subject access: the one patient an open review names (with its reason).
+    review_patient: str = ""
 
     @classmethod
     def operator(cls, actor: str, *, source: str = "") -> Requester:
@@ -91,6 +93,13 @@ class Requester:
     @property
     def audit_detail(self) -> dict[str, object]:
         """What every audit event of this requester's reads says about review."""
+        if self.purpose is Purpose.SUBJECT_ACCESS:
+            return {
+                "review": self.review,
+                "review_reason": self.review_reason,
+                "review_number": self.review_number,
+                "subject_access_patient": self.review_patient,
+            }
         if not self.review:
             return {"review": False}
         return {
@@ -114,12 +123,17 @@ def visible(requester: Requester) -> ColumnElement[bool]:
     if requester.review:
         if requester.purpose is not Purpose.GOVERNANCE or not requester.review_reason.strip():
             return false()  # no look at hidden objects without a stated reason
+        if requester.review_patient.strip():  # a review that names a patient shows no other
+            return and_(Instance.availability.in_(REVIEWABLE), _of_patient(requester))
         return Instance.availability.in_(REVIEWABLE)
     if requester.purpose is Purpose.GOVERNANCE:
         return active  # oversight of the whole visible record
     if requester.purpose is Purpose.SUBJECT_ACCESS:
-        # R1: everything held for the patient is disclosable to them.
-        return Instance.availability != Availability.ERASED
+        # R1: everything held for the patient is disclosable to them; but only for
+        # the one patient an open review names, with its stated reason.
+        if not requester.review_patient.strip() or not requester.review_reason.strip():
+            return false()
+        return and_(Instance.availability != Availability.ERASED, _of_patient(requester))
     if requester.purpose is Purpose.TEACHING:
         return and_(active, Instance.use_teaching.is_(True))
     if requester.purpose is Purpose.SPECIFIED:
@@ -187,6 +201,16 @@ def may_reverse(requester: Requester, *, written: bool, signed_form: bool) -> st
             "form returns the recordings to use"
         )
     return ""
+
+
+def _of_patient(requester: Requester) -> ColumnElement[bool]:
+    """Instances of the patient the requester's review names."""
+    return Instance.series_pk.in_(
+        select(Series.pk)
+        .join(Study, Series.study_pk == Study.pk)
+        .join(Patient, Study.patient_pk == Patient.pk)
+        .where(Patient.patient_id == requester.review_patient.strip())
+    )
 
 
 def permitted_uses(instance: Instance) -> list[str]:

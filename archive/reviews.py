@@ -47,6 +47,7 @@ class ReviewInfo:
     expires_at: datetime
     closed_at: datetime | None
     closed_by: str
+    patient_id: str = ""  # subject access: the patient whose record it discloses
 
     def open_at(self, now: datetime) -> bool:
         return self.closed_at is None and now < self.expires_at
@@ -62,6 +63,7 @@ def _info(row: GovernanceReview) -> ReviewInfo:
         expires_at=aware(row.expires_at),
         closed_at=aware(row.closed_at) if row.closed_at else None,
         closed_by=row.closed_by,
+        patient_id=row.patient_id,
     )
 
 
@@ -107,9 +109,14 @@ def open_review(
     source: str = "",
     hours: float = DEFAULT_HOURS,
     not_after: datetime | None = None,
+    patient_id: str = "",
 ) -> ReviewInfo:
-    """Open a review for ``subject``; any review it had open is closed first."""
+    """Open a review for ``subject``; any review it had open is closed first.
+    ``patient_id`` names the patient of a subject-access request."""
     text = valid_reason(reason)
+    patient_id = patient_id.strip()
+    if len(patient_id) > 64:
+        raise InvalidArgument("a Patient ID is at most 64 characters")
     if not 0 < hours <= MAX_HOURS:
         raise InvalidArgument(f"a review lasts more than 0 and at most {MAX_HOURS:g} hours")
     now = datetime.now(UTC)
@@ -122,6 +129,7 @@ def open_review(
         row = GovernanceReview(
             subject=subject,
             reason=text,
+            patient_id=patient_id,
             opened_by=actor,
             opened_at=now,
             expires_at=expires,
@@ -144,6 +152,7 @@ def open_review(
                     "opened": subject,
                     "review_reason": text,
                     "expires_at": expires.isoformat(),
+                    "subject_access_patient": patient_id,
                 },
             ),
         )

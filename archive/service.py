@@ -469,6 +469,7 @@ class Archive:
         source: str = "",
         hours: float = reviews.DEFAULT_HOURS,
         not_after: datetime | None = None,
+        patient_id: str = "",
     ) -> ReviewInfo:
         return reviews.open_review(
             self.sessions,
@@ -479,6 +480,7 @@ class Archive:
             source=source,
             hours=hours,
             not_after=not_after,
+            patient_id=patient_id,
         )
 
     def close_review(self, subject: str, *, actor: str, role: str, source: str = "") -> list[int]:

@@ -99,6 +99,9 @@ class Viewer:
             raise PurposeRequired("choose a purpose of use first")
         if review and self.review is None:
             raise ReviewRequired("open a review with a stated reason first")
+        # A subject-access look carries the review that names its patient.
+        subject_access = self.session.purpose is Purpose.SUBJECT_ACCESS
+        attached = self.review if review or subject_access else None
         return Requester(
             actor=self.username,
             role=self.role,
@@ -106,8 +109,9 @@ class Viewer:
             source=self.source,
             specified_purpose=self.session.specified_purpose,
             review=review,
-            review_reason=self.review.reason if review and self.review else "",
-            review_number=self.review.number if review and self.review else None,
+            review_reason=attached.reason if attached else "",
+            review_number=attached.number if attached else None,
+            review_patient=attached.patient_id if attached else "",
         )
 
 
@@ -127,7 +131,10 @@ def optional_viewer(request: Request, ctx: Ctx) -> Viewer | None:
     if info is None:
         return None
     review = None
-    if info.role is Role.GOVERNANCE and info.purpose is Purpose.GOVERNANCE:
+    if info.role is Role.GOVERNANCE and info.purpose in (
+        Purpose.GOVERNANCE,
+        Purpose.SUBJECT_ACCESS,
+    ):
         review = ctx.archive.current_review(session_subject(info.token_hash))
     return Viewer(
         session=info, token=token, source=client_source(request), bearer=bearer, review=review

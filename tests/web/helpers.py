@@ -54,9 +54,10 @@ def choose(client: TestClient, purpose: str, specified: str = "") -> None:
 REVIEW_REASON = "IG-2026-031: complaint about photos of a ward round"
 
 
-def open_review(client: TestClient, reason: str = REVIEW_REASON) -> int:
-    """Open a governance review for this client's session; returns its number."""
-    r = client.post("/api/review/open", json={"reason": reason})
+def open_review(client: TestClient, reason: str = REVIEW_REASON, *, patient_id: str = "") -> int:
+    """Open a governance review for this client's session (``patient_id``: a subject
+    access request's patient); returns its number."""
+    r = client.post("/api/review/open", json={"reason": reason, "patient_id": patient_id})
     assert r.status_code == 201, r.text
     number: int = r.json()["number"]
     return number

@@ -37,6 +37,7 @@ class Principal:
     specified: str = ""
     review: bool = False
     sees: frozenset[str] = frozenset()
+    subject_access_patient: str = ""  # the patient a subject-access review names
 
 
 PRINCIPALS = [
@@ -62,7 +63,16 @@ PRINCIPALS = [
         review=True,
         sees=frozenset({"held", "quarantined", "withdrawn", "other-held"}),
     ),
-    Principal("sar", "governance", "subject-access", sees=frozenset(ALL)),
+    # Subject access: nothing without an open review naming the patient ...
+    Principal("sar", "governance", "subject-access"),
+    # ... then everything held for that patient, in every state but erased, and no other.
+    Principal(
+        "sar-m1",
+        "governance",
+        "subject-access",
+        sees=frozenset(ALL - {"other-held"}),
+        subject_access_patient="M1",
+    ),
 ]
 
 
@@ -76,6 +86,8 @@ def client_for(archive: Archive, tmp_path: Path, p: Principal) -> TestClient:
         choose(client, p.purpose, p.specified)
     if p.review:
         open_review(client)
+    if p.subject_access_patient:
+        open_review(client, patient_id=p.subject_access_patient)
     return client
 
 
@@ -158,7 +170,7 @@ def check_principal(
     governance = p.role == "governance" and p.purpose == "governance"
     for url, allowed in (
         ("/api/review", governance and p.review),
-        ("/review", governance),
+        ("/review", p.role == "governance" and p.purpose in ("governance", "subject-access")),
         ("/api/audit/patients/M1", governance),
         ("/audit", governance),
         ("/api/users", p.role == "admin"),

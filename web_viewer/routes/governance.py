@@ -47,6 +47,16 @@ def _governance(viewer: Annotated[Viewer, Depends(roles(Role.GOVERNANCE))]) -> V
 
 
 Governance = Annotated[Viewer, Depends(_governance)]
+
+
+def _reviewer(viewer: Annotated[Viewer, Depends(roles(Role.GOVERNANCE))]) -> Viewer:
+    """Opening and ending reviews: for governance work, or a subject access request."""
+    if viewer.session.purpose not in (Purpose.GOVERNANCE, Purpose.SUBJECT_ACCESS):
+        raise NotFound("not found")
+    return viewer
+
+
+Reviewer = Annotated[Viewer, Depends(_reviewer)]
 TARGETS = {
     "quarantine": Availability.QUARANTINED,
     "hold": Availability.HELD,
@@ -123,12 +133,18 @@ def _queue_json(items: list[Any]) -> list[dict[str, Any]]:
 
 
 class ReviewOpening(BaseModel):
+    """``patient_id``: the patient of a subject-access request (required when the
+    session acts for subject access; the review then shows that patient only)."""
+
     reason: str = Field(max_length=1000)
     hours: float = Field(default=DEFAULT_HOURS, gt=0, le=24)
+    patient_id: str = Field(default="", max_length=64)
 
 
 def open_review(ctx: Ctx, viewer: Viewer, body: ReviewOpening) -> ReviewInfo:
     """Open this session's review; it ends with the session at the latest."""
+    if viewer.session.purpose is Purpose.SUBJECT_ACCESS and not body.patient_id.strip():
+        raise BadRequest("a subject access review names the patient (Patient ID)")
     try:
         return ctx.archive.open_review(
             viewer.review_subject,
@@ -138,6 +154,7 @@ def open_review(ctx: Ctx, viewer: Viewer, body: ReviewOpening) -> ReviewInfo:
             source=viewer.source,
             hours=body.hours,
             not_after=viewer.session.expires_at,
+            patient_id=body.patient_id,
         )
     except InvalidArgument as exc:
         raise BadRequest(str(exc)) from None
@@ -153,6 +170,7 @@ def _review_json(review: ReviewInfo) -> dict[str, Any]:
     return {
         "number": review.number,
         "reason": review.reason,
+        "patient_id": review.patient_id,
         "opened_at": review.opened_at.isoformat(),
         "expires_at": review.expires_at.isoformat(),
     }
@@ -176,16 +194,19 @@ def _review_page(
 
 
 @pages.get("/review", response_class=HTMLResponse)
-def review_page(request: Request, ctx: Ctx, viewer: Governance) -> Response:
+def review_page(request: Request, ctx: Ctx, viewer: Reviewer) -> Response:
     return _review_page(request, ctx, viewer)
 
 
 @pages.post("/review/open")
-async def review_open(request: Request, ctx: Ctx, viewer: Governance) -> Response:
+async def review_open(request: Request, ctx: Ctx, viewer: Reviewer) -> Response:
     form = await read_form(request)
     check_csrf(viewer, form.get("csrf_token"))
     try:
-        open_review(ctx, viewer, ReviewOpening(reason=form.get("reason") or ""))
+        opening = ReviewOpening(
+            reason=form.get("reason") or "", patient_id=form.get("patient_id") or ""
+        )
+        open_review(ctx, viewer, opening)
     except (BadRequest, ValueError) as exc:
         message = exc.message if isinstance(exc, BadRequest) else "give a reason"
         return _review_page(request, ctx, viewer, status=400, error=message)
@@ -193,7 +214,7 @@ async def review_open(request: Request, ctx: Ctx, viewer: Governance) -> Respons
 
 
 @pages.post("/review/close")
-async def review_close(request: Request, ctx: Ctx, viewer: Governance) -> Response:
+async def review_close(request: Request, ctx: Ctx, viewer: Reviewer) -> Response:
     form = await read_form(request)
     check_csrf(viewer, form.get("csrf_token"))
     close_review(ctx, viewer)
@@ -251,6 +272,14 @@ def _writer(request: Request, viewer: Governance) -> Viewer:
 GovernanceWriter = Annotated[Viewer, Depends(_writer)]
 
 
+def _review_writer(request: Request, viewer: Reviewer) -> Viewer:
+    check_csrf(viewer, request.headers.get(CSRF_HEADER))
+    return viewer
+
+
+ReviewWriter = Annotated[Viewer, Depends(_review_writer)]
+
+
 @api.get("/review", summary="Held and quarantined recordings (governance review path)")
 def api_review(ctx: Ctx, viewer: Governance) -> dict[str, Any]:
     """403 ``review_required`` until this session has opened a review with a reason."""
@@ -265,12 +294,12 @@ def api_review(ctx: Ctx, viewer: Governance) -> dict[str, Any]:
 @api.post(
     "/review/open", status_code=201, summary="Open a review of hidden recordings, with a reason"
 )
-def api_review_open(body: ReviewOpening, ctx: Ctx, viewer: GovernanceWriter) -> dict[str, Any]:
+def api_review_open(body: ReviewOpening, ctx: Ctx, viewer: ReviewWriter) -> dict[str, Any]:
     return _review_json(open_review(ctx, viewer, body))
 
 
 @api.post("/review/close", summary="End this session's review")
-def api_review_close(ctx: Ctx, viewer: GovernanceWriter) -> dict[str, Any]:
+def api_review_close(ctx: Ctx, viewer: ReviewWriter) -> dict[str, Any]:
     return {"closed": close_review(ctx, viewer)}
 
 
