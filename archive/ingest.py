@@ -64,6 +64,9 @@ class IngestResult:
     availability: Availability
 
 
+NODE_ROLES = frozenset({"modality", "epr", "peer", "governance"})  # DICOM nodes' roles
+
+
 @dataclass(frozen=True)
 class Origin:
     """Where an object came from, for the index and the audit trail."""
@@ -72,6 +75,14 @@ class Origin:
     role: str = ""
     received_from: str = ""
     source: str = ""
+
+    @property
+    def identity(self) -> str:
+        """Who sent it, as a typed identity: ``node:<AE title>`` for DICOM, else
+        ``user:<user name>`` (a person's name can never pass for a camera's)."""
+        if self.received_from and self.role in NODE_ROLES:
+            return f"node:{self.received_from}"
+        return f"user:{self.actor}"
 
 
 def ingest(
@@ -208,7 +219,7 @@ def _index_once(
         transfer_syntax_uid=attrs.transfer_syntax_uid,
         received_from=origin.received_from[:64],
         received_at=datetime.now(UTC),
-        received_by=origin.actor[:128],
+        received_by=origin.identity[:128],
         availability=decision.availability,
         availability_reason=decision.reason,
         availability_actor=origin.actor[:128],
@@ -396,13 +407,15 @@ def _series_for(session: Session, attrs: ObjectAttributes) -> SeriesRef:
             Patient.patient_id,
             Patient.issuer_of_patient_id,
             Patient.patient_birth_date,
+            Patient.patient_name,
+            Patient.patient_sex,
         )
         .join(Study, Series.study_pk == Study.pk)
         .join(Patient, Study.patient_pk == Patient.pk)
         .where(Series.series_instance_uid == attrs.series_instance_uid)
     ).first()
     if known is not None:
-        pk, modality, study_uid, patient_id, issuer, birth_date = known
+        pk, modality, study_uid, patient_id, issuer, birth_date, name, sex = known
         if study_uid != attrs.study_instance_uid:
             raise InconsistentObject(
                 f"series {attrs.series_instance_uid} already belongs to another study"
@@ -411,8 +424,39 @@ def _series_for(session: Session, attrs: ObjectAttributes) -> SeriesRef:
             raise InconsistentObject(
                 f"study {attrs.study_instance_uid} already belongs to another patient"
             )
+        _check_identity(attrs, name=name, birth_date=birth_date, sex=sex)
         return SeriesRef(pk, modality, birth_date)
     return _create_series(session, attrs)
+
+
+def _name_key(name: str) -> str:
+    """A person name compared as a person would: case, spaces and empty trailing
+    components do not count (``Doe^Jane^^`` is ``DOE^Jane``)."""
+    groups = [
+        "^".join(" ".join(part.split()) for part in group.split("^")).rstrip("^")
+        for group in name.casefold().split("=")
+    ]
+    return "=".join(groups).rstrip("=")
+
+
+def _check_identity(attrs: ObjectAttributes, *, name: str, birth_date: str, sex: str) -> None:
+    """An object for a known PatientID must name the same person: a different name,
+    birth date or sex is refused, never stored silently under the indexed identity.
+    A value the object leaves empty is not a difference."""
+    differ = [
+        what
+        for what, ours, theirs in (
+            ("name", _name_key(name), _name_key(attrs.patient_name)),
+            ("birth date", birth_date.strip(), attrs.patient_birth_date.strip()),
+            ("sex", sex.strip().upper(), attrs.patient_sex.strip().upper()),
+        )
+        if ours and theirs and ours != theirs
+    ]
+    if differ:
+        raise InconsistentObject(
+            f"identity differs from the index ({', '.join(differ)}) for patient "
+            f"{attrs.patient_id}: a wrong patient, or demographics to correct first"
+        )
 
 
 def _create_series(session: Session, attrs: ObjectAttributes) -> SeriesRef:
@@ -436,6 +480,13 @@ def _create_series(session: Session, attrs: ObjectAttributes) -> SeriesRef:
         )
         session.add(patient)
         session.flush()
+    else:
+        _check_identity(
+            attrs,
+            name=patient.patient_name,
+            birth_date=patient.patient_birth_date,
+            sex=patient.patient_sex,
+        )
     study = session.scalar(
         select(Study).where(Study.study_instance_uid == attrs.study_instance_uid)
     )

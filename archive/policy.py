@@ -109,6 +109,11 @@ class Requester:
         }
 
 
+def user_identity(requester: Requester) -> str:
+    """The identity objects a person sent are recorded under (``Origin.identity``)."""
+    return f"user:{requester.actor}"
+
+
 def role_may_act_for(role: Role, purpose: Purpose) -> bool:
     return purpose in ROLE_PURPOSES.get(role, frozenset())
 
@@ -148,7 +153,7 @@ def visible(requester: Requester) -> ColumnElement[bool]:
             care,
             and_(
                 Instance.availability == Availability.HELD,
-                Instance.received_by == requester.actor,
+                Instance.received_by == user_identity(requester),
             ),
         )
     return care
@@ -177,7 +182,7 @@ def decidable(requester: Requester) -> ColumnElement[bool]:
         seen = or_(seen, visible(replace(requester, review=False)))
     if requester.role is Role.PHOTOGRAPHER and role_may_act_for(requester.role, requester.purpose):
         own = and_(
-            Instance.received_by == requester.actor,
+            Instance.received_by == user_identity(requester),
             or_(
                 Instance.availability == Availability.HELD,
                 and_(

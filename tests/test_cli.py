@@ -38,7 +38,9 @@ def inbox(tmp_path: Path) -> tuple[Path, str, str]:
     folder = tmp_path / "inbox"
     (folder / "sub").mkdir(parents=True)
     first = make_dataset(patient_id="CLI1", patient_name="Ünal^Ayşe")
-    second = make_dataset(patient_id="CLI1", study_uid=first.StudyInstanceUID)
+    second = make_dataset(
+        patient_id="CLI1", patient_name="Ünal^Ayşe", study_uid=first.StudyInstanceUID
+    )
     (folder / "a.dcm").write_bytes(encode(first))
     (folder / "sub" / "b.dcm").write_bytes(encode(second))
     (folder / "notes.txt").write_text("not dicom")

@@ -57,6 +57,7 @@ def world(archive: Archive) -> World:
         study_uid=uids["m1.study"],
         series_uid=uids["m1.series"],
         instance_number=2,
+        birth_date="19800101",
     )
     add(
         "m3",
@@ -64,6 +65,7 @@ def world(archive: Archive) -> World:
         patient_name="Müller^Renée",
         charset="ISO_IR 100",
         study_uid=uids["m1.study"],
+        birth_date="19800101",
         modality="US",
         sop_class=SECONDARY_CAPTURE,
         series_number=2,
