@@ -1,6 +1,8 @@
 """People who sign in to the web viewer, and their sessions.
 
-Passwords are argon2id-hashed (argon2-cffi); there are no default accounts.
+Passwords are argon2id-hashed (argon2-cffi) and must pass :mod:`archive.passwords`
+(long enough, not a commonly used one, no trivial pattern, not the user name);
+there are no default accounts.
 Repeated failures lock an account for a while; sessions expire after an idle
 period and after an absolute lifetime; only a SHA-256 of a session token is
 stored, so a copy of the database cannot be used to sign in. Every sign-in,
@@ -26,6 +28,7 @@ from archive.audit import Action, AuditEntry, Outcome
 from archive.db import aware
 from archive.errors import AlreadyExists, ArchiveError, InvalidArgument, NotFound
 from archive.models import User, WebSession
+from archive.passwords import password_problem
 from archive.policy import ROLE_PURPOSES, Purpose, Role
 from archive.settings import ArchiveSettings
 
@@ -70,13 +73,10 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _check_password(password: str, settings: ArchiveSettings) -> None:
-    if len(password) < settings.min_password_length:
-        raise InvalidArgument(
-            f"password must be at least {settings.min_password_length} characters"
-        )
-    if len(password) > 1024:
-        raise InvalidArgument("password is too long")
+def _check_password(password: str, username: str, settings: ArchiveSettings) -> None:
+    problem = password_problem(password, username=username, min_length=settings.min_password_length)
+    if problem is not None:
+        raise InvalidArgument(problem)
 
 
 def _username(username: str) -> str:
@@ -124,7 +124,7 @@ class Accounts:
             raise InvalidArgument(f"role {role!r} is not a role") from None
         if user_role not in PEOPLE_ROLES:
             raise InvalidArgument(f"role {user_role} is for DICOM nodes, not people")
-        _check_password(password, self.settings)
+        _check_password(password, name, self.settings)
         now = _now()
         user = User(
             username=name,
@@ -168,7 +168,7 @@ class Accounts:
             )
 
     def reset_password(self, username: str, password: str, *, actor: str) -> None:
-        _check_password(password, self.settings)
+        _check_password(password, username, self.settings)
         with self.factory() as session, session.begin():
             user = self._get(session, username)
             user.password_hash = _hasher.hash(password)

@@ -95,3 +95,40 @@ def test_purpose_must_be_one_the_role_allows(accounts: Archive) -> None:
     assert accounts.accounts.session(token).purpose is Purpose.CARE  # type: ignore[union-attr]
     accounts.accounts.sign_out(token)
     assert accounts.accounts.session(token) is None
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        (" " * 12, "only spaces"),
+        ("\t \t \t \t \t \t ", "only spaces"),
+        ("aaaaaaaaaaaa", "one character repeated"),
+        ("abcabcabcabc", "short pattern repeated"),
+        ("password1234", "commonly used"),
+        ("Password1234", "commonly used"),
+        ("iloveyou2024!!", "commonly used"),
+        ("P@ssw0rd2024", "commonly used"),
+        ("123456789012", "sequence"),
+        ("abcdefghijkl", "sequence"),
+        ("LKJIHGFEDCBA", "sequence"),
+        ("qwertyuiopas", "sequence"),
+        ("x" * 1025, "too long"),
+        ("short", "at least 12"),
+        ("call me New.Person", "user name"),
+    ],
+)
+def test_weak_passwords_are_refused(accounts: Archive, password: str, reason: str) -> None:
+    with pytest.raises(InvalidArgument, match=reason):
+        accounts.accounts.add("new.person", role=Role.CLINICIAN, password=password, actor="a")
+    with pytest.raises(InvalidArgument, match=reason):
+        accounts.accounts.reset_password(
+            "dr.who", password.replace("New.Person", "Dr.Who"), actor="a"
+        )
+
+
+@pytest.mark.parametrize(
+    "password",
+    [PW, "Tr0ub4dor&3 horse", "mauve-kettle-92-lantern", "ab1cd2ef3gh4", "Ümlaut-Straße-1999"],
+)
+def test_reasonable_passwords_are_accepted(accounts: Archive, password: str) -> None:
+    accounts.accounts.add("new.person", role=Role.CLINICIAN, password=password, actor="a")

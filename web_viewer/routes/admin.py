@@ -11,7 +11,15 @@ from pydantic import BaseModel, Field
 
 from archive import ArchiveError, NodeInfo, NotFound, Role, UserInfo
 from archive.users import PEOPLE_ROLES
-from web_viewer.deps import CSRF_HEADER, Ctx, Viewer, check_csrf, record_page, roles
+from web_viewer.deps import (
+    CSRF_HEADER,
+    Ctx,
+    Viewer,
+    check_csrf,
+    form_password,
+    record_page,
+    roles,
+)
 from web_viewer.errors import BadRequest
 from web_viewer.forms import read_form
 from web_viewer.templating import render
@@ -95,12 +103,12 @@ async def users_submit(request: Request, ctx: Ctx, viewer: Admin) -> Response:
     accounts = ctx.archive.accounts
     try:
         if action == "add":
-            if form.get("password") != form.get("password2"):
+            if form_password(form) != form_password(form, "password2"):
                 raise BadRequest("the two passwords differ")
             accounts.add(
                 name,
                 role=form.get("role"),
-                password=form.get("password"),
+                password=form_password(form),
                 full_name=form.get("full_name"),
                 actor=viewer.username,
             )
@@ -109,7 +117,7 @@ async def users_submit(request: Request, ctx: Ctx, viewer: Admin) -> Response:
                 raise BadRequest("you cannot disable your own account")
             accounts.set_disabled(name, action == "disable", actor=viewer.username)
         elif action == "reset":
-            accounts.reset_password(name, form.get("password"), actor=viewer.username)
+            accounts.reset_password(name, form_password(form), actor=viewer.username)
         else:
             raise BadRequest("unknown action")
     except NotFound as exc:

@@ -22,6 +22,7 @@ from web_viewer.deps import (
     clear_session_cookie,
     client_source,
     cookie_secure,
+    form_password,
     optional_viewer,
     record_page,
     set_session_cookie,
@@ -86,7 +87,7 @@ async def login(request: Request, ctx: Ctx, viewer: MaybeViewer) -> Response:
         )
     try:
         token, session = ctx.archive.accounts.sign_in(
-            form.get("username"), form.get("password"), source=client_source(request)
+            form.get("username"), form_password(form), source=client_source(request)
         )
     except AuthenticationFailed:
         return _login_page(request, ctx, error=FAILED, status=401)
