@@ -26,7 +26,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from archive import audit
 from archive.audit import Action, AuditEntry, Outcome
 from archive.db import aware
-from archive.errors import AlreadyExists, ArchiveError, InvalidArgument, NotFound
+from archive.errors import (
+    AlreadyExists,
+    ArchiveError,
+    InvalidArgument,
+    InvalidTransition,
+    NotFound,
+)
 from archive.models import User, WebSession
 from archive.passwords import password_problem
 from archive.policy import ROLE_PURPOSES, Purpose, Role
@@ -86,6 +92,16 @@ def _username(username: str) -> str:
     return name
 
 
+def _people_role(role: Role | str) -> Role:
+    try:
+        user_role = Role(role)
+    except ValueError:
+        raise InvalidArgument(f"role {role!r} is not a role") from None
+    if user_role not in PEOPLE_ROLES:
+        raise InvalidArgument(f"role {user_role} is for DICOM nodes, not people")
+    return user_role
+
+
 def _info(user: User) -> UserInfo:
     locked = user.locked_until is not None and aware(user.locked_until) > _now()
     return UserInfo(user.username, user.full_name, Role(user.role), user.disabled, locked)
@@ -118,12 +134,7 @@ class Accounts:
         self, username: str, *, role: Role | str, password: str, full_name: str = "", actor: str
     ) -> UserInfo:
         name = _username(username)
-        try:
-            user_role = Role(role)
-        except ValueError:
-            raise InvalidArgument(f"role {role!r} is not a role") from None
-        if user_role not in PEOPLE_ROLES:
-            raise InvalidArgument(f"role {user_role} is for DICOM nodes, not people")
+        user_role = _people_role(role)
         _check_password(password, name, self.settings)
         now = _now()
         user = User(
@@ -155,8 +166,12 @@ class Accounts:
         return user
 
     def set_disabled(self, username: str, disabled: bool, *, actor: str) -> None:
+        """Disable (ending its sessions) or enable an account; the last active
+        administrator cannot be disabled."""
         with self.factory() as session, session.begin():
             user = self._get(session, username)
+            if disabled:
+                self._keep_an_active_admin(session, user, "disable")
             user.disabled = disabled
             if disabled:
                 self._revoke_all(session, user.pk)
@@ -165,6 +180,51 @@ class Accounts:
                 actor,
                 Outcome.SUCCESS,
                 {"operation": "user-disable" if disabled else "user-enable", "user": user.username},
+            )
+
+    def set_role(self, username: str, role: Role | str, *, actor: str) -> UserInfo:
+        """Give an account another role, ending its sessions (their purposes of use
+        were chosen under the old role); the last active administrator keeps theirs."""
+        new_role = _people_role(role)
+        with self.factory() as session, session.begin():
+            user = self._get(session, username)
+            if new_role is not Role.ADMIN:
+                self._keep_an_active_admin(session, user, "demote")
+            if user.role != str(new_role):
+                old = user.role
+                user.role = str(new_role)
+                self._revoke_all(session, user.pk)
+                _event(
+                    session,
+                    actor,
+                    Outcome.SUCCESS,
+                    {
+                        "operation": "user-role",
+                        "user": user.username,
+                        "from": old,
+                        "role": user.role,
+                    },
+                )
+            return _info(user)
+
+    @staticmethod
+    def _keep_an_active_admin(session: Session, user: User, what: str) -> None:
+        """Refuse a change that would leave no enabled administrator. The enabled
+        administrators' rows are locked in one order, so two administrators disabling
+        each other at the same moment cannot both succeed (SQLite: BEGIN IMMEDIATE
+        serialises the transactions anyway)."""
+        if user.role != str(Role.ADMIN) or user.disabled:
+            return
+        admins = session.scalars(
+            select(User)
+            .where(User.role == str(Role.ADMIN), User.disabled.is_(False))
+            .order_by(User.pk)
+            .with_for_update()
+        ).all()
+        if not any(admin.pk != user.pk for admin in admins):
+            raise InvalidTransition(
+                f"cannot {what} {user.username}: they are the last active administrator "
+                "(add or enable another administrator first)"
             )
 
     def reset_password(self, username: str, password: str, *, actor: str) -> None:

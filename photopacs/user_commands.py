@@ -44,7 +44,7 @@ def add(username: str, role: str, full_name: str, password_stdin: bool) -> None:
 @user.command("disable")
 @click.argument("username")
 def disable(username: str) -> None:
-    """Disable an account and end its sessions."""
+    """Disable an account and end its sessions (not the last active administrator)."""
     with_archive(lambda a: a.accounts.set_disabled(username, True, actor=operator()))
     click.echo(f"disabled {username}")
 
@@ -55,6 +55,16 @@ def enable(username: str) -> None:
     """Enable a disabled account."""
     with_archive(lambda a: a.accounts.set_disabled(username, False, actor=operator()))
     click.echo(f"enabled {username}")
+
+
+@user.command("role")
+@click.argument("username")
+@click.argument("role", type=click.Choice([str(r) for r in PEOPLE_ROLES]))
+def role(username: str, role: str) -> None:
+    """Give an account another role; ends its sessions. The last active administrator
+    cannot be demoted."""
+    info = with_archive(lambda a: a.accounts.set_role(username, role, actor=operator()))
+    click.echo(f"{info.username} is now a {info.role}")
 
 
 @user.command("reset")

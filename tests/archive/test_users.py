@@ -13,6 +13,7 @@ from archive import (
     ArchiveSettings,
     AuthenticationFailed,
     InvalidArgument,
+    InvalidTransition,
     Purpose,
     Role,
 )
@@ -132,3 +133,33 @@ def test_weak_passwords_are_refused(accounts: Archive, password: str, reason: st
 )
 def test_reasonable_passwords_are_accepted(accounts: Archive, password: str) -> None:
     accounts.accounts.add("new.person", role=Role.CLINICIAN, password=password, actor="a")
+
+
+def test_the_last_active_admin_stays(accounts: Archive) -> None:
+    a = accounts.accounts
+    a.add("root", role=Role.ADMIN, password=PW, actor="cli")
+    a.add("boss", role=Role.ADMIN, password=PW, actor="cli")
+    a.set_disabled("boss", True, actor="root")
+    with pytest.raises(InvalidTransition, match="last active administrator"):
+        a.set_disabled("root", True, actor="root")
+    with pytest.raises(InvalidTransition, match="last active administrator"):
+        a.set_role("root", Role.CLINICIAN, actor="root")
+    a.set_role("boss", Role.GOVERNANCE, actor="root")  # a disabled admin may be demoted
+    a.set_disabled("boss", False, actor="root")
+    a.set_role("boss", Role.ADMIN, actor="root")
+    a.set_role("root", Role.EDUCATOR, actor="boss")
+    a.set_disabled("dr.who", True, actor="boss")  # not an admin: no question
+    with pytest.raises(InvalidArgument, match="DICOM nodes"):
+        a.set_role("dr.who", Role.EPR, actor="boss")
+    roles = {u.username: (u.role, u.disabled) for u in a.list()}
+    assert roles == {
+        "boss": (Role.ADMIN, False),
+        "dr.who": (Role.CLINICIAN, True),
+        "root": (Role.EDUCATOR, False),
+    }
+
+
+def test_a_role_change_ends_the_sessions(accounts: Archive) -> None:
+    token, _ = accounts.accounts.sign_in("dr.who", PW)
+    accounts.accounts.set_role("dr.who", Role.EDUCATOR, actor="admin")
+    assert accounts.accounts.session(token) is None

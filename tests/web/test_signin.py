@@ -76,3 +76,29 @@ def test_form_passwords_are_taken_as_typed(archive: Archive, tmp_path: Path) -> 
     assert r.status_code == 303
     r = _form_login(make_client(archive, tmp_path), "clin", spaced.strip())
     assert r.status_code == 401
+
+
+def test_the_last_active_admin_stays(archive: Archive, tmp_path: Path) -> None:
+    add_user(archive, "root", "admin")
+    admin = make_client(archive, tmp_path)
+    token = sign_in(admin, "root")
+    for change in ({"disabled": True}, {"role": "clinician"}):
+        r = admin.patch("/api/users/root", json=change)
+        assert r.status_code in (400, 409), (change, r.text)
+        assert "administrator" in r.json()["error"]["message"]
+    for form in ({"action": "disable"}, {"action": "role", "role": "clinician"}):
+        r = admin.post("/admin/users", data={"csrf_token": token, "username": "root", **form})
+        assert r.status_code in (400, 409) and "administrator" in r.text
+    assert [(u["role"], u["disabled"]) for u in admin.get("/api/users").json()["users"]] == [
+        ("admin", False)
+    ]
+    # With a second administrator, one may demote or disable the other.
+    add_user(archive, "boss", "admin")
+    r = admin.patch("/api/users/boss", json={"role": "governance"})
+    assert r.status_code == 200 and r.json()["role"] == "governance"
+    r = admin.post(
+        "/admin/users",
+        data={"csrf_token": token, "username": "boss", "action": "role", "role": "admin"},
+    )
+    assert r.status_code == 303
+    assert admin.patch("/api/users/boss", json={"disabled": True}).status_code == 200
