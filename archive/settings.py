@@ -53,6 +53,14 @@ class ArchiveSettings(BaseSettings):
     session_max_hours: int = Field(
         default=10, gt=0, description="A web session ends this many hours after sign-in."
     )
+    max_sessions_per_user: int = Field(
+        default=5,
+        gt=0,
+        description=(
+            "Most sessions one person may have at once; signing in beyond it ends their "
+            "oldest session."
+        ),
+    )
     lockout_attempts: int = Field(
         default=5, gt=0, description="Failed sign-ins in a row that lock an account."
     )

@@ -269,6 +269,7 @@ class Accounts:
                     user.password_hash = _hasher.hash(password)
                 user.failed_logins = 0
                 user.locked_until = None
+                ended = self._make_room(session, user.pk, now)
                 token = secrets.token_urlsafe(32)
                 row = WebSession(
                     token_hash=_hash_token(token),
@@ -280,7 +281,10 @@ class Accounts:
                     expires_at=now + timedelta(hours=self.settings.session_max_hours),
                 )
                 session.add(row)
-                _event(session, name, Outcome.SUCCESS, {"reason": "signed in"}, source)
+                detail = {"reason": "signed in"}
+                if ended:
+                    detail["sessions_ended"] = str(ended)
+                _event(session, name, Outcome.SUCCESS, detail, source)
                 session.flush()
                 info = self._session_info(row, user)
         if refusal is not None:
@@ -308,6 +312,28 @@ class Accounts:
             return "account disabled"
         return None
 
+    def _make_room(self, session: Session, user_pk: int, now: datetime) -> int:
+        """Before a new session opens: end the person's oldest live sessions so that at
+        most ``max_sessions_per_user`` remain with the new one (and mark the expired ones
+        ended). Returns how many live sessions were ended."""
+        rows = session.scalars(
+            select(WebSession)
+            .where(WebSession.user_pk == user_pk, WebSession.revoked.is_(False))
+            .order_by(WebSession.created_at, WebSession.pk)
+        ).all()
+        live = [row for row in rows if self._alive(row, now)]
+        for row in rows:
+            if row not in live:
+                row.revoked = True
+        excess = live[: max(0, len(live) - (self.settings.max_sessions_per_user - 1))]
+        for row in excess:
+            row.revoked = True
+        return len(excess)
+
+    def _alive(self, row: WebSession, now: datetime) -> bool:
+        idle = timedelta(minutes=self.settings.session_idle_minutes)
+        return aware(row.expires_at) > now and now - aware(row.last_seen_at) <= idle
+
     def session(self, token: str) -> SessionInfo | None:
         """The live session for a token, touching its idle timer; None if expired."""
         if not token:
@@ -320,10 +346,7 @@ class Accounts:
             if row is None or row.revoked:
                 return None
             user = session.get(User, row.user_pk)
-            idle = now - aware(row.last_seen_at) > timedelta(
-                minutes=self.settings.session_idle_minutes
-            )
-            if user is None or user.disabled or idle or aware(row.expires_at) <= now:
+            if user is None or user.disabled or not self._alive(row, now):
                 row.revoked = True
                 return None
             row.last_seen_at = now

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from archive import (
     InvalidTransition,
     Purpose,
     Role,
+    users,
 )
 from archive.models import User, WebSession
 from tests.archive.helpers import audit_rows
@@ -163,3 +165,41 @@ def test_a_role_change_ends_the_sessions(accounts: Archive) -> None:
     token, _ = accounts.accounts.sign_in("dr.who", PW)
     accounts.accounts.set_role("dr.who", Role.EDUCATOR, actor="admin")
     assert accounts.accounts.session(token) is None
+
+
+class Clock:
+    """Stands in for the accounts' clock, so back-off windows pass without waiting."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(users, "_now", fake)
+    return fake
+
+
+def test_sessions_per_user_are_capped_oldest_ends(
+    accounts: Archive, settings: ArchiveSettings, clock: Clock
+) -> None:
+    cap = settings.max_sessions_per_user
+    tokens = []
+    for _ in range(cap + 2):
+        tokens.append(accounts.accounts.sign_in("dr.who", PW)[0])
+        clock.advance(1)
+    alive = [accounts.accounts.session(t) is not None for t in tokens]
+    assert alive == [False, False] + [True] * cap
+    signed_in = [
+        json.loads(r.detail)
+        for r in audit_rows(accounts)
+        if r.action == "login" and r.outcome == "success"
+    ]
+    assert [d.get("sessions_ended", "0") for d in signed_in] == ["0"] * cap + ["1", "1"]

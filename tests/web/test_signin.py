@@ -102,3 +102,13 @@ def test_the_last_active_admin_stays(archive: Archive, tmp_path: Path) -> None:
     )
     assert r.status_code == 303
     assert admin.patch("/api/users/boss", json={"disabled": True}).status_code == 200
+
+
+def test_sessions_per_person_are_capped(archive: Archive, tmp_path: Path) -> None:
+    cap = archive.settings.max_sessions_per_user
+    add_user(archive, "clin", "clinician")
+    clients = [make_client(archive, tmp_path) for _ in range(cap + 1)]
+    for client in clients:
+        sign_in(client, "clin")
+    assert clients[0].get("/api/session").status_code == 401  # the oldest ended
+    assert all(c.get("/api/session").status_code == 200 for c in clients[1:])
