@@ -2,16 +2,18 @@
 
 Passwords are argon2id-hashed (argon2-cffi) and must pass :mod:`archive.passwords`
 (long enough, not a commonly used one, no trivial pattern, not the user name);
-there are no default accounts.
-Repeated failures lock an account for a while; sessions expire after an idle
-period and after an absolute lifetime; only a SHA-256 of a session token is
-stored, so a copy of the database cannot be used to sign in. Every sign-in,
-failure, lockout and account change is an audit event.
+there are no default accounts. Sign-in answers do not tell an unknown user, a
+wrong password, a disabled account and one that is backing off apart, neither
+by what they say nor by how long they take. Failed sign-ins in a row make an
+account pause (exponential back-off, capped; never a lock a stranger could keep
+shut). A person has at most ``max_sessions_per_user`` sessions; sessions expire
+after an idle period and after an absolute lifetime; only a SHA-256 of a session
+token is stored, so a copy of the database cannot be used to sign in. Every
+sign-in, refusal and account change is an audit event.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -45,7 +47,7 @@ _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 
 class AuthenticationFailed(ArchiveError):
-    """Wrong user name or password, a disabled or a locked account (not told apart)."""
+    """Wrong user name or password, a disabled account or one backing off (not told apart)."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class UserInfo:
     full_name: str
     role: Role
     disabled: bool
-    locked: bool
+    locked: bool  # backing off: signing in pauses until users.locked_until
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,27 @@ class SessionInfo:
     specified_purpose: str
     csrf_token: str
     expires_at: datetime
+
+
+BACKING_OFF = "back-off: sign-in paused"
+
+
+def backoff_delay(failures: int, settings: ArchiveSettings) -> float:
+    """Seconds an account pauses after its ``failures``-th failed sign-in in a row:
+    none for the first ``signin_backoff_after``, then ``signin_backoff_seconds``
+    doubling each time, at most ``signin_backoff_max_seconds``."""
+    beyond = failures - settings.signin_backoff_after
+    if beyond <= 0:
+        return 0.0
+    pause = settings.signin_backoff_seconds * 2.0 ** min(beyond - 1, 40)
+    return float(min(pause, settings.signin_backoff_max_seconds))
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
 
 
 def _now() -> datetime:
@@ -253,14 +276,22 @@ class Accounts:
         """Check the password and open a new session (a new token every time, so a
         session id planted before sign-in is never reused). Returns (token, session).
 
-        Every refusal is audited (and committed) before :class:`AuthenticationFailed`
-        is raised; the message never says which check failed.
+        Every answer costs the same: one argon2 verification (against a dummy hash for
+        an unknown user, and also while the account is backing off), done outside any
+        transaction, then one short transaction that records the outcome. Every refusal
+        is audited (one event, committed) before :class:`AuthenticationFailed` is
+        raised; the message never says which check failed.
         """
         name = username.strip()[:64]
+        with self.factory() as session:
+            seen = session.scalar(select(User.password_hash).where(User.username == name))
+        matches = _verify(seen if seen is not None else _DUMMY_HASH, password)
         now = _now()
         with self.factory() as session, session.begin():
-            user = session.scalar(select(User).where(User.username == name))
-            refusal = self._refusal(user, password, now)
+            # The row lock serialises concurrent sign-ins to one account, so parallel
+            # guesses cannot slip past the back-off or the session cap together.
+            user = session.scalar(select(User).where(User.username == name).with_for_update())
+            refusal = self._refusal(user, seen, matches, now)
             if refusal is not None:
                 _event(session, name, Outcome.REFUSED, {"reason": refusal}, source)
             else:
@@ -291,22 +322,29 @@ class Accounts:
             raise AuthenticationFailed("wrong user name or password")
         return token, info
 
-    def _refusal(self, user: User | None, password: str, now: datetime) -> str | None:
-        """Why a sign-in is refused, or None; counts failures and locks accounts."""
+    def _refusal(
+        self, user: User | None, seen: str | None, matches: bool, now: datetime
+    ) -> str | None:
+        """Why a sign-in is refused, or None; counts failures and sets the back-off.
+
+        While an account backs off every attempt is refused, the right password too
+        (whether it matched is not used, so the answer tells a guesser nothing), and
+        such attempts do not count: the pause is never longer than
+        ``signin_backoff_max_seconds`` after the last counted failure. After it, the
+        right password works again.
+        """
         if user is None:
-            with contextlib.suppress(VerificationError):
-                _hasher.verify(_DUMMY_HASH, password)  # same time as a real check
             return "unknown user"
         if user.locked_until is not None and aware(user.locked_until) > now:
-            return "account locked"
-        try:
-            _hasher.verify(user.password_hash, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return BACKING_OFF
+        if user.password_hash != seen:  # reset while this attempt was being checked
+            return "password changed during sign-in"
+        if not matches:
             user.failed_logins += 1
-            if user.failed_logins >= self.settings.lockout_attempts:
-                user.locked_until = now + timedelta(minutes=self.settings.lockout_minutes)
-                user.failed_logins = 0
-                return "wrong password; account locked"
+            pause = backoff_delay(user.failed_logins, self.settings)
+            if pause:
+                user.locked_until = now + timedelta(seconds=pause)
+                return f"wrong password; back-off {pause:g} s"
             return "wrong password"
         if user.disabled:
             return "account disabled"

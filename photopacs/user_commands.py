@@ -71,7 +71,7 @@ def role(username: str, role: str) -> None:
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def reset(username: str, password_stdin: bool) -> None:
-    """Set a new password; unlocks the account and ends its sessions."""
+    """Set a new password; ends the sign-in back-off and the account's sessions."""
     password = _password(password_stdin)
     with_archive(lambda a: a.accounts.reset_password(username, password, actor=operator()))
     click.echo(f"password of {username} reset")
@@ -83,5 +83,5 @@ def list_() -> None:
     with open_archive() as archive:
         for info in archive.accounts.list():
             flags = " disabled" if info.disabled else ""
-            flags += " locked" if info.locked else ""
+            flags += " backing-off" if info.locked else ""
             click.echo(f"{info.username:<24} {info.role!s:<13}{flags}  {info.full_name}")

@@ -19,6 +19,7 @@ from archive import (
     Role,
     users,
 )
+from archive.db import aware
 from archive.models import User, WebSession
 from tests.archive.helpers import audit_rows
 
@@ -55,19 +56,93 @@ def test_sign_in_gives_a_fresh_token_each_time(accounts: Archive) -> None:
     assert t1 not in hashes and t2 not in hashes  # only hashes are stored
 
 
-def test_wrong_password_unknown_user_and_lockout(
-    accounts: Archive, settings: ArchiveSettings
-) -> None:
+class Clock:
+    """Stands in for the accounts' clock, so back-off windows pass without waiting."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(users, "_now", fake)
+    return fake
+
+
+def _login_refusals(archive: Archive) -> list[str]:
+    return [
+        json.loads(r.detail)["reason"]
+        for r in audit_rows(archive)
+        if r.action == "login" and r.outcome == "refused"
+    ]
+
+
+def test_wrong_password_and_unknown_user_are_refused_and_audited(accounts: Archive) -> None:
     with pytest.raises(AuthenticationFailed):
         accounts.accounts.sign_in("nobody", PW)
-    for _ in range(settings.lockout_attempts):
+    with pytest.raises(AuthenticationFailed):
+        accounts.accounts.sign_in("dr.who", "wrong password!!")
+    assert _login_refusals(accounts) == ["unknown user", "wrong password"]
+
+
+def test_back_off_grows_is_capped_and_ends(
+    accounts: Archive, settings: ArchiveSettings, clock: Clock
+) -> None:
+    free = settings.signin_backoff_after
+    for _ in range(free):  # a few typos cost nothing
         with pytest.raises(AuthenticationFailed):
             accounts.accounts.sign_in("dr.who", "wrong password!!")
-    with pytest.raises(AuthenticationFailed):  # locked: even the right password fails
-        accounts.accounts.sign_in("dr.who", PW)
-    reasons = [r.detail for r in audit_rows(accounts) if r.action == "login"]
-    assert any("account locked" in d for d in reasons) and any("unknown user" in d for d in reasons)
+    assert not accounts.accounts.list()[0].locked
+    windows = []
+    for _ in range(12):
+        with pytest.raises(AuthenticationFailed):
+            accounts.accounts.sign_in("dr.who", "wrong password!!")
+        with accounts.sessions() as s:
+            until = s.scalar(select(User.locked_until))
+        assert until is not None
+        windows.append((aware(until) - clock.now).total_seconds())
+        # Inside the window even the right password is refused (and not counted) ...
+        with pytest.raises(AuthenticationFailed):
+            accounts.accounts.sign_in("dr.who", PW)
+        clock.advance(windows[-1])
+    base, cap = settings.signin_backoff_seconds, settings.signin_backoff_max_seconds
+    assert windows[:3] == [base, 2 * base, 4 * base]
+    assert max(windows) == cap and windows[-1] == cap
+    # ... and after it, the right password works and the count starts again.
+    accounts.accounts.sign_in("dr.who", PW)
+    assert not accounts.accounts.list()[0].locked
+    refusals = _login_refusals(accounts)
+    assert len(refusals) == free + 12 + 12  # one audit event per refusal
+    assert refusals.count("back-off: sign-in paused") == 12
+
+
+def test_default_back_off_allows_fewer_than_100_guesses_an_hour() -> None:
+    """ASVS 2.2.1: at most 100 failed attempts an hour on one account."""
+    settings = ArchiveSettings()
+    elapsed, guesses = 0.0, 0
+    while True:
+        guesses += 1
+        elapsed += users.backoff_delay(guesses, settings)
+        if elapsed >= 3600:
+            break
+    assert guesses < 100
+    assert users.backoff_delay(1000, settings) == settings.signin_backoff_max_seconds
+
+
+def test_an_admin_reset_clears_the_back_off(accounts: Archive, settings: ArchiveSettings) -> None:
+    for _ in range(settings.signin_backoff_after + 1):
+        with pytest.raises(AuthenticationFailed):
+            accounts.accounts.sign_in("dr.who", "wrong password!!")
+    assert accounts.accounts.list()[0].locked
     accounts.accounts.reset_password("dr.who", PW + "!", actor="admin")
+    assert not accounts.accounts.list()[0].locked
     accounts.accounts.sign_in("dr.who", PW + "!")
 
 
@@ -165,26 +240,6 @@ def test_a_role_change_ends_the_sessions(accounts: Archive) -> None:
     token, _ = accounts.accounts.sign_in("dr.who", PW)
     accounts.accounts.set_role("dr.who", Role.EDUCATOR, actor="admin")
     assert accounts.accounts.session(token) is None
-
-
-class Clock:
-    """Stands in for the accounts' clock, so back-off windows pass without waiting."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(users, "_now", fake)
-    return fake
 
 
 def test_sessions_per_user_are_capped_oldest_ends(

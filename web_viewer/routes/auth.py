@@ -35,7 +35,15 @@ pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["session"])
 
 MaybeViewer = Annotated[Viewer | None, Depends(optional_viewer)]
-FAILED = "Wrong user name or password, or the account is locked or disabled."
+
+
+def _failed(ctx: Ctx) -> str:
+    """The one answer to every refused sign-in (it never says which check failed)."""
+    pause = ctx.archive.settings.signin_backoff_max_seconds
+    return (
+        "Wrong user name or password, or the account is disabled. After several failed "
+        f"attempts, signing in to an account pauses for up to {pause} seconds."
+    )
 
 
 def _landing(role: Role) -> str:
@@ -90,7 +98,7 @@ async def login(request: Request, ctx: Ctx, viewer: MaybeViewer) -> Response:
             form.get("username"), form_password(form), source=client_source(request)
         )
     except AuthenticationFailed:
-        return _login_page(request, ctx, error=FAILED, status=401)
+        return _login_page(request, ctx, error=_failed(ctx), status=401)
     if viewer is not None:  # a new session replaces any old one
         _sign_out(ctx, viewer)
     response = RedirectResponse(_landing(session.role), status_code=303)
@@ -179,7 +187,7 @@ def api_login(body: Credentials, request: Request, ctx: Ctx, viewer: MaybeViewer
         )
     except AuthenticationFailed:
         return JSONResponse(
-            {"error": {"code": "sign_in_failed", "message": FAILED}}, status_code=401
+            {"error": {"code": "sign_in_failed", "message": _failed(ctx)}}, status_code=401
         )
     if viewer is not None:
         _sign_out(ctx, viewer)
