@@ -82,6 +82,17 @@ class ArchiveSettings(BaseSettings):
             "than 70 password guesses an hour (ASVS 2.2.1: at most 100)."
         ),
     )
+    signin_rate_limit: int = Field(
+        default=30,
+        gt=0,
+        description=(
+            "Failed sign-ins one client address (an IPv6 /64) may make within the window; "
+            "beyond it every sign-in from there answers 429 until the window allows again."
+        ),
+    )
+    signin_rate_window_seconds: int = Field(
+        default=300, gt=0, description="The rate limit's sliding window, in seconds."
+    )
     min_password_length: int = Field(
         default=12, ge=8, description="Shortest password accepted for a web account."
     )

@@ -6,16 +6,23 @@ there are no default accounts. Sign-in answers do not tell an unknown user, a
 wrong password, a disabled account and one that is backing off apart, neither
 by what they say nor by how long they take. Failed sign-ins in a row make an
 account pause (exponential back-off, capped; never a lock a stranger could keep
-shut). A person has at most ``max_sessions_per_user`` sessions; sessions expire
-after an idle period and after an absolute lifetime; only a SHA-256 of a session
-token is stored, so a copy of the database cannot be used to sign in. Every
-sign-in, refusal and account change is an audit event.
+shut), and failed sign-ins per client address are rate limited. A person has
+at most ``max_sessions_per_user`` sessions; sessions expire after an idle period
+and after an absolute lifetime; only a SHA-256 of a session token is stored, so
+a copy of the database cannot be used to sign in. Every sign-in, refusal and
+account change is an audit event.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import math
 import secrets
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -44,6 +51,17 @@ PEOPLE_ROLES = (Role.CLINICIAN, Role.PHOTOGRAPHER, Role.EDUCATOR, Role.GOVERNANC
 _hasher = PasswordHasher()
 # Verified against when the user does not exist, so timing does not tell.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+class SignInThrottled(ArchiveError):
+    """Too many failed sign-ins from this client address: try again after ``retry_after``
+    seconds. Raised before any password is checked."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"too many failed sign-ins from this address: try again in {retry_after} seconds"
+        )
+        self.retry_after = retry_after
 
 
 class AuthenticationFailed(ArchiveError):
@@ -85,6 +103,64 @@ def backoff_delay(failures: int, settings: ArchiveSettings) -> float:
         return 0.0
     pause = settings.signin_backoff_seconds * 2.0 ** min(beyond - 1, 40)
     return float(min(pause, settings.signin_backoff_max_seconds))
+
+
+def client_key(source: str) -> str:
+    """What the rate limit counts by: the address, an IPv6 client by its /64 (one
+    subscriber's whole network), an IPv4-mapped IPv6 address as IPv4."""
+    try:
+        address = ipaddress.ip_address(source.strip())
+    except ValueError:
+        return source.strip()
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+class SignInLimiter:
+    """Failed sign-ins per client address in a sliding window, in this process's
+    memory (the web viewer runs in one process). Only the newest ``limit`` failures
+    of an address are kept, and at most ``max_clients`` addresses (the least recently
+    failing are forgotten first), so a flood cannot exhaust memory."""
+
+    def __init__(self, limit: int, window_seconds: float, *, max_clients: int = 100_000) -> None:
+        self.limit = limit
+        self.window = window_seconds
+        self.max_clients = max_clients
+        self.clock: Callable[[], float] = time.monotonic
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def attempt(self, source: str) -> int | None:
+        """None if ``source`` may try to sign in now, else the seconds to wait."""
+        key, now = client_key(source), self.clock()
+        with self._lock:
+            failures = self._failures.get(key)
+            if failures is None:
+                return None
+            self._expire(failures, now)
+            if not failures:
+                del self._failures[key]
+                return None
+            if len(failures) < self.limit:
+                return None
+            return max(1, math.ceil(failures[0] + self.window - now))
+
+    def failed(self, source: str) -> None:
+        key, now = client_key(source), self.clock()
+        with self._lock:
+            failures = self._failures.pop(key, None) or deque(maxlen=self.limit)
+            self._expire(failures, now)
+            failures.append(now)
+            self._failures[key] = failures  # now the most recently failing
+            while len(self._failures) > self.max_clients:
+                self._failures.popitem(last=False)
+
+    def _expire(self, failures: deque[float], now: float) -> None:
+        while failures and failures[0] <= now - self.window:
+            failures.popleft()
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -151,6 +227,9 @@ class Accounts:
     def __init__(self, factory: sessionmaker[Session], settings: ArchiveSettings) -> None:
         self.factory = factory
         self.settings = settings
+        self.limiter = SignInLimiter(
+            settings.signin_rate_limit, settings.signin_rate_window_seconds
+        )
 
     # --- accounts -------------------------------------------------------------
     def add(
@@ -276,6 +355,9 @@ class Accounts:
         """Check the password and open a new session (a new token every time, so a
         session id planted before sign-in is never reused). Returns (token, session).
 
+        A client address (``source``) with too many failed sign-ins lately is refused
+        with :class:`SignInThrottled` before anything is checked.
+
         Every answer costs the same: one argon2 verification (against a dummy hash for
         an unknown user, and also while the account is backing off), done outside any
         transaction, then one short transaction that records the outcome. Every refusal
@@ -283,6 +365,12 @@ class Accounts:
         raised; the message never says which check failed.
         """
         name = username.strip()[:64]
+        wait = self.limiter.attempt(source)
+        if wait is not None:
+            with self.factory() as session, session.begin():
+                detail = {"reason": "rate limited", "retry_after": str(wait)}
+                _event(session, name, Outcome.REFUSED, detail, source)
+            raise SignInThrottled(wait)
         with self.factory() as session:
             seen = session.scalar(select(User.password_hash).where(User.username == name))
         matches = _verify(seen if seen is not None else _DUMMY_HASH, password)
@@ -319,6 +407,7 @@ class Accounts:
                 session.flush()
                 info = self._session_info(row, user)
         if refusal is not None:
+            self.limiter.failed(source)
             raise AuthenticationFailed("wrong user name or password")
         return token, info
 

@@ -1,4 +1,5 @@
-"""Web accounts and sessions: hashing, lockout, expiry, purposes, audit."""
+"""Web accounts and sessions: hashing, back-off, rate limit, password policy, the last
+administrator, session cap, expiry, purposes, audit."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from archive import (
     InvalidTransition,
     Purpose,
     Role,
+    SignInThrottled,
     users,
 )
 from archive.db import aware
@@ -173,6 +175,36 @@ def test_purpose_must_be_one_the_role_allows(accounts: Archive) -> None:
     assert accounts.accounts.session(token).purpose is Purpose.CARE  # type: ignore[union-attr]
     accounts.accounts.sign_out(token)
     assert accounts.accounts.session(token) is None
+
+
+def test_rate_limit_per_client_address(accounts: Archive, settings: ArchiveSettings) -> None:
+    limiter = users.SignInLimiter(limit=3, window_seconds=60)
+    now = [1000.0]
+    limiter.clock = lambda: now[0]
+    for _ in range(3):
+        assert limiter.attempt("10.1.2.3") is None
+        limiter.failed("10.1.2.3")
+    assert limiter.attempt("10.1.2.3") == 60
+    assert limiter.attempt("10.1.2.4") is None  # another client
+    # An IPv6 client is one /64: a new address in it does not start afresh.
+    for host in ("2001:db8::1", "2001:db8::2", "2001:db8::3"):
+        assert limiter.attempt(host) is None
+        limiter.failed(host)
+    assert limiter.attempt("2001:db8::ffff") is not None
+    assert limiter.attempt("2001:db8:0:1::1") is None
+    now[0] += 30
+    assert limiter.attempt("10.1.2.3") == 30
+    now[0] += 30
+    assert limiter.attempt("10.1.2.3") is None  # the window slid past the failures
+    # Through the accounts: the refusal is audited, no password is checked.
+    accounts.accounts.limiter = users.SignInLimiter(limit=1, window_seconds=60)
+    with pytest.raises(AuthenticationFailed):
+        accounts.accounts.sign_in("dr.who", "wrong password!!", source="10.9.9.9")
+    with pytest.raises(SignInThrottled) as caught:
+        accounts.accounts.sign_in("dr.who", PW, source="10.9.9.9")
+    assert 0 < caught.value.retry_after <= 60
+    assert _login_refusals(accounts) == ["wrong password", "rate limited"]
+    accounts.accounts.sign_in("dr.who", PW, source="10.9.9.10")
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,8 @@ from archive import Archive, ArchiveSettings
 from archive.models import User
 from tests.archive.helpers import audit_rows
 from tests.web.helpers import PASSWORD, add_user, make_client, sign_in
+from web_viewer import create_app
+from web_viewer.settings import WebSettings
 
 WRONG = "not the password at all"
 
@@ -44,7 +46,9 @@ class TestAnswersDoNotTellAccountsApart:
     def settings(self, settings: ArchiveSettings) -> ArchiveSettings:
         # Many attempts from one test client: no rate limit, and the wrong-password
         # account never reaches its back-off on its own.
-        return settings.model_copy(update={"signin_backoff_after": 10_000})
+        return settings.model_copy(
+            update={"signin_rate_limit": 10_000, "signin_backoff_after": 10_000}
+        )
 
     def test_same_status_and_body(self, archive: Archive, tmp_path: Path) -> None:
         add_user(archive, "clin", "clinician")
@@ -136,6 +140,44 @@ def test_an_admin_reset_clears_the_back_off(archive: Archive, tmp_path: Path) ->
     r = admin.patch("/api/users/clin", json={"password": new})
     assert r.status_code == 200 and r.json()["locked"] is False
     sign_in(make_client(archive, tmp_path), "clin", new)
+
+
+class TestRateLimit:
+    @pytest.fixture
+    def settings(self, settings: ArchiveSettings) -> ArchiveSettings:
+        return settings.model_copy(update={"signin_rate_limit": 4})
+
+    def test_api_answers_429_with_retry_after(self, archive: Archive, tmp_path: Path) -> None:
+        add_user(archive, "clin", "clinician")
+        client = make_client(archive, tmp_path)
+        for i in range(4):  # a different account each time: no per-account back-off here
+            r = client.post("/api/session", json={"username": f"guess{i}", "password": WRONG})
+            assert r.status_code == 401
+        r = client.post("/api/session", json={"username": "clin", "password": PASSWORD})
+        assert r.status_code == 429
+        assert 0 < int(r.headers["retry-after"]) <= archive.settings.signin_rate_window_seconds
+        error = r.json()["error"]
+        assert error["code"] == "too_many_attempts" and "try again" in error["message"]
+        # Another address is not affected, and successful sign-ins do not count.
+        other = TestClient(
+            create_app(archive, WebSettings(cookie_secure="never")),
+            follow_redirects=False,
+            client=("192.0.2.7", 50000),
+        )
+        for _ in range(6):
+            sign_in(other, "clin")
+        events = _login_events(archive)
+        refused = [e for e in events if e["outcome"] == "refused"]
+        assert len(refused) == 5 and refused[-1]["reason"] == "rate limited"
+        assert refused[-1]["actor"] == "clin"
+
+    def test_login_form_explains(self, archive: Archive, tmp_path: Path) -> None:
+        client = make_client(archive, tmp_path)
+        for i in range(4):
+            assert _form_login(client, f"guess{i}", WRONG).status_code == 401
+        r = _form_login(client, "guess", WRONG)
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+        assert "Too many failed sign-ins from your address" in r.text
 
 
 @pytest.mark.parametrize(

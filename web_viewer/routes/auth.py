@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from archive import AuthenticationFailed, InvalidArgument, Purpose, Role
+from archive import AuthenticationFailed, InvalidArgument, Purpose, Role, SignInThrottled
 from archive.policy import ROLE_PURPOSES
 from web_viewer.deps import (
     LOGIN_COOKIE,
@@ -99,6 +99,18 @@ async def login(request: Request, ctx: Ctx, viewer: MaybeViewer) -> Response:
         )
     except AuthenticationFailed:
         return _login_page(request, ctx, error=_failed(ctx), status=401)
+    except SignInThrottled as exc:
+        page = _login_page(
+            request,
+            ctx,
+            error=(
+                "Too many failed sign-ins from your address. Please wait "
+                f"{exc.retry_after} seconds before trying again."
+            ),
+            status=429,
+        )
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     if viewer is not None:  # a new session replaces any old one
         _sign_out(ctx, viewer)
     response = RedirectResponse(_landing(session.role), status_code=303)
@@ -177,7 +189,19 @@ def session_json(viewer_or_info: Viewer) -> dict[str, object]:
     }
 
 
-@api.post("/session", summary="Sign in; returns the session token and CSRF token")
+@api.post(
+    "/session",
+    summary="Sign in; returns the session token and CSRF token",
+    responses={
+        401: {"description": "Refused (`sign_in_failed`): one answer for every reason"},
+        429: {
+            "description": (
+                "Too many failed sign-ins from this address (`too_many_attempts`); "
+                "the `Retry-After` header says how many seconds to wait"
+            )
+        },
+    },
+)
 def api_login(body: Credentials, request: Request, ctx: Ctx, viewer: MaybeViewer) -> Response:
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise CsrfRejected("sign in with a JSON body")
@@ -188,6 +212,12 @@ def api_login(body: Credentials, request: Request, ctx: Ctx, viewer: MaybeViewer
     except AuthenticationFailed:
         return JSONResponse(
             {"error": {"code": "sign_in_failed", "message": _failed(ctx)}}, status_code=401
+        )
+    except SignInThrottled as exc:
+        return JSONResponse(
+            {"error": {"code": "too_many_attempts", "message": str(exc)}},
+            status_code=429,
+            headers={"Retry-After": str(exc.retry_after)},
         )
     if viewer is not None:
         _sign_out(ctx, viewer)
