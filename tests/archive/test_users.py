@@ -4,6 +4,7 @@ administrator, session cap, expiry, purposes, audit."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -123,6 +124,31 @@ def test_back_off_grows_is_capped_and_ends(
     refusals = _login_refusals(accounts)
     assert len(refusals) == free + 12 + 12  # one audit event per refusal
     assert refusals.count("back-off: sign-in paused") == 12
+
+
+def test_parallel_guesses_do_not_slip_through_one_window(
+    accounts: Archive, settings: ArchiveSettings
+) -> None:
+    """Guesses checked at the same time are recorded one after another (the account's
+    row is locked), so no more of them count than the back-off allows."""
+    slow = settings.model_copy(
+        update={"signin_backoff_seconds": 3600, "signin_backoff_max_seconds": 3600}
+    )
+    guesser = users.Accounts(accounts.sessions, slow)
+    n = slow.signin_backoff_after + 5
+
+    def guess(i: int) -> None:
+        with pytest.raises(AuthenticationFailed):
+            guesser.sign_in("dr.who", f"guess number {i}!", source=f"10.0.0.{i}")
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        list(pool.map(guess, range(n)))
+    with accounts.sessions() as s:
+        assert s.scalar(select(User.failed_logins)) == slow.signin_backoff_after + 1
+    refusals = _login_refusals(accounts)
+    assert refusals.count("wrong password") == slow.signin_backoff_after
+    assert refusals.count("wrong password; back-off 3600 s") == 1
+    assert refusals.count("back-off: sign-in paused") == n - slow.signin_backoff_after - 1
 
 
 def test_default_back_off_allows_fewer_than_100_guesses_an_hour() -> None:
