@@ -35,7 +35,7 @@ from archive.retrieve import Located
 from archive.reviews import ReviewInfo, node_subject, session_subject
 from archive.service import Archive
 from archive.settings import ArchiveSettings
-from archive.users import Accounts, AuthenticationFailed, SessionInfo, UserInfo
+from archive.users import Accounts, AuthenticationFailed, SessionInfo, SignInThrottled, UserInfo
 
 __all__ = [
     "Accounts",
@@ -81,6 +81,7 @@ __all__ = [
     "Role",
     "SchemaOutOfDate",
     "SessionInfo",
+    "SignInThrottled",
     "StorageError",
     "StorageFull",
     "UserInfo",

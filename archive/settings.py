@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -53,11 +53,45 @@ class ArchiveSettings(BaseSettings):
     session_max_hours: int = Field(
         default=10, gt=0, description="A web session ends this many hours after sign-in."
     )
-    lockout_attempts: int = Field(
-        default=5, gt=0, description="Failed sign-ins in a row that lock an account."
+    max_sessions_per_user: int = Field(
+        default=5,
+        gt=0,
+        description=(
+            "Most sessions one person may have at once; signing in beyond it ends their "
+            "oldest session."
+        ),
     )
-    lockout_minutes: int = Field(
-        default=15, gt=0, description="How long a locked account stays locked."
+    signin_backoff_after: int = Field(
+        default=3,
+        ge=0,
+        description=(
+            "Failed sign-ins in a row an account may have before each further one pauses "
+            "signing in to it (back-off)."
+        ),
+    )
+    signin_backoff_seconds: int = Field(
+        default=1,
+        gt=0,
+        description="First back-off pause, in seconds; it doubles with each further failure.",
+    )
+    signin_backoff_max_seconds: int = Field(
+        default=60,
+        gt=0,
+        description=(
+            "Longest back-off pause, in seconds. With the defaults an account admits fewer "
+            "than 70 password guesses an hour (ASVS 2.2.1: at most 100)."
+        ),
+    )
+    signin_rate_limit: int = Field(
+        default=30,
+        gt=0,
+        description=(
+            "Failed sign-ins one client address (an IPv6 /64) may make within the window; "
+            "beyond it every sign-in from there answers 429 until the window allows again."
+        ),
+    )
+    signin_rate_window_seconds: int = Field(
+        default=300, gt=0, description="The rate limit's sliding window, in seconds."
     )
     min_password_length: int = Field(
         default=12, ge=8, description="Shortest password accepted for a web account."
@@ -80,6 +114,15 @@ class ArchiveSettings(BaseSettings):
         if len(value) > 40 or not all(p.isdigit() and (p == "0" or p[0] != "0") for p in parts):
             raise ValueError("PHOTOPACS_UID_ROOT must be a UID prefix of at most 40 characters")
         return value
+
+    @model_validator(mode="after")
+    def _backoff_cap(self) -> ArchiveSettings:
+        if self.signin_backoff_max_seconds < self.signin_backoff_seconds:
+            raise ValueError(
+                "PHOTOPACS_SIGNIN_BACKOFF_MAX_SECONDS must not be less than "
+                "PHOTOPACS_SIGNIN_BACKOFF_SECONDS"
+            )
+        return self
 
     @field_validator("database_url")
     @classmethod

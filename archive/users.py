@@ -1,17 +1,28 @@
 """People who sign in to the web viewer, and their sessions.
 
-Passwords are argon2id-hashed (argon2-cffi); there are no default accounts.
-Repeated failures lock an account for a while; sessions expire after an idle
-period and after an absolute lifetime; only a SHA-256 of a session token is
-stored, so a copy of the database cannot be used to sign in. Every sign-in,
-failure, lockout and account change is an audit event.
+Passwords are argon2id-hashed (argon2-cffi) and must pass :mod:`archive.passwords`
+(long enough, not a commonly used one, no trivial pattern, not the user name);
+there are no default accounts. Sign-in answers do not tell an unknown user, a
+wrong password, a disabled account and one that is backing off apart, neither
+by what they say nor by how long they take. Failed sign-ins in a row make an
+account pause (exponential back-off, capped; never a lock a stranger could keep
+shut), and failed sign-ins per client address are rate limited. A person has
+at most ``max_sessions_per_user`` sessions; sessions expire after an idle period
+and after an absolute lifetime; only a SHA-256 of a session token is stored, so
+a copy of the database cannot be used to sign in. Every sign-in, refusal and
+account change is an audit event.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
+import ipaddress
+import math
 import secrets
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -24,8 +35,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from archive import audit
 from archive.audit import Action, AuditEntry, Outcome
 from archive.db import aware
-from archive.errors import AlreadyExists, ArchiveError, InvalidArgument, NotFound
+from archive.errors import (
+    AlreadyExists,
+    ArchiveError,
+    InvalidArgument,
+    InvalidTransition,
+    NotFound,
+)
 from archive.models import User, WebSession
+from archive.passwords import password_problem
 from archive.policy import ROLE_PURPOSES, Purpose, Role
 from archive.settings import ArchiveSettings
 
@@ -35,8 +53,19 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 
+class SignInThrottled(ArchiveError):
+    """Too many failed sign-ins from this client address: try again after ``retry_after``
+    seconds. Raised before any password is checked."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"too many failed sign-ins from this address: try again in {retry_after} seconds"
+        )
+        self.retry_after = retry_after
+
+
 class AuthenticationFailed(ArchiveError):
-    """Wrong user name or password, a disabled or a locked account (not told apart)."""
+    """Wrong user name or password, a disabled account or one backing off (not told apart)."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +74,7 @@ class UserInfo:
     full_name: str
     role: Role
     disabled: bool
-    locked: bool
+    locked: bool  # backing off: signing in pauses until users.locked_until
 
 
 @dataclass(frozen=True)
@@ -62,6 +91,85 @@ class SessionInfo:
     expires_at: datetime
 
 
+BACKING_OFF = "back-off: sign-in paused"
+
+
+def backoff_delay(failures: int, settings: ArchiveSettings) -> float:
+    """Seconds an account pauses after its ``failures``-th failed sign-in in a row:
+    none for the first ``signin_backoff_after``, then ``signin_backoff_seconds``
+    doubling each time, at most ``signin_backoff_max_seconds``."""
+    beyond = failures - settings.signin_backoff_after
+    if beyond <= 0:
+        return 0.0
+    pause = settings.signin_backoff_seconds * 2.0 ** min(beyond - 1, 40)
+    return float(min(pause, settings.signin_backoff_max_seconds))
+
+
+def client_key(source: str) -> str:
+    """What the rate limit counts by: the address, an IPv6 client by its /64 (one
+    subscriber's whole network), an IPv4-mapped IPv6 address as IPv4."""
+    try:
+        address = ipaddress.ip_address(source.strip())
+    except ValueError:
+        return source.strip()
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+class SignInLimiter:
+    """Failed sign-ins per client address in a sliding window, in this process's
+    memory (the web viewer runs in one process). Only the newest ``limit`` failures
+    of an address are kept, and at most ``max_clients`` addresses (the least recently
+    failing are forgotten first), so a flood cannot exhaust memory."""
+
+    def __init__(self, limit: int, window_seconds: float, *, max_clients: int = 100_000) -> None:
+        self.limit = limit
+        self.window = window_seconds
+        self.max_clients = max_clients
+        self.clock: Callable[[], float] = time.monotonic
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def attempt(self, source: str) -> int | None:
+        """None if ``source`` may try to sign in now, else the seconds to wait."""
+        key, now = client_key(source), self.clock()
+        with self._lock:
+            failures = self._failures.get(key)
+            if failures is None:
+                return None
+            self._expire(failures, now)
+            if not failures:
+                del self._failures[key]
+                return None
+            if len(failures) < self.limit:
+                return None
+            return max(1, math.ceil(failures[0] + self.window - now))
+
+    def failed(self, source: str) -> None:
+        key, now = client_key(source), self.clock()
+        with self._lock:
+            failures = self._failures.pop(key, None) or deque(maxlen=self.limit)
+            self._expire(failures, now)
+            failures.append(now)
+            self._failures[key] = failures  # now the most recently failing
+            while len(self._failures) > self.max_clients:
+                self._failures.popitem(last=False)
+
+    def _expire(self, failures: deque[float], now: float) -> None:
+        while failures and failures[0] <= now - self.window:
+            failures.popleft()
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -70,13 +178,10 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _check_password(password: str, settings: ArchiveSettings) -> None:
-    if len(password) < settings.min_password_length:
-        raise InvalidArgument(
-            f"password must be at least {settings.min_password_length} characters"
-        )
-    if len(password) > 1024:
-        raise InvalidArgument("password is too long")
+def _check_password(password: str, username: str, settings: ArchiveSettings) -> None:
+    problem = password_problem(password, username=username, min_length=settings.min_password_length)
+    if problem is not None:
+        raise InvalidArgument(problem)
 
 
 def _username(username: str) -> str:
@@ -84,6 +189,16 @@ def _username(username: str) -> str:
     if not name or len(name) > 64 or not all(c.isalnum() or c in "._-@" for c in name):
         raise InvalidArgument("user name: 1-64 letters, digits, '.', '_', '-' or '@'")
     return name
+
+
+def _people_role(role: Role | str) -> Role:
+    try:
+        user_role = Role(role)
+    except ValueError:
+        raise InvalidArgument(f"role {role!r} is not a role") from None
+    if user_role not in PEOPLE_ROLES:
+        raise InvalidArgument(f"role {user_role} is for DICOM nodes, not people")
+    return user_role
 
 
 def _info(user: User) -> UserInfo:
@@ -112,19 +227,17 @@ class Accounts:
     def __init__(self, factory: sessionmaker[Session], settings: ArchiveSettings) -> None:
         self.factory = factory
         self.settings = settings
+        self.limiter = SignInLimiter(
+            settings.signin_rate_limit, settings.signin_rate_window_seconds
+        )
 
     # --- accounts -------------------------------------------------------------
     def add(
         self, username: str, *, role: Role | str, password: str, full_name: str = "", actor: str
     ) -> UserInfo:
         name = _username(username)
-        try:
-            user_role = Role(role)
-        except ValueError:
-            raise InvalidArgument(f"role {role!r} is not a role") from None
-        if user_role not in PEOPLE_ROLES:
-            raise InvalidArgument(f"role {user_role} is for DICOM nodes, not people")
-        _check_password(password, self.settings)
+        user_role = _people_role(role)
+        _check_password(password, name, self.settings)
         now = _now()
         user = User(
             username=name,
@@ -155,8 +268,12 @@ class Accounts:
         return user
 
     def set_disabled(self, username: str, disabled: bool, *, actor: str) -> None:
+        """Disable (ending its sessions) or enable an account; the last active
+        administrator cannot be disabled."""
         with self.factory() as session, session.begin():
             user = self._get(session, username)
+            if disabled:
+                self._keep_an_active_admin(session, user, "disable")
             user.disabled = disabled
             if disabled:
                 self._revoke_all(session, user.pk)
@@ -167,8 +284,53 @@ class Accounts:
                 {"operation": "user-disable" if disabled else "user-enable", "user": user.username},
             )
 
+    def set_role(self, username: str, role: Role | str, *, actor: str) -> UserInfo:
+        """Give an account another role, ending its sessions (their purposes of use
+        were chosen under the old role); the last active administrator keeps theirs."""
+        new_role = _people_role(role)
+        with self.factory() as session, session.begin():
+            user = self._get(session, username)
+            if new_role is not Role.ADMIN:
+                self._keep_an_active_admin(session, user, "demote")
+            if user.role != str(new_role):
+                old = user.role
+                user.role = str(new_role)
+                self._revoke_all(session, user.pk)
+                _event(
+                    session,
+                    actor,
+                    Outcome.SUCCESS,
+                    {
+                        "operation": "user-role",
+                        "user": user.username,
+                        "from": old,
+                        "role": user.role,
+                    },
+                )
+            return _info(user)
+
+    @staticmethod
+    def _keep_an_active_admin(session: Session, user: User, what: str) -> None:
+        """Refuse a change that would leave no enabled administrator. The enabled
+        administrators' rows are locked in one order, so two administrators disabling
+        each other at the same moment cannot both succeed (SQLite: BEGIN IMMEDIATE
+        serialises the transactions anyway)."""
+        if user.role != str(Role.ADMIN) or user.disabled:
+            return
+        admins = session.scalars(
+            select(User)
+            .where(User.role == str(Role.ADMIN), User.disabled.is_(False))
+            .order_by(User.pk)
+            .with_for_update()
+        ).all()
+        if not any(admin.pk != user.pk for admin in admins):
+            raise InvalidTransition(
+                f"cannot {what} {user.username}: they are the last active administrator "
+                "(add or enable another administrator first)"
+            )
+
     def reset_password(self, username: str, password: str, *, actor: str) -> None:
-        _check_password(password, self.settings)
+        _check_password(password, username, self.settings)
         with self.factory() as session, session.begin():
             user = self._get(session, username)
             user.password_hash = _hasher.hash(password)
@@ -193,14 +355,31 @@ class Accounts:
         """Check the password and open a new session (a new token every time, so a
         session id planted before sign-in is never reused). Returns (token, session).
 
-        Every refusal is audited (and committed) before :class:`AuthenticationFailed`
-        is raised; the message never says which check failed.
+        A client address (``source``) with too many failed sign-ins lately is refused
+        with :class:`SignInThrottled` before anything is checked.
+
+        Every answer costs the same: one argon2 verification (against a dummy hash for
+        an unknown user, and also while the account is backing off), done outside any
+        transaction, then one short transaction that records the outcome. Every refusal
+        is audited (one event, committed) before :class:`AuthenticationFailed` is
+        raised; the message never says which check failed.
         """
         name = username.strip()[:64]
+        wait = self.limiter.attempt(source)
+        if wait is not None:
+            with self.factory() as session, session.begin():
+                detail = {"reason": "rate limited", "retry_after": str(wait)}
+                _event(session, name, Outcome.REFUSED, detail, source)
+            raise SignInThrottled(wait)
+        with self.factory() as session:
+            seen = session.scalar(select(User.password_hash).where(User.username == name))
+        matches = _verify(seen if seen is not None else _DUMMY_HASH, password)
         now = _now()
         with self.factory() as session, session.begin():
-            user = session.scalar(select(User).where(User.username == name))
-            refusal = self._refusal(user, password, now)
+            # The row lock serialises concurrent sign-ins to one account, so parallel
+            # guesses cannot slip past the back-off or the session cap together.
+            user = session.scalar(select(User).where(User.username == name).with_for_update())
+            refusal = self._refusal(user, seen, matches, now)
             if refusal is not None:
                 _event(session, name, Outcome.REFUSED, {"reason": refusal}, source)
             else:
@@ -209,6 +388,7 @@ class Accounts:
                     user.password_hash = _hasher.hash(password)
                 user.failed_logins = 0
                 user.locked_until = None
+                ended = self._make_room(session, user.pk, now)
                 token = secrets.token_urlsafe(32)
                 row = WebSession(
                     token_hash=_hash_token(token),
@@ -220,33 +400,66 @@ class Accounts:
                     expires_at=now + timedelta(hours=self.settings.session_max_hours),
                 )
                 session.add(row)
-                _event(session, name, Outcome.SUCCESS, {"reason": "signed in"}, source)
+                detail = {"reason": "signed in"}
+                if ended:
+                    detail["sessions_ended"] = str(ended)
+                _event(session, name, Outcome.SUCCESS, detail, source)
                 session.flush()
                 info = self._session_info(row, user)
         if refusal is not None:
+            self.limiter.failed(source)
             raise AuthenticationFailed("wrong user name or password")
         return token, info
 
-    def _refusal(self, user: User | None, password: str, now: datetime) -> str | None:
-        """Why a sign-in is refused, or None; counts failures and locks accounts."""
+    def _refusal(
+        self, user: User | None, seen: str | None, matches: bool, now: datetime
+    ) -> str | None:
+        """Why a sign-in is refused, or None; counts failures and sets the back-off.
+
+        While an account backs off every attempt is refused, the right password too
+        (whether it matched is not used, so the answer tells a guesser nothing), and
+        such attempts do not count: the pause is never longer than
+        ``signin_backoff_max_seconds`` after the last counted failure. After it, the
+        right password works again.
+        """
         if user is None:
-            with contextlib.suppress(VerificationError):
-                _hasher.verify(_DUMMY_HASH, password)  # same time as a real check
             return "unknown user"
         if user.locked_until is not None and aware(user.locked_until) > now:
-            return "account locked"
-        try:
-            _hasher.verify(user.password_hash, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return BACKING_OFF
+        if user.password_hash != seen:  # reset while this attempt was being checked
+            return "password changed during sign-in"
+        if not matches:
             user.failed_logins += 1
-            if user.failed_logins >= self.settings.lockout_attempts:
-                user.locked_until = now + timedelta(minutes=self.settings.lockout_minutes)
-                user.failed_logins = 0
-                return "wrong password; account locked"
+            pause = backoff_delay(user.failed_logins, self.settings)
+            if pause:
+                user.locked_until = now + timedelta(seconds=pause)
+                return f"wrong password; back-off {pause:g} s"
             return "wrong password"
         if user.disabled:
             return "account disabled"
         return None
+
+    def _make_room(self, session: Session, user_pk: int, now: datetime) -> int:
+        """Before a new session opens: end the person's oldest live sessions so that at
+        most ``max_sessions_per_user`` remain with the new one (and mark the expired ones
+        ended). Returns how many live sessions were ended."""
+        rows = session.scalars(
+            select(WebSession)
+            .where(WebSession.user_pk == user_pk, WebSession.revoked.is_(False))
+            .order_by(WebSession.created_at, WebSession.pk)
+        ).all()
+        live = [row for row in rows if self._alive(row, now)]
+        for row in rows:
+            if row not in live:
+                row.revoked = True
+        excess = live[: max(0, len(live) - (self.settings.max_sessions_per_user - 1))]
+        for row in excess:
+            row.revoked = True
+        return len(excess)
+
+    def _alive(self, row: WebSession, now: datetime) -> bool:
+        idle = timedelta(minutes=self.settings.session_idle_minutes)
+        return aware(row.expires_at) > now and now - aware(row.last_seen_at) <= idle
 
     def session(self, token: str) -> SessionInfo | None:
         """The live session for a token, touching its idle timer; None if expired."""
@@ -260,10 +473,7 @@ class Accounts:
             if row is None or row.revoked:
                 return None
             user = session.get(User, row.user_pk)
-            idle = now - aware(row.last_seen_at) > timedelta(
-                minutes=self.settings.session_idle_minutes
-            )
-            if user is None or user.disabled or idle or aware(row.expires_at) <= now:
+            if user is None or user.disabled or not self._alive(row, now):
                 row.revoked = True
                 return None
             row.last_seen_at = now

@@ -44,7 +44,7 @@ def add(username: str, role: str, full_name: str, password_stdin: bool) -> None:
 @user.command("disable")
 @click.argument("username")
 def disable(username: str) -> None:
-    """Disable an account and end its sessions."""
+    """Disable an account and end its sessions (not the last active administrator)."""
     with_archive(lambda a: a.accounts.set_disabled(username, True, actor=operator()))
     click.echo(f"disabled {username}")
 
@@ -57,11 +57,21 @@ def enable(username: str) -> None:
     click.echo(f"enabled {username}")
 
 
+@user.command("role")
+@click.argument("username")
+@click.argument("role", type=click.Choice([str(r) for r in PEOPLE_ROLES]))
+def role(username: str, role: str) -> None:
+    """Give an account another role; ends its sessions. The last active administrator
+    cannot be demoted."""
+    info = with_archive(lambda a: a.accounts.set_role(username, role, actor=operator()))
+    click.echo(f"{info.username} is now a {info.role}")
+
+
 @user.command("reset")
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def reset(username: str, password_stdin: bool) -> None:
-    """Set a new password; unlocks the account and ends its sessions."""
+    """Set a new password; ends the sign-in back-off and the account's sessions."""
     password = _password(password_stdin)
     with_archive(lambda a: a.accounts.reset_password(username, password, actor=operator()))
     click.echo(f"password of {username} reset")
@@ -73,5 +83,5 @@ def list_() -> None:
     with open_archive() as archive:
         for info in archive.accounts.list():
             flags = " disabled" if info.disabled else ""
-            flags += " locked" if info.locked else ""
+            flags += " backing-off" if info.locked else ""
             click.echo(f"{info.username:<24} {info.role!s:<13}{flags}  {info.full_name}")

@@ -32,6 +32,7 @@ from archive import (
     session_subject,
 )
 from web_viewer.errors import AuthRequired, CsrfRejected, PurposeRequired, ReviewRequired
+from web_viewer.forms import Form
 from web_viewer.settings import WebSettings
 
 SESSION_COOKIE = "photopacs_session"
@@ -113,6 +114,13 @@ class Viewer:
             review_number=attached.number if attached else None,
             review_patient=attached.patient_id if attached else "",
         )
+
+
+def form_password(form: Form, name: str = "password") -> str:
+    """A password field exactly as typed: unlike other form fields it is not stripped,
+    so a password works the same through the forms and through the JSON API."""
+    values = form.fields.get(name)
+    return values[0] if values else ""
 
 
 def session_token(request: Request) -> tuple[str, bool]:

@@ -11,7 +11,15 @@ from pydantic import BaseModel, Field
 
 from archive import ArchiveError, NodeInfo, NotFound, Role, UserInfo
 from archive.users import PEOPLE_ROLES
-from web_viewer.deps import CSRF_HEADER, Ctx, Viewer, check_csrf, record_page, roles
+from web_viewer.deps import (
+    CSRF_HEADER,
+    Ctx,
+    Viewer,
+    check_csrf,
+    form_password,
+    record_page,
+    roles,
+)
 from web_viewer.errors import BadRequest
 from web_viewer.forms import read_form
 from web_viewer.templating import render
@@ -30,9 +38,12 @@ def _writer(request: Request, viewer: Admin) -> Viewer:
 AdminWriter = Annotated[Viewer, Depends(_writer)]
 
 
+PeopleRole = Literal["clinician", "photographer", "educator", "governance", "admin"]
+
+
 class NewUser(BaseModel):
     username: str = Field(max_length=64)
-    role: Literal["clinician", "photographer", "educator", "governance", "admin"]
+    role: PeopleRole
     password: str = Field(max_length=1024)
     full_name: str = Field(default="", max_length=200)
 
@@ -45,6 +56,17 @@ class NewNode(BaseModel):
     description: str = Field(default="", max_length=500)
     check_address: bool = True
     transcode: bool = True
+
+
+def _not_yourself(viewer: Viewer, username: str) -> None:
+    """An administrator does not disable or demote their own account (from the middle of
+    their own session); another administrator can. The archive itself refuses to leave
+    no active administrator, whoever asks."""
+    if username.strip() == viewer.username:
+        raise BadRequest(
+            "you cannot disable or demote your own account: another administrator can "
+            "(there must always be an active administrator)"
+        )
 
 
 def _user_json(u: UserInfo) -> dict[str, Any]:
@@ -97,21 +119,25 @@ async def users_submit(request: Request, ctx: Ctx, viewer: Admin) -> Response:
     accounts = ctx.archive.accounts
     try:
         if action == "add":
-            if form.get("password") != form.get("password2"):
+            if form_password(form) != form_password(form, "password2"):
                 raise BadRequest("the two passwords differ")
             accounts.add(
                 name,
                 role=form.get("role"),
-                password=form.get("password"),
+                password=form_password(form),
                 full_name=form.get("full_name"),
                 actor=viewer.username,
             )
         elif action in ("disable", "enable"):
-            if name == viewer.username:
-                raise BadRequest("you cannot disable your own account")
+            if action == "disable":
+                _not_yourself(viewer, name)
             accounts.set_disabled(name, action == "disable", actor=viewer.username)
+        elif action == "role":
+            if form.get("role") != str(Role.ADMIN):
+                _not_yourself(viewer, name)
+            accounts.set_role(name, form.get("role"), actor=viewer.username)
         elif action == "reset":
-            accounts.reset_password(name, form.get("password"), actor=viewer.username)
+            accounts.reset_password(name, form_password(form), actor=viewer.username)
         else:
             raise BadRequest("unknown action")
     except NotFound as exc:
@@ -190,13 +216,21 @@ def api_add_user(body: NewUser, ctx: Ctx, viewer: AdminWriter) -> dict[str, Any]
 class UserChange(BaseModel):
     disabled: bool | None = None
     password: str | None = Field(default=None, max_length=1024)
+    role: PeopleRole | None = None
 
 
-@api.patch("/users/{username}", summary="Disable, enable, or reset the password of an account")
+@api.patch(
+    "/users/{username}",
+    summary="Disable, enable, change the role of, or reset the password of an account",
+)
 def api_change_user(
     username: str, body: UserChange, ctx: Ctx, viewer: AdminWriter
 ) -> dict[str, Any]:
     accounts = ctx.archive.accounts
+    if body.disabled or (body.role is not None and body.role != str(Role.ADMIN)):
+        _not_yourself(viewer, username)
+    if body.role is not None:
+        accounts.set_role(username, body.role, actor=viewer.username)
     if body.disabled is not None:
         accounts.set_disabled(username, body.disabled, actor=viewer.username)
     if body.password is not None:

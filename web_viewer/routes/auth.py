@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from archive import AuthenticationFailed, InvalidArgument, Purpose, Role
+from archive import AuthenticationFailed, InvalidArgument, Purpose, Role, SignInThrottled
 from archive.policy import ROLE_PURPOSES
 from web_viewer.deps import (
     LOGIN_COOKIE,
@@ -22,6 +22,7 @@ from web_viewer.deps import (
     clear_session_cookie,
     client_source,
     cookie_secure,
+    form_password,
     optional_viewer,
     record_page,
     set_session_cookie,
@@ -34,7 +35,15 @@ pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["session"])
 
 MaybeViewer = Annotated[Viewer | None, Depends(optional_viewer)]
-FAILED = "Wrong user name or password, or the account is locked or disabled."
+
+
+def _failed(ctx: Ctx) -> str:
+    """The one answer to every refused sign-in (it never says which check failed)."""
+    pause = ctx.archive.settings.signin_backoff_max_seconds
+    return (
+        "Wrong user name or password, or the account is disabled. After several failed "
+        f"attempts, signing in to an account pauses for up to {pause} seconds."
+    )
 
 
 def _landing(role: Role) -> str:
@@ -86,10 +95,22 @@ async def login(request: Request, ctx: Ctx, viewer: MaybeViewer) -> Response:
         )
     try:
         token, session = ctx.archive.accounts.sign_in(
-            form.get("username"), form.get("password"), source=client_source(request)
+            form.get("username"), form_password(form), source=client_source(request)
         )
     except AuthenticationFailed:
-        return _login_page(request, ctx, error=FAILED, status=401)
+        return _login_page(request, ctx, error=_failed(ctx), status=401)
+    except SignInThrottled as exc:
+        page = _login_page(
+            request,
+            ctx,
+            error=(
+                "Too many failed sign-ins from your address. Please wait "
+                f"{exc.retry_after} seconds before trying again."
+            ),
+            status=429,
+        )
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     if viewer is not None:  # a new session replaces any old one
         _sign_out(ctx, viewer)
     response = RedirectResponse(_landing(session.role), status_code=303)
@@ -168,7 +189,19 @@ def session_json(viewer_or_info: Viewer) -> dict[str, object]:
     }
 
 
-@api.post("/session", summary="Sign in; returns the session token and CSRF token")
+@api.post(
+    "/session",
+    summary="Sign in; returns the session token and CSRF token",
+    responses={
+        401: {"description": "Refused (`sign_in_failed`): one answer for every reason"},
+        429: {
+            "description": (
+                "Too many failed sign-ins from this address (`too_many_attempts`); "
+                "the `Retry-After` header says how many seconds to wait"
+            )
+        },
+    },
+)
 def api_login(body: Credentials, request: Request, ctx: Ctx, viewer: MaybeViewer) -> Response:
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise CsrfRejected("sign in with a JSON body")
@@ -178,7 +211,13 @@ def api_login(body: Credentials, request: Request, ctx: Ctx, viewer: MaybeViewer
         )
     except AuthenticationFailed:
         return JSONResponse(
-            {"error": {"code": "sign_in_failed", "message": FAILED}}, status_code=401
+            {"error": {"code": "sign_in_failed", "message": _failed(ctx)}}, status_code=401
+        )
+    except SignInThrottled as exc:
+        return JSONResponse(
+            {"error": {"code": "too_many_attempts", "message": str(exc)}},
+            status_code=429,
+            headers={"Retry-After": str(exc.retry_after)},
         )
     if viewer is not None:
         _sign_out(ctx, viewer)
