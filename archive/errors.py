@@ -22,6 +22,7 @@ class ArchiveError(Exception):
     def __init__(self, *args: object, refusal: Any = None) -> None:
         super().__init__(*args)
         self.refusal = refusal
+        self.audited = False  # its refusal is in the audit trail already
 
 
 class ConfigurationError(ArchiveError):

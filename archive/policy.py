@@ -109,6 +109,11 @@ class Requester:
         }
 
 
+def may_read_audit(requester: Requester) -> bool:
+    """Who may read the audit trail: governance acting for governance."""
+    return requester.role is Role.GOVERNANCE and requester.purpose is Purpose.GOVERNANCE
+
+
 def user_identity(requester: Requester) -> str:
     """The identity objects a person sent are recorded under (``Origin.identity``)."""
     return f"user:{requester.actor}"

@@ -118,9 +118,32 @@ class Archive:
             with self.sessions() as session, session.begin():
                 yield session
         except ArchiveError as exc:
-            if isinstance(exc.refusal, AuditEntry):
+            if isinstance(exc.refusal, AuditEntry) and not exc.audited:
                 self.record_event(exc.refusal)
+                exc.audited = True
             raise
+
+    def holds_patient(self, patient_id: str) -> bool:
+        """Whether the index has this PatientID (whatever the state of its recordings)."""
+        with self.sessions() as session:
+            found = session.scalar(
+                select(Patient.pk).where(Patient.patient_id == patient_id[:64]).limit(1)
+            )
+        return found is not None
+
+    def patient_of(self, sop_instance_uid: str) -> str:
+        """The PatientID of an instance whatever its state ("" if not held): for
+        recording a refused look against the patient whose recording was tried."""
+        with self.sessions() as session:
+            found = session.scalar(
+                select(Patient.patient_id)
+                .select_from(Instance)
+                .join(Series, Instance.series_pk == Series.pk)
+                .join(Study, Series.study_pk == Study.pk)
+                .join(Patient, Study.patient_pk == Patient.pk)
+                .where(Instance.sop_instance_uid == sop_instance_uid[:64])
+            )
+        return found or ""
 
     # --- writes -------------------------------------------------------------
     def ingest(

@@ -24,7 +24,12 @@ from archive.audit import Action, AuditEntry, Outcome
 from archive.consent_rules import Kind, kind_of
 from archive.errors import NotFound
 from archive.models import AuditEvent, ConsentRecord, Instance, Patient, Series, Study
-from archive.policy import Purpose, Requester, Role, permitted_uses, visible
+from archive.policy import (
+    Requester,
+    may_read_audit,
+    permitted_uses,
+    visible,
+)
 from archive.service import Archive
 from archive.uids import VIDEO_CLASSES
 
@@ -416,23 +421,52 @@ def review_queue(archive: Archive, requester: Requester, *, limit: int = 500) ->
         return out
 
 
-def may_read_audit(requester: Requester) -> bool:
-    return requester.role is Role.GOVERNANCE and requester.purpose is Purpose.GOVERNANCE
-
-
 def patient_accesses(
-    archive: Archive, requester: Requester, patient_id: str, *, limit: int = 1000
+    archive: Archive,
+    requester: Requester,
+    patient_id: str,
+    *,
+    refused_only: bool = False,
+    limit: int = 1000,
 ) -> list[AccessEvent]:
-    """Who accessed this patient's record (every audited event naming the patient),
+    """Who accessed this patient's record (every audited event naming the patient;
+    ``refused_only``: who tried and was refused), newest first. Governance purpose
+    only; the look itself is audited."""
+    where = [AuditEvent.patient_id == patient_id]
+    return _accesses(archive, requester, where, refused_only, limit, patient_id=patient_id)
+
+
+def user_accesses(
+    archive: Archive,
+    requester: Requester,
+    actor: str,
+    *,
+    refused_only: bool = False,
+    limit: int = 1000,
+) -> list[AccessEvent]:
+    """What one person or node did (``refused_only``: what they tried and were refused),
     newest first. Governance purpose only; the look itself is audited."""
+    where = [AuditEvent.actor == actor]
+    return _accesses(archive, requester, where, refused_only, limit, about_actor=actor)
+
+
+def _accesses(
+    archive: Archive,
+    requester: Requester,
+    where: list[Any],
+    refused_only: bool,
+    limit: int,
+    *,
+    patient_id: str = "",
+    about_actor: str = "",
+) -> list[AccessEvent]:
     if not may_read_audit(requester):
         raise NotFound("no such view")
+    if refused_only:
+        where = [*where, AuditEvent.outcome == str(Outcome.REFUSED)]
     with archive.sessions() as session, session.begin():
         rows = session.scalars(
-            select(AuditEvent)
-            .where(AuditEvent.patient_id == patient_id)
-            .order_by(AuditEvent.seq.desc())
-            .limit(limit)
+            select(AuditEvent).where(*where).order_by(AuditEvent.seq.desc()).limit(limit)
         ).all()
         out = [
             AccessEvent(
@@ -455,6 +489,11 @@ def patient_accesses(
             action=Action.VIEW,
             outcome=Outcome.SUCCESS,
             patient_id=patient_id,
-            detail={"what": "access audit", "events": len(out)},
+            detail={
+                "what": "access audit",
+                "events": len(out),
+                "refused_only": refused_only,
+                **({"about_actor": about_actor} if about_actor else {}),
+            },
         )
         return out

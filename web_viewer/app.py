@@ -15,9 +15,9 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from archive import Archive, Role
+from archive import Action, Archive, AuditEntry, Outcome, Role
 from web_viewer import errors
-from web_viewer.deps import Context, optional_viewer
+from web_viewer.deps import Context, client_source, optional_viewer
 from web_viewer.media import MediaCache
 from web_viewer.routes import admin, auth, consent, governance, images, patients, uploads
 from web_viewer.settings import WebSettings
@@ -97,7 +97,35 @@ def create_app(archive: Archive, settings: WebSettings | None = None) -> FastAPI
             viewer = None
         return render(request, "error.html", viewer, status=status, code=code, message=message)
 
-    errors.install(app, error_page)
+    def refused(request: Request, exc: Exception) -> None:
+        """Audit a refused look or action on patient data (R14), against the patient."""
+        try:
+            viewer = optional_viewer(request, app.state.ctx)
+        except Exception:
+            viewer = None
+        params = request.path_params
+        uid = str(params.get("uid", ""))[:64]
+        named = str(params.get("patient_id", ""))[:64]
+        patient = archive.patient_of(uid) if uid else ""
+        if named and archive.holds_patient(named):
+            patient = named  # a refused look at a patient the archive holds
+        session = viewer.session if viewer else None
+        route = getattr(request.scope.get("route"), "path", request.url.path)
+        archive.record_event(
+            AuditEntry(
+                actor=viewer.username if viewer else "anonymous",
+                role=str(viewer.role) if viewer else "",
+                purpose=str(session.purpose or "") if session else "",
+                action=Action.VIEW if request.method in ("GET", "HEAD") else Action.CONSENT,
+                outcome=Outcome.REFUSED,
+                patient_id=patient,
+                object_uids=(uid,) if uid else (),
+                source=client_source(request),
+                detail={"what": f"{request.method} {route}", "reason": type(exc).__name__},
+            )
+        )
+
+    errors.install(app, error_page, refused)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in (auth, patients, images, consent, uploads, governance, admin):

@@ -104,8 +104,17 @@ def json_error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-def install(app: FastAPI, page: Renderer) -> None:
-    """Register the handler table; ``page`` renders an HTML error page."""
+# Path parameters that name patient data: a 404 on a route carrying one is a
+# refused look (or action), and every refused look is evidence (R14).
+PATIENT_DATA_PARAMS = ("uid", "patient_id")
+
+
+def install(
+    app: FastAPI, page: Renderer, refused: Callable[[Request, Exception], None] | None = None
+) -> None:
+    """Register the handler table; ``page`` renders an HTML error page; ``refused``
+    audits a 404 on a route naming patient data that the archive has not already
+    recorded as refused."""
 
     def answer(request: Request, status: int, code: str, message: str) -> Response:
         if wants_json(request):
@@ -123,6 +132,16 @@ def install(app: FastAPI, page: Renderer) -> None:
         return answer(request, exc.status, exc.code, exc.message)
 
     def on_archive(request: Request, exc: Exception) -> Response:
+        if (
+            refused is not None
+            and isinstance(exc, NotFound | NotAuthorised)
+            and not exc.audited
+            and any(p in request.path_params for p in PATIENT_DATA_PARAMS)
+        ):
+            try:
+                refused(request, exc)
+            except Exception:
+                log.exception("could not audit a refused request")
         for cls, status, code in ARCHIVE_ERRORS:
             if isinstance(exc, cls):
                 message = "not found" if status == 404 else str(exc)

@@ -226,3 +226,47 @@ def test_get_returns_only_active_instances(
     )
     assert responses[-1][0].NumberOfCompletedSuboperations == 0
     assert len(received) == 2
+
+
+def test_every_dimse_handler_answers_hidden_and_absent_alike_and_audits_each(
+    gateway: Running, world: World
+) -> None:
+    """C-FIND, C-MOVE and C-GET for a patient whose recordings are all hidden answer
+    exactly as for a patient the archive does not hold, and each request leaves one
+    audit event of its look (the access policy decides on every DIMSE path)."""
+
+    def events() -> int:
+        with gateway.archive.sessions() as s:
+            return len(
+                s.scalars(
+                    select(AuditEvent).where(AuditEvent.action.in_(("query", "retrieve")))
+                ).all()
+            )
+
+    contexts = [*QR, (PATIENT_ROOT_GET, UNCOMPRESSED)]
+
+    def answers(patient: str) -> list[tuple[int, int, int, int]]:
+        q = _query("PATIENT", PatientID=patient)
+        out = []
+        with associate(gateway.port, EPR, contexts) as assoc:
+            for request in (
+                lambda: assoc.send_c_find(q, PATIENT_ROOT_FIND),
+                lambda: assoc.send_c_move(q, PEER, PATIENT_ROOT_MOVE),
+                lambda: assoc.send_c_get(q, PATIENT_ROOT_GET),
+            ):
+                before = events()
+                responses = list(request())
+                final = responses[-1][0]
+                audited = events() - before
+                assert audited >= 1, patient  # the look itself is on the record
+                out.append(
+                    (
+                        len(responses),
+                        int(final.Status),
+                        int(final.get("NumberOfCompletedSuboperations", 0) or 0),
+                        audited,
+                    )
+                )
+        return out
+
+    assert answers(world.hidden_patient) == answers("NOBODY-AT-ALL")

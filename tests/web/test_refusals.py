@@ -45,3 +45,29 @@ def test_each_refused_look_leaves_one_refused_event(archive: Archive, tmp_path: 
     r = client.get("/api/patients/M2")
     assert r.status_code == 404
     assert _refused(archive, actor="cara", patient_id="M2") == 1
+
+
+def test_governance_sees_refused_looks_per_patient_and_per_user(
+    archive: Archive, tmp_path: Path
+) -> None:
+    scenario = build_scenario(archive)
+    add_user(archive, "cara", "clinician")
+    add_user(archive, "gina", "governance")
+    nosy = make_client(archive, tmp_path)
+    sign_in(nosy, "cara")
+    choose(nosy, "care")
+    for kind in ("held", "quarantined"):
+        assert nosy.get(f"/api/images/{scenario.uids[kind]}").status_code == 404
+    assert nosy.get(f"/api/images/{scenario.uids['teaching']}").status_code == 200
+    ig = make_client(archive, tmp_path)
+    sign_in(ig, "gina")
+    choose(ig, "governance")
+    tried = ig.get("/api/audit/patients/M1", params={"refused": "true"}).json()["events"]
+    assert {(e["actor"], e["outcome"]) for e in tried} == {("cara", "refused")}
+    assert len(tried) == 2
+    by_user = ig.get("/api/audit/users/cara", params={"refused": "true"}).json()["events"]
+    assert len(by_user) == 2 and all(e["outcome"] == "refused" for e in by_user)
+    everything = ig.get("/api/audit/users/cara").json()["events"]
+    assert any(e["outcome"] == "success" for e in everything)
+    page = ig.get("/audit", params={"user": "cara", "refused": "true"})
+    assert page.status_code == 200 and "2 refused events by cara" in page.text

@@ -26,14 +26,16 @@ from archive import (
 from archive.policy import may_read
 from archive.reviews import DEFAULT_HOURS
 from archive.viewer_support import (
+    AccessEvent,
     patient_accesses,
     patient_of_study,
     review_queue,
+    user_accesses,
 )
 from web_viewer.deps import CSRF_HEADER, Ctx, Viewer, check_csrf, record_page, roles
 from web_viewer.errors import BadRequest
 from web_viewer.forms import read_form
-from web_viewer.routes.common import patient_id_or_404, uid_or_400
+from web_viewer.routes.common import clean_text, patient_id_or_404, uid_or_400
 from web_viewer.templating import render
 
 pages = APIRouter(include_in_schema=False)
@@ -246,13 +248,34 @@ async def review_submit(request: Request, ctx: Ctx, viewer: Governance) -> Respo
 
 
 @pages.get("/audit", response_class=HTMLResponse)
-def audit_page(request: Request, ctx: Ctx, viewer: Governance, patient_id: str = "") -> Response:
+def audit_page(
+    request: Request,
+    ctx: Ctx,
+    viewer: Governance,
+    patient_id: str = "",
+    user: str = "",
+    refused: bool = False,
+) -> Response:
     events = None
     if patient_id:
-        events = patient_accesses(ctx.archive, viewer.requester(), patient_id_or_404(patient_id))
+        events = patient_accesses(
+            ctx.archive, viewer.requester(), patient_id_or_404(patient_id), refused_only=refused
+        )
+    elif user:
+        name = clean_text(user, "user or AE title", limit=128)
+        events = user_accesses(ctx.archive, viewer.requester(), name, refused_only=refused)
     else:
         record_page(ctx, viewer, "audit page")
-    return render(request, "audit.html", viewer, patient_id=patient_id, events=events, report=None)
+    return render(
+        request,
+        "audit.html",
+        viewer,
+        patient_id=patient_id,
+        user=user,
+        refused=refused,
+        events=events,
+        report=None,
+    )
 
 
 @pages.post("/audit/verify", response_class=HTMLResponse)
@@ -311,26 +334,42 @@ def api_availability(
 
 
 @api.get("/audit/patients/{patient_id}", summary="Who accessed this patient's record")
-def api_accesses(ctx: Ctx, viewer: Governance, patient_id: str) -> dict[str, Any]:
-    events = patient_accesses(ctx.archive, viewer.requester(), patient_id_or_404(patient_id))
-    return {
-        "patient_id": patient_id,
-        "events": [
-            {
-                "seq": e.seq,
-                "at": e.occurred_at,
-                "actor": e.actor,
-                "role": e.role,
-                "purpose": e.purpose,
-                "action": e.action,
-                "outcome": e.outcome,
-                "objects": list(e.object_uids),
-                "source": e.source,
-                "detail": e.detail,
-            }
-            for e in events
-        ],
-    }
+def api_accesses(
+    ctx: Ctx, viewer: Governance, patient_id: str, refused: bool = False
+) -> dict[str, Any]:
+    """``refused=true``: only refused looks and actions (who tried to open these photos)."""
+    events = patient_accesses(
+        ctx.archive, viewer.requester(), patient_id_or_404(patient_id), refused_only=refused
+    )
+    return {"patient_id": patient_id, "events": _events_json(events)}
+
+
+@api.get("/audit/users/{username}", summary="What one person or DICOM node did")
+def api_user_accesses(
+    ctx: Ctx, viewer: Governance, username: str, refused: bool = False
+) -> dict[str, Any]:
+    """``refused=true``: only what they tried and were refused."""
+    name = clean_text(username, "user or AE title", limit=128)
+    events = user_accesses(ctx.archive, viewer.requester(), name, refused_only=refused)
+    return {"user": name, "events": _events_json(events)}
+
+
+def _events_json(events: list[AccessEvent]) -> list[dict[str, Any]]:
+    return [
+        {
+            "seq": e.seq,
+            "at": e.occurred_at,
+            "actor": e.actor,
+            "role": e.role,
+            "purpose": e.purpose,
+            "action": e.action,
+            "outcome": e.outcome,
+            "objects": list(e.object_uids),
+            "source": e.source,
+            "detail": e.detail,
+        }
+        for e in events
+    ]
 
 
 @api.post("/audit/verify", summary="Recompute the audit trail's hash chain")
