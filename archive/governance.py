@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from archive import audit, consent
+from archive import audit, consent, policy
 from archive.audit import Action, AuditEntry, Outcome
 from archive.errors import NotAuthorised
 from archive.iocm import Rejection, title_for
@@ -25,8 +25,7 @@ from archive.models import (
     Study,
 )
 
-# Who may send rejection notes: governance nodes and the local operator.
-MAY_REJECT = frozenset({"governance", "operator"})
+MAY_REJECT = frozenset(str(role) for role in policy.MAY_REJECT)  # role strings of an Origin
 
 
 def _quarantine(instance: Instance, *, reason_code: str, reason: str, actor: str) -> bool:

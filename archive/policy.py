@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
-from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from archive.models import Availability, Instance, Patient, Series, Study
@@ -107,6 +107,29 @@ class Requester:
             "review_reason": self.review_reason,
             "review_number": self.review_number,
         }
+
+
+# Who sends IOCM rejection notes: governance nodes and the local operator.
+MAY_REJECT = frozenset({Role.GOVERNANCE, Role.OPERATOR})
+
+
+def may_govern(requester: Requester) -> bool:
+    """Who may hold, quarantine, release or erase: governance acting for governance,
+    and the archive's administrator at the command line."""
+    if requester.role is Role.OPERATOR:
+        return True
+    return requester.role is Role.GOVERNANCE and requester.purpose is Purpose.GOVERNANCE
+
+
+def governable(requester: Requester) -> ColumnElement[bool]:
+    """The instances a governance action of ``requester`` may reach: what it sees in
+    the record, and within an open review also the held and quarantined ones."""
+    if not may_govern(requester):
+        return false()
+    if requester.role is Role.OPERATOR:
+        return true()
+    base = visible(replace(requester, review=False))
+    return or_(base, visible(requester)) if requester.review else base
 
 
 def may_read_audit(requester: Requester) -> bool:

@@ -28,6 +28,7 @@ from archive import (
     ingest,
     iocm,
     nodes,
+    policy,
     query,
     retrieve,
     reviews,
@@ -144,6 +145,64 @@ class Archive:
                 .where(Instance.sop_instance_uid == sop_instance_uid[:64])
             )
         return found or ""
+
+    def govern(
+        self,
+        level: Level,
+        uid: str,
+        target: Availability,
+        *,
+        reason: str,
+        requester: Requester,
+        reason_code: ReasonCode | str = "",
+    ) -> availability.Transition:
+        """A governance action (hold, quarantine, release, erase) by ``requester``,
+        decided by the access policy: who may govern (:func:`archive.policy.may_govern`)
+        and what it may reach (:func:`archive.policy.governable`: its visible record, and
+        held and quarantined objects only within an open review). An object it may not
+        reach is refused as absent, and the refusal audited."""
+        refusal = AuditEntry(
+            actor=requester.actor,
+            role=str(requester.role),
+            purpose=requester.purpose_label,
+            action=Action.ERASE if target is Availability.ERASED else Action.AVAILABILITY,
+            outcome=Outcome.REFUSED,
+            source=requester.source,
+            detail={"level": level.name, "uid": uid[:64], "to": str(target),
+                    "reason": "not reachable by this requester", **requester.audit_detail},
+        )  # fmt: skip
+        with self.transaction() as session:
+            if level is Level.PATIENT:
+                scope = Patient.patient_id == uid
+            elif level is Level.STUDY:
+                scope = Study.study_instance_uid == uid
+            elif level is Level.SERIES:
+                scope = Series.series_instance_uid == uid
+            else:
+                scope = Instance.sop_instance_uid == uid
+            reachable = session.scalar(
+                select(Instance.pk)
+                .join(Series, Instance.series_pk == Series.pk)
+                .join(Study, Series.study_pk == Study.pk)
+                .join(Patient, Study.patient_pk == Patient.pk)
+                .where(scope, policy.governable(requester))
+                .limit(1)
+            )
+            if reachable is None:
+                raise NotFound(
+                    f"no {level.name.lower()} {uid[:64]} in the archive", refusal=refusal
+                )
+        return self.set_availability(
+            level,
+            uid,
+            target,
+            reason=reason,
+            actor=requester.actor,
+            role=str(requester.role),
+            purpose=requester.purpose_label,
+            source=requester.source,
+            reason_code=reason_code,
+        )
 
     # --- writes -------------------------------------------------------------
     def ingest(

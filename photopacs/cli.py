@@ -309,13 +309,12 @@ REASON_CODES = click.Choice([c.value for c in ReasonCode])
 def _transition(level: str, uid: str, target: Availability, reason: str, code: str = "") -> None:
     with open_archive() as archive:
         try:
-            result = archive.set_availability(
+            result = archive.govern(
                 Level.parse(level),
                 uid,
                 target,
                 reason=reason,
-                actor=operator(),
-                role=str(Role.OPERATOR),
+                requester=Requester.operator(operator()),
                 reason_code=code,
             )
         except ArchiveError as exc:

@@ -23,12 +23,10 @@ from archive import (
     ReviewInfo,
     Role,
 )
-from archive.policy import may_read
 from archive.reviews import DEFAULT_HOURS
 from archive.viewer_support import (
     AccessEvent,
     patient_accesses,
-    patient_of_study,
     review_queue,
     user_accesses,
 )
@@ -75,40 +73,16 @@ class AvailabilityChange(BaseModel):
     reason_code: ReasonCode = ReasonCode.GOVERNANCE_REVIEW
 
 
-def _reachable(ctx: Ctx, viewer: Viewer, level: str, uid: str) -> None:
-    """The object must be one governance can see: the visible record, or the
-    review path while this session has an open review."""
-    requesters = [viewer.requester()]
-    if viewer.review is not None:
-        requesters.append(viewer.requester(review=True))
-    for requester in requesters:
-        if level == "study":
-            try:
-                patient_of_study(ctx.archive, requester, uid)
-                return
-            except NotFound:
-                continue
-        with ctx.archive.sessions() as session:
-            if may_read(session, requester, uid):
-                return
-    raise NotFound("not found")
-
-
 def change(ctx: Ctx, viewer: Viewer, body: AvailabilityChange) -> dict[str, Any]:
     uid_or_400(body.uid, "uid")
     if body.action != "release" and not body.reason.strip():
         raise BadRequest("give a reason")
-    _reachable(ctx, viewer, body.level, body.uid)
-    requester = viewer.requester()
-    result = ctx.archive.set_availability(
+    result = ctx.archive.govern(
         Level.STUDY if body.level == "study" else Level.IMAGE,
         body.uid,
         TARGETS[body.action],
         reason=body.reason.strip() or "released after review",
-        actor=viewer.username,
-        role=str(viewer.role),
-        purpose=requester.purpose_label,
-        source=viewer.source,
+        requester=viewer.requester(review=viewer.review is not None),
         reason_code="" if body.action == "release" else body.reason_code,
     )
     return {
