@@ -63,25 +63,21 @@ def check(
             report.missing.append(uid)
         elif actual != sha:
             report.mismatched.append(uid)
-    with factory() as session, session.begin():
-        audit.record(
-            session,
-            AuditEntry(
-                actor=actor,
-                action=Action.FIXITY,
-                outcome=Outcome.SUCCESS if report.ok else Outcome.FAILURE,
-                object_uids=tuple(report.mismatched + report.missing)[:1000],
-                source=source,
-                detail={
-                    "checked": report.checked,
-                    "erased": report.erased,
-                    "mismatched": len(report.mismatched),
-                    "missing": len(report.missing),
-                    "erased_leftovers": len(report.erased_leftovers),
-                    "unreferenced": len(report.unreferenced),
-                },
-            ),
-        )
+    _record(
+        factory,
+        actor,
+        source,
+        ok=report.ok,
+        uids=report.mismatched + report.missing,
+        detail={
+            "checked": report.checked,
+            "erased": report.erased,
+            "mismatched": len(report.mismatched),
+            "missing": len(report.missing),
+            "erased_leftovers": len(report.erased_leftovers),
+            "unreferenced": len(report.unreferenced),
+        },
+    )
     return report
 
 
@@ -125,24 +121,44 @@ def verify_erasure(
                 named = content if content in erased else None
             if named is not None:
                 report.leftovers.append((erased[named], str(path.relative_to(store.root))))
+    _record(
+        factory,
+        actor,
+        source,
+        ok=report.ok,
+        uids=[uid for uid, _ in report.leftovers],
+        detail={
+            "check": "erasure",
+            "erased": report.erased,
+            "files_checked": report.files_checked,
+            "leftovers": len(report.leftovers),
+        },
+    )
+    return report
+
+
+def _record(
+    factory: sessionmaker[Session],
+    actor: str,
+    source: str,
+    *,
+    ok: bool,
+    uids: list[str],
+    detail: dict[str, object],
+) -> None:
+    """One fixity audit event: what was checked, and the objects with problems."""
     with factory() as session, session.begin():
         audit.record(
             session,
             AuditEntry(
                 actor=actor,
                 action=Action.FIXITY,
-                outcome=Outcome.SUCCESS if report.ok else Outcome.FAILURE,
-                object_uids=tuple(uid for uid, _ in report.leftovers)[:1000],
+                outcome=Outcome.SUCCESS if ok else Outcome.FAILURE,
+                object_uids=tuple(uids)[:1000],
                 source=source,
-                detail={
-                    "check": "erasure",
-                    "erased": report.erased,
-                    "files_checked": report.files_checked,
-                    "leftovers": len(report.leftovers),
-                },
+                detail=detail,
             ),
         )
-    return report
 
 
 def verify_one(store: BlobStore, key: str, sha256: str) -> bool:

@@ -116,6 +116,20 @@ def locate(
     return found
 
 
+def owner_of(session: Session, sop_instance_uid: str) -> str:
+    """The PatientID of an instance whatever its state ("" if not held): a refused
+    look is recorded against the patient whose recording was tried."""
+    found = session.scalar(
+        select(Patient.patient_id)
+        .select_from(Instance)
+        .join(Series, Instance.series_pk == Series.pk)
+        .join(Study, Series.study_pk == Study.pk)
+        .join(Patient, Study.patient_pk == Patient.pk)
+        .where(Instance.sop_instance_uid == sop_instance_uid[:64])
+    )
+    return found or ""
+
+
 def stored_syntaxes(session: Session, sop_classes: Iterable[str]) -> dict[str, set[str]]:
     """For each SOP class, the transfer syntaxes its stored (not erased) objects are in:
     what a C-GET requester's storage contexts should prefer."""

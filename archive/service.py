@@ -136,15 +136,7 @@ class Archive:
         """The PatientID of an instance whatever its state ("" if not held): for
         recording a refused look against the patient whose recording was tried."""
         with self.sessions() as session:
-            found = session.scalar(
-                select(Patient.patient_id)
-                .select_from(Instance)
-                .join(Series, Instance.series_pk == Series.pk)
-                .join(Study, Series.study_pk == Study.pk)
-                .join(Patient, Study.patient_pk == Patient.pk)
-                .where(Instance.sop_instance_uid == sop_instance_uid[:64])
-            )
-        return found or ""
+            return retrieve.owner_of(session, sop_instance_uid)
 
     def govern(
         self,

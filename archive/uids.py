@@ -69,27 +69,12 @@ DEFLATED = u.DeflatedExplicitVRLittleEndian
 # Native (uncompressed) encodings every DICOM application accepts (PS3.5 10.1).
 NATIVE = (EXPLICIT_LE, IMPLICIT_LE)
 VIDEO_SYNTAXES = (*u.MPEGTransferSyntaxes,)
-# Encapsulated syntaxes we store as they arrive and can decode losslessly
-# (the decode reproduces the stored pixels exactly): pylibjpeg-libjpeg for JPEG
-# and JPEG-LS, pylibjpeg-openjpeg for JPEG 2000, pydicom's own RLE decoder.
-DECODABLE = frozenset(
-    {
-        u.JPEGBaseline8Bit,
-        u.JPEGExtended12Bit,
-        u.JPEGLossless,
-        u.JPEGLosslessSV1,
-        u.JPEGLSLossless,
-        u.JPEGLSNearLossless,
-        u.JPEG2000Lossless,
-        u.JPEG2000,
-        u.RLELossless,
-    }
-)
-# What a storage SCP of ours accepts for objects with pixel data, in the order
-# it prefers them when the caller offers several in one presentation context:
-# the encapsulated syntaxes first, so a camera's JPEG or H.264 bitstream is
-# kept as the camera made it, then native, then deflated.
-PIXEL_SYNTAXES: tuple[UID, ...] = (
+# Encapsulated still-image syntaxes, in the order a storage SCP of ours prefers
+# them when a caller offers several in one presentation context. Each can be
+# decoded losslessly (the decode reproduces the stored pixels exactly):
+# pylibjpeg-libjpeg for JPEG and JPEG-LS, pylibjpeg-openjpeg for JPEG 2000,
+# pydicom's own RLE decoder.
+STILL_SYNTAXES: tuple[UID, ...] = (
     u.JPEGBaseline8Bit,
     u.JPEGExtended12Bit,
     u.JPEGLossless,
@@ -99,10 +84,12 @@ PIXEL_SYNTAXES: tuple[UID, ...] = (
     u.JPEG2000Lossless,
     u.JPEG2000,
     u.RLELossless,
-    *VIDEO_SYNTAXES,
-    *NATIVE,
-    DEFLATED,
 )
+DECODABLE = frozenset(STILL_SYNTAXES)
+# What a storage SCP of ours accepts for objects with pixel data, preferred first:
+# the encapsulated syntaxes, so a camera's JPEG or H.264 bitstream is kept as the
+# camera made it, then native, then deflated.
+PIXEL_SYNTAXES: tuple[UID, ...] = (*STILL_SYNTAXES, *VIDEO_SYNTAXES, *NATIVE, DEFLATED)
 # ... and for objects without pixel data (documents, surface models).
 DOCUMENT_SYNTAXES: tuple[UID, ...] = (*NATIVE, DEFLATED)
 

@@ -30,6 +30,7 @@ from archive.policy import (
     permitted_uses,
     visible,
 )
+from archive.retrieve import owner_of
 from archive.service import Archive
 from archive.uids import VIDEO_CLASSES
 
@@ -230,20 +231,6 @@ def _refused(
     return NotFound(message, refusal=entry)
 
 
-def _owner(session: Session, sop_instance_uid: str) -> str:
-    """The PatientID of an instance whatever its state ("" if not held): a refused
-    look is recorded against the patient whose photo was tried."""
-    found = session.scalar(
-        select(Patient.patient_id)
-        .select_from(Instance)
-        .join(Series, Instance.series_pk == Series.pk)
-        .join(Study, Series.study_pk == Study.pk)
-        .join(Patient, Study.patient_pk == Patient.pk)
-        .where(Instance.sop_instance_uid == sop_instance_uid)
-    )
-    return found or ""
-
-
 def timeline(archive: Archive, requester: Requester, patient_id: str) -> Timeline:
     """A patient's studies, newest first, with the instances ``requester`` may see.
 
@@ -309,7 +296,7 @@ def image(
                 what=what,
                 reason="not found or not visible",
                 object_uids=(sop_instance_uid[:64],),
-                patient_id=_owner(session, sop_instance_uid[:64]),
+                patient_id=owner_of(session, sop_instance_uid),
             )
         inst, series_uid, modality, body_part, series_desc, study_uid, _, pat = row
         item = _item(inst, series_uid, modality, body_part, series_desc, study_uid)
@@ -421,47 +408,23 @@ def review_queue(archive: Archive, requester: Requester, *, limit: int = 500) ->
         return out
 
 
-def patient_accesses(
+def accesses(
     archive: Archive,
     requester: Requester,
-    patient_id: str,
-    *,
-    refused_only: bool = False,
-    limit: int = 1000,
-) -> list[AccessEvent]:
-    """Who accessed this patient's record (every audited event naming the patient;
-    ``refused_only``: who tried and was refused), newest first. Governance purpose
-    only; the look itself is audited."""
-    where = [AuditEvent.patient_id == patient_id]
-    return _accesses(archive, requester, where, refused_only, limit, patient_id=patient_id)
-
-
-def user_accesses(
-    archive: Archive,
-    requester: Requester,
-    actor: str,
-    *,
-    refused_only: bool = False,
-    limit: int = 1000,
-) -> list[AccessEvent]:
-    """What one person or node did (``refused_only``: what they tried and were refused),
-    newest first. Governance purpose only; the look itself is audited."""
-    where = [AuditEvent.actor == actor]
-    return _accesses(archive, requester, where, refused_only, limit, about_actor=actor)
-
-
-def _accesses(
-    archive: Archive,
-    requester: Requester,
-    where: list[Any],
-    refused_only: bool,
-    limit: int,
     *,
     patient_id: str = "",
     about_actor: str = "",
+    refused_only: bool = False,
+    limit: int = 1000,
 ) -> list[AccessEvent]:
+    """Who accessed this patient's record (every audited event naming the patient), or
+    what one person or node did (``about_actor``); ``refused_only``: what was tried and
+    refused. Newest first. Governance purpose only; the look itself is audited."""
     if not may_read_audit(requester):
         raise NotFound("no such view")
+    where = [AuditEvent.patient_id == patient_id] if patient_id else []
+    if about_actor:
+        where.append(AuditEvent.actor == about_actor)
     if refused_only:
         where = [*where, AuditEvent.outcome == str(Outcome.REFUSED)]
     with archive.sessions() as session, session.begin():

@@ -26,9 +26,8 @@ from archive import (
 from archive.reviews import DEFAULT_HOURS
 from archive.viewer_support import (
     AccessEvent,
-    patient_accesses,
+    accesses,
     review_queue,
-    user_accesses,
 )
 from web_viewer.deps import CSRF_HEADER, Ctx, Viewer, check_csrf, record_page, roles
 from web_viewer.errors import BadRequest
@@ -232,12 +231,11 @@ def audit_page(
 ) -> Response:
     events = None
     if patient_id:
-        events = patient_accesses(
-            ctx.archive, viewer.requester(), patient_id_or_404(patient_id), refused_only=refused
-        )
+        pid = patient_id_or_404(patient_id)
+        events = accesses(ctx.archive, viewer.requester(), patient_id=pid, refused_only=refused)
     elif user:
         name = clean_text(user, "user or AE title", limit=128)
-        events = user_accesses(ctx.archive, viewer.requester(), name, refused_only=refused)
+        events = accesses(ctx.archive, viewer.requester(), about_actor=name, refused_only=refused)
     else:
         record_page(ctx, viewer, "audit page")
     return render(
@@ -312,9 +310,8 @@ def api_accesses(
     ctx: Ctx, viewer: Governance, patient_id: str, refused: bool = False
 ) -> dict[str, Any]:
     """``refused=true``: only refused looks and actions (who tried to open these photos)."""
-    events = patient_accesses(
-        ctx.archive, viewer.requester(), patient_id_or_404(patient_id), refused_only=refused
-    )
+    pid = patient_id_or_404(patient_id)
+    events = accesses(ctx.archive, viewer.requester(), patient_id=pid, refused_only=refused)
     return {"patient_id": patient_id, "events": _events_json(events)}
 
 
@@ -324,7 +321,7 @@ def api_user_accesses(
 ) -> dict[str, Any]:
     """``refused=true``: only what they tried and were refused."""
     name = clean_text(username, "user or AE title", limit=128)
-    events = user_accesses(ctx.archive, viewer.requester(), name, refused_only=refused)
+    events = accesses(ctx.archive, viewer.requester(), about_actor=name, refused_only=refused)
     return {"user": name, "events": _events_json(events)}
 
 
