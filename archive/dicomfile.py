@@ -9,7 +9,6 @@ encapsulated items, so a 2 GB video costs no memory.
 
 from __future__ import annotations
 
-import re
 import struct
 import warnings
 from collections.abc import Iterator
@@ -21,12 +20,16 @@ import pydicom
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    RE_VALID_UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ImplicitVRLittleEndian,
+)
 from pydicom.valuerep import PersonName
 
 from archive.errors import InvalidObject, MismatchedObject, MissingAttribute
 
-UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 PIXEL_DATA = 0x7FE00010
 ITEM, SEQ_DELIM = 0xFFFEE000, 0xFFFEE0DD
 
@@ -66,7 +69,9 @@ class ObjectAttributes:
 
 
 def valid_uid(value: str) -> bool:
-    return len(value) <= 64 and bool(UID_RE.match(value))
+    """PS3.5 9.1, with pydicom's pattern; not ``UID(value).is_valid``, which warns
+    and logs for every invalid value (hostile input would flood the log)."""
+    return len(value) <= 64 and bool(RE_VALID_UID.match(value))
 
 
 def normalise_time(value: str) -> str:

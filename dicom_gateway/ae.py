@@ -38,7 +38,7 @@ from dicom_gateway.sop import (
     syntaxes_for,
 )
 from dicom_gateway.statuses import REFUSED, Status
-from dicom_gateway.store import StoredHook, StoreHandler
+from dicom_gateway.store import StoreHandler
 from dicom_gateway.tls import server_context
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,6 @@ def build_ae(
     archive: Archive,
     *,
     aet: str,
-    on_stored: StoredHook | None = None,
 ) -> Bound:
     """An AE accepting echo, storage (PS3.4 B), Q/R (C) and storage commitment (J):
     requests from cameras, and reports on the requests we sent."""
@@ -122,7 +121,7 @@ def build_ae(
     ae.add_supported_context(COMMITMENT, UNCOMPRESSED)
 
     peers = Peers(archive, aet=aet, review_aet=settings.review_aet)
-    store = StoreHandler(archive, peers, on_stored=on_stored)
+    store = StoreHandler(archive, peers)
     qr = QrHandlers(archive, peers, aet=aet)
     commitment = CommitmentHandler(
         archive,
@@ -160,10 +159,9 @@ class Gateway:
         archive: Archive,
         *,
         aet: str,
-        on_stored: StoredHook | None = None,
     ) -> None:
         self.settings = settings
-        self.bound = build_ae(settings, archive, aet=aet, on_stored=on_stored)
+        self.bound = build_ae(settings, archive, aet=aet)
         self._servers: list[Any] = []
 
     def start(self, host: str, port: int, *, shared: bool = False, tls: bool = True) -> None:

@@ -10,7 +10,6 @@ answer Success. Every archive error becomes a named failure status
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -22,7 +21,6 @@ from archive import (
     ArchiveError,
     AuditEntry,
     Expected,
-    IngestResult,
     NodeRole,
     ObjectTooLarge,
     Origin,
@@ -37,18 +35,13 @@ from dicom_gateway.statuses import REFUSED, Answer, Status, store_failure
 
 log = logging.getLogger(__name__)
 
-StoredHook = Callable[[Peer, IngestResult], None]
-
 
 class StoreHandler:
     """EVT_C_STORE: authorise, check, ingest, answer."""
 
-    def __init__(
-        self, archive: Archive, peers: Peers, *, on_stored: StoredHook | None = None
-    ) -> None:
+    def __init__(self, archive: Archive, peers: Peers) -> None:
         self.archive = archive
         self.peers = peers
-        self.on_stored = on_stored
 
     def __call__(self, event: Event) -> Dataset:
         try:
@@ -75,7 +68,7 @@ class StoreHandler:
             source=peer.address,
         )
         try:
-            result = self.archive.ingest(
+            self.archive.ingest(
                 path,
                 origin=origin,
                 expect=Expected(str(req.AffectedSOPClassUID), str(req.AffectedSOPInstanceUID)),
@@ -94,11 +87,6 @@ class StoreHandler:
             if isinstance(exc, StorageError | StorageFull | ObjectTooLarge):
                 self._audit_refusal(peer, str(req.AffectedSOPInstanceUID), answer.comment)
             return answer
-        if self.on_stored is not None and result.status == "stored":
-            try:
-                self.on_stored(peer, result)
-            except Exception:
-                log.exception("post-store hook failed for %s", result.sop_instance_uid)
         return Answer(Status.SUCCESS)
 
     def _audit_refusal(self, peer: Peer, uid: str, reason: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,14 +22,7 @@ from dicom_gateway.sop import COMMITMENT, COMMITMENT_INSTANCE, UNCOMPRESSED
 from photopacs.cli import main
 from tests.factory import make_dataset
 from tests.gateway.conftest import AET, CAMERA, associate
-from tests.serving import free_port
-
-
-def until(check: Callable[[], bool], timeout: float = 8.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached before the deadline"
-        time.sleep(0.05)  # poll interval
+from tests.serving import free_port, until
 
 
 def _request(refs: list[tuple[str, str]]) -> Dataset:

@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -47,15 +45,8 @@ from tests.gateway.conftest import (
     storage_scp,
 )
 from tests.gateway.dcmtk import storescp
-from tests.serving import free_port
+from tests.serving import free_port, until
 from tests.support import corpus
-
-
-def until(check: Callable[[], bool], timeout: float = 8.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached before the deadline"
-        time.sleep(0.05)  # poll interval
 
 
 def c_store(port: int, *objects: Dataset) -> None:
