@@ -15,7 +15,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from fastapi import Request
@@ -23,6 +23,9 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from web_viewer.errors import BadRequest, TooLarge
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 FORM_LIMIT = 1024 * 1024  # a plain form, and all the text fields of a multipart form
 MULTIPART_OVERHEAD = 64 * 1024  # part headers and boundaries beyond the files' own bytes
@@ -135,7 +138,7 @@ class _Collector:
         self._upload: Upload | None = None
         self._value: bytearray | None = None
 
-    def callbacks(self) -> dict[str, Any]:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self.on_part_begin,
             "on_part_data": self.on_part_data,
