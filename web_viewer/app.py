@@ -87,7 +87,11 @@ def create_app(archive: Archive, settings: WebSettings | None = None) -> FastAPI
         openapi_url="/api/openapi.json",
     )
     app.state.ctx = Context(archive=archive, settings=settings, cache_dir=cache_dir)
-    app.state.media = MediaCache(cache_dir, thumbnail_pixels=settings.thumbnail_pixels)
+    app.state.media = MediaCache(
+        cache_dir,
+        thumbnail_pixels=settings.thumbnail_pixels,
+        max_pixels=settings.max_image_pixels,
+    )
     app.state.templates = make_environment()
 
     def error_page(request: Request, status: int, code: str, message: str) -> Response:

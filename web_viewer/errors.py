@@ -27,7 +27,7 @@ from archive import (
     NotFound,
     StorageFull,
 )
-from archive.convert import ConversionError
+from archive.convert import ConversionError, ImageTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,13 @@ class TooLarge(ViewerError):
     code = "too_large"
 
 
+class TooManyPixels(ViewerError):
+    """A picture whose header declares more pixels than the viewer decodes."""
+
+    status = 413
+    code = "image_too_large"
+
+
 class BadRequest(ViewerError):
     status = 400
     code = "bad_request"
@@ -89,6 +96,7 @@ ARCHIVE_ERRORS: list[tuple[type[Exception], int, str]] = [
     (InvalidQuery, 400, "invalid_query"),
     (InvalidArgument, 400, "invalid_argument"),
     (InvalidObject, 400, "invalid_object"),
+    (ImageTooLarge, 413, "image_too_large"),
     (ConversionError, 415, "unsupported_upload"),
     (StorageFull, 507, "storage_full"),
 ]

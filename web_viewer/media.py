@@ -6,6 +6,11 @@ folder and named by content hash only (never by patient data, R13).
   the archive's JPEG segment filter: objects from other sources may carry them.
 * Any other image is decoded once (pydicom) and cached as a lossless PNG.
 * Thumbnails are made once and cached as small JPEGs without metadata.
+* Nothing is decoded whose header declares more than ``max_pixels`` pixels a
+  frame (``PHOTOPACS_MAX_IMAGE_PIXELS``): such an object has no rendered
+  picture or thumbnail (:class:`NotRenderable`). Decoding is blocking work:
+  callers run it in a worker thread (the image routes are plain ``def``
+  routes, which FastAPI runs in its thread pool), never on the event loop.
 * A video object's H.264/HEVC Annex-B stream is remuxed (not re-encoded)
   into a fast-start MP4 with PyAV, once, and served with range requests.
 
@@ -32,6 +37,7 @@ import pydicom
 from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_fragments, generate_frames
+from pydicom.pixels.utils import pixel_array
 
 from archive.convert import jpeg
 from archive.viewer_support import ImageItem
@@ -136,9 +142,24 @@ def describe(path: Path) -> dict[str, str]:
 class MediaCache:
     """Renders and caches pictures, thumbnails and video for stored objects."""
 
-    def __init__(self, root: Path, *, thumbnail_pixels: int) -> None:
+    def __init__(self, root: Path, *, thumbnail_pixels: int, max_pixels: int) -> None:
         self.root = root
         self.thumbnail_pixels = thumbnail_pixels
+        self.max_pixels = max_pixels
+
+    def _check_size(self, columns: int, rows: int) -> None:
+        """Refuse to decode a picture above the pixel limit (its header says so)."""
+        if columns * rows > self.max_pixels:
+            raise NotRenderable(
+                f"{columns}x{rows} pixels is more than the {self.max_pixels}-pixel limit"
+            )
+
+    def _check_header(self, path: Path) -> None:
+        try:
+            ds = header(path)
+            self._check_size(int(ds.get("Columns", 0) or 0), int(ds.get("Rows", 0) or 0))
+        except (OSError, ValueError, TypeError, pydicom.errors.InvalidDicomError) as exc:
+            raise NotRenderable("the object's header could not be read") from exc
 
     def _cached(self, folder: str, item: ImageItem, suffix: str) -> Path:
         return self.root / folder / item.sha256[:2] / f"{item.sha256}{suffix}"
@@ -153,6 +174,7 @@ class MediaCache:
             return Picture(self.clean_jpeg(path), None, "image/jpeg")
         target = self._cached("render", item, ".png")
         if not target.exists():
+            self._check_header(path)
             image = self._decode(path)
             _atomic_write(target, lambda tmp: image.save(tmp, format="PNG"))
         return Picture(None, target, "image/png")
@@ -174,13 +196,11 @@ class MediaCache:
     @staticmethod
     def _decode(path: Path) -> Image.Image:
         ds = pydicom.dcmread(path, force=True)
-        try:
-            pixels = ds.pixel_array
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        try:  # only the first frame is decoded
+            pixels = pixel_array(ds, index=0) if frames > 1 else ds.pixel_array
         except Exception as exc:
             raise NotRenderable("the pixel data could not be decoded") from exc
-        frames = int(ds.get("NumberOfFrames", 1) or 1)
-        if frames > 1:
-            pixels = pixels[0]
         samples = int(ds.get("SamplesPerPixel", 1))
         if samples == 1:
             arr = pixels.astype(np.float64)
@@ -202,11 +222,14 @@ class MediaCache:
         if target.exists():
             return target
         if item.is_video:
+            self._check_header(path)
             image = self._video_frame(item, path)
         elif item.transfer_syntax_uid == JPEG_BASELINE and (item.number_of_frames or 1) == 1:
             image = Image.open(io.BytesIO(self.clean_jpeg(path)))
-            image.draft("RGB", (px * 2, px * 2))
+            image.draft("RGB", (px * 2, px * 2))  # decoded at 1/2..1/8 scale
+            self._check_size(*image.size)
         else:
+            self._check_header(path)
             image = self._decode(path)
         image = image.convert("RGB")
         image.thumbnail((px, px))

@@ -19,6 +19,15 @@ class WebSettings(BaseSettings):
         gt=0,
         description="Largest photo or video upload the viewer accepts, in bytes (512 MiB).",
     )
+    max_image_pixels: int = Field(
+        default=100_000_000,
+        gt=0,
+        description=(
+            "Most pixels (width x height, read from the header) of a picture the viewer "
+            "decodes, in an upload or to render a stored object; larger ones are refused "
+            "without being decoded (100 megapixels; Pillow's own bomb limit is 179)."
+        ),
+    )
     cookie_secure: Literal["auto", "always", "never"] = Field(
         default="auto",
         description=(

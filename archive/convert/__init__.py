@@ -13,7 +13,7 @@ No network, no database, no file writes: callers store what they get back.
 from .api import DEFAULT_MAX_BYTES, MediaKind, convert_bytes, convert_file, sniff
 from .common import CaptureContext, Demographics, make_uid
 from .derive import ColourBalance, Contrast, Crop, Operation, Rotate, derive_image, extract_frames
-from .errors import ConversionError, UnsupportedInput
+from .errors import ConversionError, ImageTooLarge, UnsupportedInput
 from .photo import DEFAULT_MAX_PIXELS
 from .sites import KNOWN_SITES, BodySite, resolve_body_site
 
@@ -28,6 +28,7 @@ __all__ = [
     "ConversionError",
     "Crop",
     "Demographics",
+    "ImageTooLarge",
     "MediaKind",
     "Operation",
     "Rotate",

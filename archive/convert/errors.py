@@ -7,7 +7,7 @@ the web upload can show it to a person as it is.
 
 from __future__ import annotations
 
-__all__ = ["ConversionError", "UnsupportedInput"]
+__all__ = ["ConversionError", "ImageTooLarge", "UnsupportedInput"]
 
 
 class ConversionError(ValueError):
@@ -34,3 +34,8 @@ class ConversionError(ValueError):
 class UnsupportedInput(ConversionError):
     """The input is well formed but no DICOM object can hold it as it is
     (a codec, profile, pixel format or size outside what the standard allows)."""
+
+
+class ImageTooLarge(ConversionError):
+    """The picture's declared size (from its header) is over the pixel limit; it
+    was not decoded (a decompression bomb decodes to gigabytes from kilobytes)."""

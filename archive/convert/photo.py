@@ -26,7 +26,7 @@ from pydicom.uid import JPEGBaseline8Bit, JPEGExtended12Bit, VLPhotographicImage
 
 from . import jpeg
 from .common import Acquisition, CaptureContext, Demographics, base_dataset, file_meta
-from .errors import ConversionError, UnsupportedInput
+from .errors import ConversionError, ImageTooLarge, UnsupportedInput
 from .exif import read_exif
 
 __all__ = ["DEFAULT_MAX_PIXELS", "check_pixels", "convert_jpeg", "photometric_for"]
@@ -37,7 +37,7 @@ DEFAULT_MAX_PIXELS = 1 << 27  # 134 megapixels: above any phone's normal photo
 def check_pixels(columns: int, rows: int, max_pixels: int) -> None:
     """Refuse declared dimensions above the limit before anything is decoded."""
     if columns * rows > max_pixels:
-        raise ConversionError(
+        raise ImageTooLarge(
             f"declared image size {columns}x{rows} ({columns * rows} pixels) exceeds the "
             f"limit of {max_pixels} pixels (possible decompression bomb)"
         )

@@ -34,7 +34,7 @@ from .common import (
     file_meta,
     set_rgb_pixels,
 )
-from .errors import ConversionError, UnsupportedInput
+from .errors import ConversionError, ImageTooLarge, UnsupportedInput
 from .exif import read_exif
 from .jpeg import ORIENTATION_TRANSFORMS
 from .photo import DEFAULT_MAX_PIXELS, check_pixels
@@ -97,7 +97,7 @@ def _decode_pillow(
         try:
             im = Image.open(io.BytesIO(data), formats=[fmt])
         except Image.DecompressionBombError as exc:
-            raise ConversionError(
+            raise ImageTooLarge(
                 f"declared image size exceeds the limit of Pillow's decoder ({exc}); "
                 "possible decompression bomb"
             ) from exc

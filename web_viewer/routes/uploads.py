@@ -6,20 +6,34 @@ archive's one ingest path. New recordings are held until consent is
 recorded; the photographer who uploaded them sees them to get that done.
 Anything refused (not a photo or video, too large, unreadable) leaves
 nothing stored.
+
+Decoding, conversion and ingest run in a worker thread (never on the event
+loop, which keeps answering other requests meanwhile), at most
+:data:`CONVERSIONS` at a time, and a picture whose header declares more than
+``PHOTOPACS_MAX_IMAGE_PIXELS`` pixels is refused before it is decoded.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import threading
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from archive import ArchiveError, NotFound, Origin, Role
-from archive.convert import CaptureContext, ConversionError, Demographics, convert_bytes, sniff
+from archive.convert import (
+    CaptureContext,
+    ConversionError,
+    Demographics,
+    ImageTooLarge,
+    convert_bytes,
+    sniff,
+)
 from archive.viewer_support import patient_of_study, timeline
 from web_viewer.deps import (
     CSRF_HEADER,
@@ -30,7 +44,7 @@ from web_viewer.deps import (
     roles,
     staff_name,
 )
-from web_viewer.errors import BadRequest, UploadRejected
+from web_viewer.errors import BadRequest, TooManyPixels, UploadRejected
 from web_viewer.forms import Form, Upload, read_form
 from web_viewer.routes.common import clean_text, dicom_date, uid_or_400
 from web_viewer.templating import render
@@ -41,6 +55,9 @@ api = APIRouter(prefix="/api", tags=["uploads"])
 Uploader = Annotated[Viewer, Depends(roles(Role.PHOTOGRAPHER))]
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 KINDS = "JPEG, PNG, TIFF or HEIC photos, or MP4/MOV videos"
+# Conversions at once (each may hold a few hundred MB of decoded pixels).
+CONVERSIONS = 2
+_converting = threading.BoundedSemaphore(CONVERSIONS)
 
 
 def _name(upload: Upload) -> str:
@@ -57,16 +74,18 @@ def _encode(ds: Any) -> bytes:
 
 
 def store(ctx: Ctx, viewer: Viewer, form: Form) -> tuple[str, list[str]]:
-    """Convert and ingest every file in the form; returns (patient ID, SOP Instance UIDs)."""
-    files = [f for f in form.files.get("files", []) if f.filename or f.data]
+    """Convert and ingest every file in the form; returns (patient ID, SOP Instance UIDs).
+
+    Blocking (decodes pictures, writes to the index): call it in a worker thread."""
+    files = [f for f in form.files.get("files", []) if f.filename or f.size]
     if not files:
         raise BadRequest("choose at least one photo or video to upload")
     for f in files:
-        if not f.data:
+        if not f.size:
             raise UploadRejected(f"{_name(f)} is empty")
-        if len(f.data) > ctx.settings.max_upload_bytes:
+        if f.size > ctx.settings.max_upload_bytes:
             raise UploadRejected(f"{_name(f)} is larger than the upload limit")
-        if sniff(f.data[:64]) is None:
+        if sniff(f.head(64)) is None:
             raise UploadRejected(
                 f"{_name(f)} is not a photo or video this archive accepts ({KINDS})"
             )
@@ -100,12 +119,16 @@ def store(ctx: Ctx, viewer: Viewer, form: Form) -> tuple[str, list[str]]:
         ).with_uids()
         datasets = []
         for number, f in enumerate(files):
-            datasets += convert_bytes(
-                f.data,
-                name=_name(f),
-                demographics=demographics,
-                context=context.next_instance(number),
-            )
+            with _converting:
+                datasets += convert_bytes(
+                    f.data,
+                    name=_name(f),
+                    demographics=demographics,
+                    context=context.next_instance(number),
+                    max_pixels=ctx.settings.max_image_pixels,
+                )
+    except ImageTooLarge as exc:
+        raise TooManyPixels(str(exc)) from None
     except ConversionError as exc:
         raise UploadRejected(str(exc)) from None
     origin = Origin(actor=viewer.username, role=str(viewer.role), source=viewer.source)
@@ -138,18 +161,20 @@ def upload_page(request: Request, ctx: Ctx, viewer: Uploader, patient_id: str = 
 
 @pages.post("/upload")
 async def upload_submit(request: Request, ctx: Ctx, viewer: Uploader) -> Response:
-    form = await read_form(request, limit=ctx.settings.max_upload_bytes)
-    check_csrf(viewer, form.get("csrf_token"))
-    try:
-        patient_id, _ = store(ctx, viewer, form)
-    except NotFound:
-        raise
-    except (BadRequest, UploadRejected) as exc:
-        message, status = exc.message, exc.status
-    except ArchiveError as exc:
-        message, status = str(exc), 400
-    else:
-        return RedirectResponse(f"/patients/{patient_id}/consent?done=uploaded", status_code=303)
+    with await read_form(request, limit=ctx.settings.max_upload_bytes) as form:
+        check_csrf(viewer, form.get("csrf_token"))
+        try:
+            patient_id, _ = await run_in_threadpool(store, ctx, viewer, form)
+        except NotFound:
+            raise
+        except (BadRequest, UploadRejected, TooManyPixels) as exc:
+            message, status = exc.message, exc.status
+        except ArchiveError as exc:
+            message, status = str(exc), 400
+        else:
+            return RedirectResponse(
+                f"/patients/{patient_id}/consent?done=uploaded", status_code=303
+            )
     return render(
         request,
         "upload.html",
@@ -173,6 +198,6 @@ async def upload_submit(request: Request, ctx: Ctx, viewer: Uploader) -> Respons
 )
 async def api_upload(request: Request, ctx: Ctx, viewer: Uploader) -> dict[str, Any]:
     check_csrf(viewer, request.headers.get(CSRF_HEADER))
-    form = await read_form(request, limit=ctx.settings.max_upload_bytes)
-    patient_id, stored = store(ctx, viewer, form)
+    with await read_form(request, limit=ctx.settings.max_upload_bytes) as form:
+        patient_id, stored = await run_in_threadpool(store, ctx, viewer, form)
     return {"patient_id": patient_id, "stored": stored, "availability": "held until consent"}
