@@ -1,9 +1,11 @@
 """Availability transitions at patient, study, series and instance level
 (docs/architecture.md, section 3; rules R5-R7, R16).
 
-A governance hold or quarantine stays until governance releases it, whatever
-consent says; release hands the instance back to the consent rules and is
-refused while its consent still forbids use (R5-R7).
+A governance hold or quarantine is a layer of its own (``Instance.governance_hold``):
+it is recorded whatever consent makes of the instance when it is placed, consent
+never lifts it, and the availability is the stricter of the two
+(:func:`archive.consent.settle`). Release lifts the layer and hands the instance
+back to the consent rules; it is refused while its consent still forbids use (R5-R7).
 ``active`` <-> ``held`` <-> ``quarantined`` are reversible by governance;
 ``erased`` is final: the bytes are deleted, the index row stays as a
 tombstone. Every transition is an audit event in the same transaction.
@@ -20,21 +22,12 @@ from sqlalchemy.orm import Session
 
 from archive import audit, consent, governance
 from archive.audit import Action, AuditEntry, Outcome
+from archive.consent_rules import ALLOWED_FROM
 from archive.errors import InvalidTransition, NotFound
 from archive.keys import Level
 from archive.models import Availability, Instance, Patient, Series, Study
 
 log = logging.getLogger(__name__)
-
-# Which states each target may be reached from.
-ALLOWED_FROM: dict[Availability, frozenset[Availability]] = {
-    Availability.ACTIVE: frozenset({Availability.HELD, Availability.QUARANTINED}),
-    Availability.HELD: frozenset({Availability.ACTIVE, Availability.QUARANTINED}),
-    Availability.QUARANTINED: frozenset({Availability.ACTIVE, Availability.HELD}),
-    Availability.ERASED: frozenset(
-        {Availability.ACTIVE, Availability.HELD, Availability.QUARANTINED}
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -104,48 +97,73 @@ def change(
     unchanged: list[str] = []
     blocked: list[str] = []
     keys: list[str] = []
+    hidden: list[str] = []  # newly out of use: peers holding copies are told
     patients: set[str] = set()
-    allowed: set[str] = set()
-    if target is Availability.ACTIVE:
-        # Release hands instances back to the consent rules, and is refused for
-        # those whose consent still forbids use (they stay as they are).
-        allowed = {
-            i.sop_instance_uid
+    decided = (
+        {}
+        if target is Availability.ERASED
+        else {
+            i.sop_instance_uid: d
             for i, _, d in consent.decisions(session, [i.sop_instance_uid for i, _ in found])
-            if d.availability is Availability.ACTIVE
         }
+    )
     for instance, patient_id in found:
         patients.add(patient_id)
-        if instance.availability is target or instance.availability not in ALLOWED_FROM[target]:
-            unchanged.append(instance.sop_instance_uid)
+        uid = instance.sop_instance_uid
+        if instance.availability is Availability.ERASED:
+            unchanged.append(uid)
             continue
         previous = instance.availability
-        if target is Availability.ACTIVE:
-            if instance.sop_instance_uid not in allowed:
-                blocked.append(instance.sop_instance_uid)
-                continue
-            instance.availability_basis = "consent"
-            changed.append(instance.sop_instance_uid)
-            continue
-        instance.availability_basis = "governance"
-        instance.availability_reason_code = reason_code
-        instance.availability = target
-        instance.availability_reason = reason
-        instance.availability_actor = actor[:128]
-        instance.availability_changed_at = now
-        changed.append(instance.sop_instance_uid)
         if target is Availability.ERASED:
+            if previous not in ALLOWED_FROM[target]:
+                unchanged.append(uid)
+                continue
+            instance.availability_basis = "governance"
+            instance.availability_reason_code = reason_code
+            instance.availability = target
+            instance.availability_reason = reason
+            instance.availability_actor = actor[:128]
+            instance.availability_changed_at = now
+            changed.append(uid)
+            hidden.append(uid)
             keys.append(instance.storage_key)
-        log.info("%s: %s -> %s", instance.sop_instance_uid, previous, target)
-    if target is Availability.ACTIVE:
-        if blocked and not changed:
-            raise InvalidTransition(
-                f"consent does not allow use of {len(blocked)} instance(s): record consent "
-                "before releasing them"
-            )
-        consent.reevaluate(session, changed, actor=actor, role=role, source=source)
+            log.info("%s: %s -> %s", uid, previous, target)
+            continue
+        decision = decided[uid]
+        if target is Availability.ACTIVE:
+            # Release lifts governance's hold and hands the instance back to the
+            # consent rules; refused while its consent still forbids use.
+            if decision.availability is not Availability.ACTIVE:
+                blocked.append(uid)
+            elif not instance.governance_hold:
+                unchanged.append(uid)
+            else:
+                instance.governance_hold = ""
+                instance.governance_reason = ""
+                instance.governance_reason_code = ""
+                consent.settle(instance, decision, actor=actor, now=now)
+                changed.append(uid)
+            continue
+        # A hold or quarantine by governance: its own layer, recorded whatever
+        # consent makes of the instance now, and never lifted by consent.
+        if instance.governance_hold == str(target):
+            unchanged.append(uid)
+            continue
+        instance.governance_hold = str(target)
+        instance.governance_reason = reason
+        instance.governance_reason_code = reason_code
+        moved = consent.settle(instance, decision, actor=actor, now=now)
+        if moved and instance.availability is Availability.QUARANTINED:
+            hidden.append(uid)
+        changed.append(uid)
+        log.info("%s: governance %s (now %s)", uid, target, instance.availability)
+    if target is Availability.ACTIVE and blocked and not changed:
+        raise InvalidTransition(
+            f"consent does not allow use of {len(blocked)} instance(s): record consent "
+            "before releasing them"
+        )
     if target in (Availability.QUARANTINED, Availability.ERASED):
-        governance.enqueue_propagation(session, changed, reason_code or "governance-review")
+        governance.enqueue_propagation(session, hidden, reason_code or "governance-review")
     erased_already = all(i.availability is Availability.ERASED for i, _ in found)
     if not changed and erased_already and target is not Availability.ERASED:
         raise InvalidTransition(f"{level.name.lower()} {uid} is erased; erasure is final")

@@ -21,14 +21,17 @@ from sqlalchemy.orm import Session, aliased
 from archive import audit, governance
 from archive.audit import Action, AuditEntry, Outcome
 from archive.consent_rules import (
+    ALLOWED_FROM,
     ConsentFacts,
     Decision,
     InstanceFacts,
     age_on,
+    combine,
     decide,
     kind_of,
+    within_source,
 )
-from archive.errors import InvalidObject
+from archive.errors import InvalidObject, InvalidTransition
 from archive.models import (
     Availability,
     ConsentCoverage,
@@ -113,6 +116,7 @@ def _facts(record: ConsentRecord) -> ConsentFacts:
         form=ConsentForm(record.form) if record.form else None,
         basis=ConsentBasis(record.basis) if record.basis else None,
         intimate_justification=record.intimate_justification,
+        sequence=record.pk,
     )
 
 
@@ -148,6 +152,24 @@ def current_records(session: Session, sop_uids: Iterable[str]) -> dict[str, list
     return out
 
 
+def chain_records(session: Session, sop_uids: Iterable[str]) -> dict[str, list[ConsentRecord]]:
+    """Every consent document covering each instance, superseded or not, oldest
+    first: the rules read the whole chain of decisions (:func:`consent_rules.decide`)."""
+    uids = list(sop_uids)
+    out: dict[str, list[ConsentRecord]] = defaultdict(list)
+    if not uids:
+        return out
+    rows = session.execute(
+        select(ConsentCoverage.sop_instance_uid, ConsentRecord)
+        .join(ConsentRecord, ConsentCoverage.record_pk == ConsentRecord.pk)
+        .where(ConsentCoverage.sop_instance_uid.in_(uids))
+        .order_by(ConsentRecord.decided_at, ConsentRecord.pk)
+    )
+    for uid, record in rows:
+        out[uid].append(record)
+    return out
+
+
 def decide_arrival(
     session: Session,
     sop_instance_uid: str,
@@ -158,26 +180,25 @@ def decide_arrival(
     birth_date: str,
     acquisition_date: str,
     documents: bool = True,
+    source_uid: str = "",
 ) -> Decision:
     """The rules' decision for an instance about to be indexed, so ingest writes
     the row once. ``documents`` False says no consent document names it yet
-    (the usual case: consent is recorded after the photo), saving the query."""
+    (the usual case: consent is recorded after the photo), saving the query.
+    A derived object (``source_uid``) is bounded by its source's decision."""
     records = (
-        current_records(session, [sop_instance_uid]).get(sop_instance_uid, []) if documents else []
+        chain_records(session, [sop_instance_uid]).get(sop_instance_uid, []) if documents else []
     )
     facts = InstanceFacts(
         kind=kind_of(sop_class_uid, modality),
         intimate=intimate,
         age_at_acquisition=age_on(birth_date, acquisition_date),
     )
-    return decide(facts, [_facts(r) for r in records])
-
-
-def reason_code_for(decision: Decision) -> str:
-    """The governance reason code a consent decision to quarantine carries."""
-    if decision.availability is Availability.QUARANTINED:
-        return _REASON_CODES.get(decision.rule, "")
-    return ""
+    own = decide(facts, [_facts(r) for r in records])
+    if not source_uid or source_uid == sop_instance_uid:
+        return own
+    source = _decisions_of(session, [source_uid]).get(source_uid)
+    return within_source(own, source, inherit=not records)
 
 
 @dataclass(frozen=True)
@@ -190,29 +211,126 @@ class Change:
 
 def decisions(session: Session, sop_uids: Sequence[str]) -> list[tuple[Instance, str, Decision]]:
     """What the rules decide for each instance present and not erased (no change made):
-    (instance, its patient's ID, decision)."""
-    if not sop_uids:
-        return []
+    (instance, its patient's ID, decision). A derived object's decision is bounded
+    by its source's (:func:`consent_rules.within_source`)."""
+    found = _bounded(session, sop_uids)
+    return [
+        found[uid]
+        for uid in dict.fromkeys(sop_uids)
+        if uid in found and found[uid][0].availability is not Availability.ERASED
+    ]
+
+
+def _decisions_of(session: Session, sop_uids: Iterable[str]) -> dict[str, Decision]:
+    """The decision for each instance present and not erased, by SOP Instance UID."""
+    return {i.sop_instance_uid: d for i, _, d in decisions(session, list(sop_uids))}
+
+
+MAX_DERIVATION_DEPTH = 8  # a frame of a video, cropped, ...: chains are short
+
+
+def _bounded(
+    session: Session, sop_uids: Iterable[str], depth: int = 0
+) -> dict[str, tuple[Instance, str, Decision]]:
+    uids = list(dict.fromkeys(sop_uids))
+    if not uids:
+        return {}
     rows = session.execute(
         select(Instance, Patient.patient_id, Patient.patient_birth_date, Series.modality)
         .join(Series, Instance.series_pk == Series.pk)
         .join(Study, Series.study_pk == Study.pk)
         .join(Patient, Study.patient_pk == Patient.pk)
-        .where(Instance.sop_instance_uid.in_(list(sop_uids)))
+        .where(Instance.sop_instance_uid.in_(uids))
     ).all()
-    current = current_records(session, [r[0].sop_instance_uid for r in rows])
-    out: list[tuple[Instance, str, Decision]] = []
+    chain = chain_records(session, [r[0].sop_instance_uid for r in rows])
+    out: dict[str, tuple[Instance, str, Decision]] = {}
     for instance, patient_id, birth_date, modality in rows:
-        if instance.availability is Availability.ERASED:
-            continue
         facts = InstanceFacts(
             kind=kind_of(instance.sop_class_uid, modality),
             intimate=instance.intimate,
             age_at_acquisition=age_on(birth_date, instance.acquisition_date),
         )
-        records = current.get(instance.sop_instance_uid, [])
-        out.append((instance, patient_id, decide(facts, [_facts(r) for r in records])))
+        records = chain.get(instance.sop_instance_uid, [])
+        out[instance.sop_instance_uid] = (
+            instance,
+            patient_id,
+            decide(facts, [_facts(r) for r in records]),
+        )
+    derived = {
+        u: i.source_uid
+        for u, (i, _, _) in out.items()
+        if i.source_uid and i.source_uid != i.sop_instance_uid
+    }
+    if derived:
+        sources = (
+            _bounded(session, set(derived.values()), depth + 1)
+            if depth < MAX_DERIVATION_DEPTH
+            else {}
+        )
+        for uid, source_uid in derived.items():
+            instance, patient_id, own = out[uid]
+            found = sources.get(source_uid)
+            source = (
+                found[2]
+                if found is not None and found[0].availability is not Availability.ERASED
+                else None
+            )
+            inherit = not chain.get(uid)
+            out[uid] = (instance, patient_id, within_source(own, source, inherit=inherit))
     return out
+
+
+def derivatives(session: Session, sop_uids: Iterable[str]) -> list[str]:
+    """The instances derived, directly or not, from these."""
+    out: list[str] = []
+    frontier = list(dict.fromkeys(sop_uids))
+    seen = set(frontier)
+    for _ in range(MAX_DERIVATION_DEPTH):
+        if not frontier:
+            break
+        found = [
+            u
+            for u in session.scalars(
+                select(Instance.sop_instance_uid).where(Instance.source_uid.in_(frontier))
+            )
+            if u not in seen
+        ]
+        seen.update(found)
+        out.extend(found)
+        frontier = found
+    return out
+
+
+def settle(
+    instance: Instance, decision: Decision, *, actor: str, now: datetime | None = None
+) -> bool:
+    """Write an instance's availability from consent's ``decision`` and governance's
+    hold (the one place that does; ingest, consent re-evaluation and governance all
+    come here). Permitted uses and the reason always follow the decision that
+    governs now. An erased instance never changes, and only the transitions of
+    :data:`consent_rules.ALLOWED_FROM` are made. Returns whether the availability
+    changed."""
+    if instance.availability is Availability.ERASED:
+        return False
+    instance.use_care = decision.care
+    instance.use_teaching = decision.teaching
+    instance.use_specified = decision.specified
+    instance.governing_consent_uid = decision.governing
+    instance.consent_rule = decision.rule
+    hold = Availability(instance.governance_hold) if instance.governance_hold else None
+    standing = combine(decision, hold, instance.governance_reason, instance.governance_reason_code)
+    before = instance.availability
+    changed = before is not standing.availability
+    if changed and before is not None and before not in ALLOWED_FROM[standing.availability]:
+        raise InvalidTransition(f"{instance.sop_instance_uid}: {before} -> {standing.availability}")
+    instance.availability = standing.availability
+    instance.availability_reason = standing.reason
+    instance.availability_basis = standing.basis
+    instance.availability_reason_code = standing.reason_code
+    if changed or before is None:
+        instance.availability_actor = actor[:128]
+        instance.availability_changed_at = now or datetime.now(UTC)
+    return changed
 
 
 def reevaluate(
@@ -226,48 +344,35 @@ def reevaluate(
 ) -> list[Change]:
     """Apply the rules to these instances (those present), in the caller's transaction.
 
-    Consent decides availability unless governance has held or quarantined the
-    instance (those stay until governance releases them); an erased instance
-    never changes. Permitted purposes always follow the governing consent.
+    Instances derived from them follow too. Each is written by :func:`settle`:
+    consent's decision under governance's hold (which consent never lifts); an
+    erased instance never changes. Permitted purposes and the reason always
+    follow the decision that governs now.
     Every availability change is audited, except the first decision about
     ``arriving``, the instance being ingested (its ingest event says it).
     """
     changes: list[Change] = []
     quarantined: dict[str, list[str]] = {}
     now = datetime.now(UTC)
-    for instance, patient_id, decision in decisions(session, sop_uids):
-        instance.use_care = decision.care
-        instance.use_teaching = decision.teaching
-        instance.use_specified = decision.specified
-        instance.governing_consent_uid = decision.governing
-        instance.consent_rule = decision.rule
-        sticky = instance.availability_basis == "governance" and instance.availability in (
-            Availability.HELD,
-            Availability.QUARANTINED,
-        )
+    uids = list(dict.fromkeys([*sop_uids, *derivatives(session, sop_uids)]))
+    for instance, patient_id, decision in decisions(session, uids):
         arrival = instance.sop_instance_uid == arriving
-        if sticky or (instance.availability is decision.availability and not arrival):
-            continue
         before = instance.availability
-        instance.availability = decision.availability
-        instance.availability_reason = decision.reason
-        instance.availability_actor = actor[:128]
-        instance.availability_changed_at = now
-        instance.availability_basis = "consent"
-        instance.availability_reason_code = reason_code_for(decision)
-        if decision.availability is Availability.QUARANTINED:
+        if not settle(instance, decision, actor=actor, now=now) and not arrival:
+            continue
+        if (
+            instance.availability is Availability.QUARANTINED
+            and instance.availability_basis == "consent"
+        ):
             quarantined.setdefault(instance.availability_reason_code, []).append(
                 instance.sop_instance_uid
             )
         if not arrival:
             changes.append(Change(instance.sop_instance_uid, patient_id, before, decision))
     _audit(session, changes, actor=actor, role=role, source=source)
-    for code, uids in quarantined.items():
-        governance.enqueue_propagation(session, uids, code)
+    for code, quarantined_uids in quarantined.items():
+        governance.enqueue_propagation(session, quarantined_uids, code)
     return changes
-
-
-_REASON_CODES = {"R5": "consent-withdrawn", "R6": "consent-refused"}
 
 
 def _audit(session: Session, changes: list[Change], *, actor: str, role: str, source: str) -> None:

@@ -18,13 +18,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from archive.audit import Action, AuditEntry, Outcome
-from archive.consent import current_records
-from archive.consent_rules import Kind, kind_of
+from archive.consent import chain_records, current_records
+from archive.consent_rules import (
+    LIFTS_CHILD_VETO,
+    PARENTAL,
+    Kind,
+    age_on,
+    capacity_problem,
+    kind_of,
+)
 from archive.errors import InvalidArgument, NotAuthorised, NotFound
 from archive.models import Availability, ConsentRecord, Instance, Patient, Series, Study
 from archive.policy import Requester, Role, decidable, may_reverse, permitted_uses
 from consent_sr import (
     Consent,
+    Consenter,
     ConsentStatus,
     ConsentValidationError,
     InstanceRef,
@@ -188,6 +196,11 @@ def prepare(
         )
         for u in chosen
     ]
+    why = _who_may_not_decide(session, request, patient, [recordings[u][0] for u in chosen])
+    if why:
+        raise InvalidArgument(
+            why, refusal=_refusal(requester, request, why, patient_id=patient.patient_id)
+        )
     current = current_records(session, chosen)
     predecessors = sorted({r.sop_instance_uid for rs in current.values() for r in rs})
     if request.status is ConsentStatus.WITHDRAWN and not predecessors:
@@ -254,6 +267,42 @@ def prepare(
         reverses=tuple(reversed_),
         patient_id=patient.patient_id,
     )
+
+
+def _who_may_not_decide(
+    session: Session, request: ConsentRequest, patient: Patient, chosen: Sequence[Instance]
+) -> str:
+    """Why the consenter of ``request`` may not decide about these recordings (R4),
+    or "": a parent or guardian decides only for a child, and not against a
+    competent child's standing refusal or withdrawal."""
+    try:
+        consenter = Consenter(request.consenter) if request.consenter else None
+    except ValueError:
+        return ""  # the consent model refuses it, with its own reason
+    for instance in chosen:
+        why = capacity_problem(
+            consenter, age_on(patient.patient_birth_date, instance.acquisition_date)
+        )
+        if why:
+            return why
+    if request.status is not ConsentStatus.GIVEN or consenter not in PARENTAL:
+        return ""
+    chains = chain_records(session, [i.sop_instance_uid for i in chosen])
+    for records in chains.values():
+        veto = False
+        for r in records:
+            if r.consenter == str(Consenter.FRASER_COMPETENT_CHILD) and r.status in REVERSIBLE_ONLY:
+                veto = True
+            elif r.status == str(ConsentStatus.GIVEN) and r.consenter in {
+                str(c) for c in LIFTS_CHILD_VETO
+            }:
+                veto = False
+        if veto:
+            return (
+                "a competent child's refusal or withdrawal outweighs a parent's or guardian's "
+                "consent (R4): only the child's own consent returns the recordings to use"
+            )
+    return ""
 
 
 def _references(session: Session, uids: Sequence[str]) -> list[InstanceRef]:

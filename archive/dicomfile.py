@@ -66,6 +66,8 @@ class ObjectAttributes:
     charset_undeclared: bool
     acquisition_date: str = ""
     anatomic_region_codes: tuple[str, ...] = ()
+    # A derived object's source: the first Source Image Sequence reference (R12).
+    source_uid: str = ""
 
 
 def valid_uid(value: str) -> bool:
@@ -355,7 +357,18 @@ def _extract(
             or _text(ds, "StudyDate")[:8]
         ),
         anatomic_region_codes=_region_codes(ds),
+        source_uid=_source_uid(ds, uids["SOPInstanceUID"]),
     )
+
+
+def _source_uid(ds: Dataset, own: str) -> str:
+    """The recording a derived object was made from (``archive.convert.derive``
+    writes a Source Image Sequence), or ""."""
+    for item in ds.get("SourceImageSequence", []) or []:
+        value = str(item.get("ReferencedSOPInstanceUID", "")).strip()
+        if value and value != own and valid_uid(value):
+            return value
+    return ""
 
 
 # Identifying values the archive copies into the consent documents it makes: one

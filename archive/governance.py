@@ -28,15 +28,19 @@ from archive.models import (
 MAY_REJECT = frozenset(str(role) for role in policy.MAY_REJECT)  # role strings of an Origin
 
 
-def _quarantine(instance: Instance, *, reason_code: str, reason: str, actor: str) -> bool:
-    if instance.availability in (Availability.ERASED, Availability.QUARANTINED):
+def _quarantine(
+    session: Session, instance: Instance, *, reason_code: str, reason: str, actor: str
+) -> bool:
+    """Governance's quarantine, as its own layer (whatever consent says now)."""
+    if instance.availability is Availability.ERASED or instance.governance_hold == str(
+        Availability.QUARANTINED
+    ):
         return False
-    instance.availability = Availability.QUARANTINED
-    instance.availability_basis = "governance"
-    instance.availability_reason_code = reason_code
-    instance.availability_reason = reason
-    instance.availability_actor = actor[:128]
-    instance.availability_changed_at = datetime.now(UTC)
+    instance.governance_hold = str(Availability.QUARANTINED)
+    instance.governance_reason = reason
+    instance.governance_reason_code = reason_code
+    for found, _, decision in consent.decisions(session, [instance.sop_instance_uid]):
+        consent.settle(found, decision, actor=actor)
     return True
 
 
@@ -64,10 +68,12 @@ def apply_rejection(
         released = [
             i.sop_instance_uid
             for i in present.values()
-            if i.availability is Availability.QUARANTINED and i.availability_basis == "governance"
+            if i.governance_hold == str(Availability.QUARANTINED)
         ]
         for uid in released:
-            present[uid].availability_basis = "consent"
+            present[uid].governance_hold = ""
+            present[uid].governance_reason = ""
+            present[uid].governance_reason_code = ""
         session.flush()
         consent.reevaluate(session, released, actor=actor, role=role, source=source)
         changed = released
@@ -86,7 +92,7 @@ def apply_rejection(
                     )
                 )
             elif _quarantine(
-                instance, reason_code=rejection.reason_code, reason=reason, actor=actor
+                session, instance, reason_code=rejection.reason_code, reason=reason, actor=actor
             ):
                 changed.append(uid)
         enqueue_propagation(session, changed, rejection.reason_code)
@@ -122,6 +128,7 @@ def apply_pending(session: Session, instance: Instance, *, actor: str) -> bool:
     if pending is None:
         return False
     return _quarantine(
+        session,
         instance,
         reason_code=pending.reason_code,
         reason=f"IOCM rejection note {pending.note_uid} (received before the instance)",

@@ -202,6 +202,7 @@ def _index_once(
         birth_date=series.birth_date,
         acquisition_date=attrs.acquisition_date,
         documents=seen.consent,
+        source_uid=attrs.source_uid,
     )
     instance = Instance(
         sop_instance_uid=attrs.sop_instance_uid,
@@ -220,20 +221,11 @@ def _index_once(
         received_from=origin.received_from[:64],
         received_at=datetime.now(UTC),
         received_by=origin.identity[:128],
-        availability=decision.availability,
-        availability_reason=decision.reason,
-        availability_actor=origin.actor[:128],
-        availability_changed_at=datetime.now(UTC),
-        availability_basis="consent",
-        availability_reason_code=consent.reason_code_for(decision),
-        use_care=decision.care,
-        use_teaching=decision.teaching,
-        use_specified=decision.specified,
-        governing_consent_uid=decision.governing,
-        consent_rule=decision.rule,
         intimate=intimate,
         acquisition_date=attrs.acquisition_date,
+        source_uid=attrs.source_uid,
     )
+    consent.settle(instance, decision, actor=origin.actor)
     session.add(instance)
     covered: list[str] = []
     rejection = None
@@ -245,6 +237,11 @@ def _index_once(
     elif attrs.sop_class_uid == KOS:
         rejection = _rejection_note(staged)
     session.flush()
+    derived = consent.derivatives(session, [attrs.sop_instance_uid]) if not covered else []
+    if derived:  # a source arriving after what was derived from it
+        consent.reevaluate(
+            session, derived, actor=origin.actor, role=origin.role, source=origin.source
+        )
     if covered:  # a consent document: the instances it covers follow it now
         consent.reevaluate(
             session, covered, actor=origin.actor, role=origin.role, source=origin.source

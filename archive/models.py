@@ -166,6 +166,14 @@ class Instance(Base):
     # consent changes) or "governance" (a person; consent changes leave it).
     availability_basis: Mapped[str] = mapped_column(String(16), default="consent")
     availability_reason_code: Mapped[str] = mapped_column(String(32), default="")
+    # The governance layer: a hold or quarantine by governance ("held",
+    # "quarantined", or "" for none) with its reason. Consent never changes it;
+    # the availability is the stricter of it and consent's decision.
+    governance_hold: Mapped[str] = mapped_column(String(16), default="")
+    governance_reason: Mapped[str] = mapped_column(Text, default="")
+    governance_reason_code: Mapped[str] = mapped_column(String(32), default="")
+    # A derived object's source (Source Image Sequence): used only within its consent.
+    source_uid: Mapped[str] = mapped_column(String(64), default="", index=True)
     # Under a legal hold an instance may not be erased.
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
     # What the governing consent permits (R3); the access

@@ -173,18 +173,35 @@ def visible(requester: Requester) -> ColumnElement[bool]:
         wanted = requester.specified_purpose.strip()
         if not wanted:
             return false()
-        return and_(active, Instance.use_specified == wanted)
+        return and_(active, _names_purpose(wanted))
     care = and_(active, Instance.use_care.is_(True))
     if requester.role is Role.PHOTOGRAPHER:
-        # A photographer also sees the held recordings they took, to get consent recorded.
+        # A photographer also sees the held recordings they took, to get consent
+        # recorded: held for want of consent, never by governance.
         return or_(
             care,
             and_(
                 Instance.availability == Availability.HELD,
+                Instance.governance_hold == "",
                 Instance.received_by == user_identity(requester),
             ),
         )
     return care
+
+
+# Several level-3 consents name several purposes, one a line in ``use_specified``
+# (archive.consent_rules.PURPOSE_SEPARATOR).
+_SEPARATOR = "\n"
+
+
+def _names_purpose(wanted: str) -> ColumnElement[bool]:
+    column = Instance.use_specified
+    return or_(
+        column == wanted,
+        column.startswith(wanted + _SEPARATOR, autoescape=True),
+        column.endswith(_SEPARATOR + wanted, autoescape=True),
+        column.contains(_SEPARATOR + wanted + _SEPARATOR, autoescape=True),
+    )
 
 
 # Who records consent decisions: the clinical team, photographers, governance,
@@ -211,6 +228,7 @@ def decidable(requester: Requester) -> ColumnElement[bool]:
     if requester.role is Role.PHOTOGRAPHER and role_may_act_for(requester.role, requester.purpose):
         own = and_(
             Instance.received_by == user_identity(requester),
+            Instance.governance_hold == "",
             or_(
                 Instance.availability == Availability.HELD,
                 and_(
@@ -250,8 +268,7 @@ def permitted_uses(instance: Instance) -> list[str]:
     """The purposes the governing consent permits for an instance, as labels
     ("care", "teaching", "specified:<purpose>") — the same columns ``visible`` reads."""
     uses = [u for u, ok in (("care", instance.use_care), ("teaching", instance.use_teaching)) if ok]
-    if instance.use_specified:
-        uses.append(f"specified:{instance.use_specified}")
+    uses.extend(f"specified:{p}" for p in instance.use_specified.split(_SEPARATOR) if p)
     return uses
 
 

@@ -116,6 +116,9 @@ CONSENTER_CODES: Mapping[Consenter, Code] = {
     Consenter.PERSONAL_REPRESENTATIVE: _private(
         "PERSONAL-REP", "Personal representative of a deceased patient"
     ),
+    Consenter.REPRESENTATIVE: _private(
+        "LAWFUL-REP", "Person with lawful authority for an adult lacking capacity"
+    ),
 }
 FORM_CODES: Mapping[ConsentForm, Code] = {
     ConsentForm.WRITTEN: _private("WRITTEN", "Written consent"),

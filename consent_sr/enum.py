@@ -56,6 +56,9 @@ class Consenter(StrEnum):
     """The patient, a child judged competent to decide for themself."""
     PERSONAL_REPRESENTATIVE = "personal-representative"
     """Personal representative of a deceased patient."""
+    REPRESENTATIVE = "representative"
+    """Someone with lawful authority to decide for an adult who lacks capacity
+    (a health and welfare attorney, a court-appointed deputy)."""
 
     @property
     def is_patient(self) -> bool:

@@ -19,7 +19,8 @@ BY = {
     "parent": "parent",
     "guardian": "legal-guardian",
     "fraser-child": "fraser-competent-child",
-    "representative": "personal-representative",
+    "representative": "representative",  # lawful authority for an adult lacking capacity
+    "personal-representative": "personal-representative",  # of a deceased patient
 }
 FORMS = {"written": "written", "verbal": "verbal-recorded"}
 
@@ -191,9 +192,16 @@ def pending(study: str, instances: tuple[str, ...], recorded_by: str) -> None:
 @click.option(
     "--authorised-by", required=True, help="The consultant who authorised recording (Family^Given)."
 )
+@click.option(
+    "--intimate-justification", help="Clinical justification for recording intimate areas (R11)."
+)
 @_recorded_by
 def vital_interests(
-    study: str, instances: tuple[str, ...], authorised_by: str, recorded_by: str
+    study: str,
+    instances: tuple[str, ...],
+    authorised_by: str,
+    intimate_justification: str | None,
+    recorded_by: str,
 ) -> None:
     """Consultant-authorised recording without consent: medical-record use only (R9)."""
     _record(
@@ -203,6 +211,7 @@ def vital_interests(
             status=ConsentStatus.IMPLICIT,
             basis="vital-interests",
             authorised_by=authorised_by,
+            intimate_justification=intimate_justification,
             recorded_by=recorded_by,
         )
     )

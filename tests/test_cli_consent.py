@@ -154,3 +154,52 @@ def test_consent_errors_are_clear(runner: CliRunner) -> None:
     assert bad_level.exit_code == 2
     unknown = run(runner, "consent", "show", "--patient", "NOPE")
     assert unknown.exit_code == 3 and "no patient NOPE" in unknown.output
+
+
+def test_vital_interests_carries_an_intimate_justification(runner: CliRunner) -> None:
+    """R9 with R11: a child-protection recording of an intimate area needs the
+    clinical justification recorded with it, or it stays held."""
+    imported = run(
+        runner,
+        "import",
+        str(corpus("jpeg", "rose.jpg")),
+        "--patient-id",
+        "CON1",
+        "--patient-name",
+        "Doe^Jamie",
+        "--birth-date",
+        "2019-05-05",
+        "--body-site",
+        "left buttock",
+    )
+    assert imported.exit_code == 0, imported.output
+    study = json.loads(
+        run(
+            runner,
+            "query",
+            "--level",
+            "study",
+            "--json",
+            "--review",
+            "--reason",
+            "IG-5: child protection",
+            "PatientID=CON1",
+        ).stdout
+    )[0]["StudyInstanceUID"]
+    vital = [
+        "consent",
+        "vital-interests",
+        "--study",
+        study,
+        "--authorised-by",
+        "Consultant^Carla",
+        "--recorded-by",
+        "Nurse^Ann",
+    ]
+    assert run(runner, *vital).exit_code == 0
+    assert photos(runner) == []  # intimate, no justification: held
+    justified = run(
+        runner, *vital, "--intimate-justification", "Suspected non-accidental injury: bruising"
+    )
+    assert justified.exit_code == 0, justified.output
+    assert len(photos(runner)) == 1

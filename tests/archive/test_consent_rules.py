@@ -101,8 +101,9 @@ def test_R10_child_without_written_consent_is_held() -> None:
     assert (d.availability, d.rule) == (Availability.HELD, "R10")
     written = given(ConsentLevel.TEACHING, consenter=Consenter.PARENT)
     assert decide(child, [written]).availability is Availability.ACTIVE
-    # An adult's verbal recorded consent is enough.
-    assert decide(PHOTO, [verbal]).availability is Availability.ACTIVE
+    # An adult's own verbal recorded consent is enough.
+    own_verbal = given(ConsentLevel.TEACHING, form=ConsentForm.VERBAL_RECORDED)
+    assert decide(PHOTO, [own_verbal]).availability is Availability.ACTIVE
 
 
 def test_R10_fraser_competent_childs_refusal_overrides_a_parents_consent() -> None:
@@ -152,10 +153,11 @@ def test_no_consent_and_no_implicit_basis_is_held() -> None:
     assert (d.availability, d.reason) == (Availability.HELD, "no consent recorded")
 
 
-def test_the_newest_current_decision_governs() -> None:
+def test_a_further_consent_adds_to_the_standing_one() -> None:
     old = given(ConsentLevel.TEACHING, document_uid="4.1")
     new = given(ConsentLevel.RECORD, document_uid="4.2", decided_at=T0 + dt.timedelta(hours=1))
-    assert uses(decide(PHOTO, [old, new])) == ("active", True, False, "")
+    d = decide(PHOTO, [old, new])
+    assert uses(d) == ("active", True, True, "") and d.governing == "4.2"
 
 
 def test_documents_are_part_of_the_record() -> None:

@@ -166,7 +166,11 @@ def record(ctx: Ctx, viewer: Viewer, patient_id: str, body: ConsentBody, pdf: by
         status = ConsentStatus.PENDING_RETROSPECTIVE
     else:
         status = ConsentStatus.IMPLICIT
-        fields = {"basis": "vital-interests", "authorised_by": body.authorised_by or None}
+        fields = {
+            "basis": "vital-interests",
+            "authorised_by": body.authorised_by or None,
+            "intimate_justification": body.intimate_justification or None,
+        }
     request = ConsentRequest(
         study_instance_uid=body.study_instance_uid,
         status=status,
