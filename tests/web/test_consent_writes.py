@@ -129,3 +129,17 @@ def test_an_educator_records_no_decisions(archive: Archive, tmp_path: Path) -> N
     )
     assert r.status_code == 404
     assert _state(archive, scenario.uids["teaching"]) == ("active", True)
+
+
+def test_the_form_offers_a_lawful_representative_for_an_adult(
+    archive: Archive, tmp_path: Path
+) -> None:
+    scenario = build_scenario(archive)
+    add_user(archive, "phot", "photographer")
+    client = make_client(archive, tmp_path)
+    sign_in(client, "phot")
+    choose(client, "care")
+    page = client.get("/patients/M2/consent")
+    assert page.status_code == 200 and scenario.uids["other-held"][-12:] in page.text
+    assert 'value="representative"' in page.text
+    assert 'value="personal-representative"' in page.text

@@ -264,3 +264,22 @@ def test_an_upload_whose_name_no_consent_could_carry_is_refused(  # type: ignore
     assert r.status_code == 400, r.text
     assert "PN allows 64" in r.json()["error"]["message"]
     assert _instances(archive) == before
+
+
+def test_nodes_added_through_the_web_check_the_callers_address_by_default(
+    archive: Archive, tmp_path: Path
+) -> None:
+    add_user(archive, "root", "admin")
+    client = make_client(archive, tmp_path)
+    sign_in(client, "root")
+    r = client.post(
+        "/api/nodes", json={"ae_title": "EPR9", "host": "10.1.2.3", "port": 104, "role": "epr"}
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["check_address"] is True and r.json()["transcode"] is True
+    opt_out = {"ae_title": "EPR10", "host": "10.1.2.4", "port": 104, "role": "epr",
+               "check_address": False}  # fmt: skip
+    assert client.post("/api/nodes", json=opt_out).json()["check_address"] is False
+    page = client.get("/admin/nodes")
+    assert "Address checked" in page.text
+    assert archive.node("EPR9").check_address is True  # type: ignore[union-attr]
