@@ -16,8 +16,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from archive import audit, consent, governance
@@ -42,22 +43,32 @@ class Transition:
     held_by_consent: tuple[str, ...] = ()
 
 
-def instances_at(session: Session, level: Level, uid: str) -> list[tuple[Instance, str]]:
-    """Every instance under a patient (by PatientID), study, series or instance UID,
-    with its patient's ID."""
-    stmt = (
-        select(Instance, Patient.patient_id)
+LEVEL_KEY = {
+    Level.PATIENT: Patient.patient_id,
+    Level.STUDY: Study.study_instance_uid,
+    Level.SERIES: Series.series_instance_uid,
+    Level.IMAGE: Instance.sop_instance_uid,
+}
+
+
+def select_at(level: Level, uid: str, *columns: Any) -> Select[Any]:
+    """``columns`` of every instance under a patient (by PatientID), study, series or
+    instance UID."""
+    return (
+        select(*columns)
+        .select_from(Instance)
         .join(Series, Instance.series_pk == Series.pk)
         .join(Study, Series.study_pk == Study.pk)
         .join(Patient, Study.patient_pk == Patient.pk)
+        .where(LEVEL_KEY[level] == uid)
     )
-    column = {
-        Level.PATIENT: Patient.patient_id,
-        Level.STUDY: Study.study_instance_uid,
-        Level.SERIES: Series.series_instance_uid,
-        Level.IMAGE: Instance.sop_instance_uid,
-    }[level]
-    rows = session.execute(stmt.where(column == uid).order_by(Instance.pk).with_for_update())
+
+
+def instances_at(session: Session, level: Level, uid: str) -> list[tuple[Instance, str]]:
+    """Every instance under a patient (by PatientID), study, series or instance UID,
+    with its patient's ID."""
+    stmt = select_at(level, uid, Instance, Patient.patient_id)
+    rows = session.execute(stmt.order_by(Instance.pk).with_for_update())
     return [(row[0], row[1]) for row in rows]
 
 

@@ -128,8 +128,7 @@ def governable(requester: Requester) -> ColumnElement[bool]:
         return false()
     if requester.role is Role.OPERATOR:
         return true()
-    base = visible(replace(requester, review=False))
-    return or_(base, visible(requester)) if requester.review else base
+    return _seen(requester)
 
 
 def may_read_audit(requester: Requester) -> bool:
@@ -222,9 +221,7 @@ def decidable(requester: Requester) -> ColumnElement[bool]:
         return false()
     if requester.role is Role.OPERATOR:
         return Instance.availability != Availability.ERASED
-    seen = visible(requester)
-    if requester.review:
-        seen = or_(seen, visible(replace(requester, review=False)))
+    seen = _seen(requester)
     if requester.role is Role.PHOTOGRAPHER and role_may_act_for(requester.role, requester.purpose):
         own = and_(
             Instance.received_by == user_identity(requester),
@@ -252,6 +249,14 @@ def may_reverse(requester: Requester, *, written: bool, signed_form: bool) -> st
             "form returns the recordings to use"
         )
     return ""
+
+
+def _seen(requester: Requester) -> ColumnElement[bool]:
+    """What ``requester`` sees in the record, and within an open review also what
+    the review shows."""
+    if not requester.review:
+        return visible(requester)
+    return or_(visible(replace(requester, review=False)), visible(requester))
 
 
 def _of_patient(requester: Requester) -> ColumnElement[bool]:

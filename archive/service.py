@@ -164,20 +164,9 @@ class Archive:
                     "reason": "not reachable by this requester", **requester.audit_detail},
         )  # fmt: skip
         with self.transaction() as session:
-            if level is Level.PATIENT:
-                scope = Patient.patient_id == uid
-            elif level is Level.STUDY:
-                scope = Study.study_instance_uid == uid
-            elif level is Level.SERIES:
-                scope = Series.series_instance_uid == uid
-            else:
-                scope = Instance.sop_instance_uid == uid
             reachable = session.scalar(
-                select(Instance.pk)
-                .join(Series, Instance.series_pk == Series.pk)
-                .join(Study, Series.study_pk == Study.pk)
-                .join(Patient, Study.patient_pk == Patient.pk)
-                .where(scope, policy.governable(requester))
+                availability.select_at(level, uid, Instance.pk)
+                .where(policy.governable(requester))
                 .limit(1)
             )
             if reachable is None:
