@@ -37,7 +37,7 @@ from archive import (
     Archive,
     ArchiveSettings,
 )
-from tests.gateway.dcmtk import echo_ok
+from tests.dicom_gateway.dcmtk import echo_ok
 from tests.support import CORPUS, find_tool
 
 REPO = Path(__file__).resolve().parent.parent
