@@ -40,6 +40,7 @@ from archive.models import (
     Instance,
     Patient,
     PendingRejection,
+    ReasonCode,
     Series,
     Study,
 )
@@ -93,12 +94,15 @@ def ingest(
     origin: Origin,
     expect: Expected | None = None,
     writer: GroupCommit | None = None,
+    hold_mismatch: bool = False,
 ) -> IngestResult:
     """Store and index one encoded DICOM object (bytes, a path, or a binary stream).
 
     ``expect`` is what the sender announced (a C-STORE's Affected SOP Class and
     Instance UIDs); an object that is something else is refused. With a
-    ``writer`` the indexing joins its group commit.
+    ``writer`` the indexing joins its group commit (and follows the writer's
+    ``hold_mismatch``). With ``hold_mismatch`` an object whose patient identity
+    differs from the index is held for governance review instead of refused.
     """
     staged = _stage(store, source)
     attrs: ObjectAttributes | None = None
@@ -111,7 +115,7 @@ def ingest(
     try:
         if writer is not None:
             return writer.submit(staged, attrs, origin)
-        return _index(factory, store, staged, attrs, origin)
+        return _index(factory, store, staged, attrs, origin, hold_mismatch=hold_mismatch)
     finally:
         store.discard(staged)  # no-op once moved into place
 
@@ -135,13 +139,15 @@ def _index(
     staged: StagedBlob,
     attrs: ObjectAttributes,
     origin: Origin,
+    *,
+    hold_mismatch: bool = False,
 ) -> IngestResult:
     last_exc: Exception | None = None
     for _attempt in range(RETRIES):
         moved_key: str | None = None
         try:
             with factory() as session, session.begin():
-                outcome = _index_once(session, store, staged, attrs, origin)
+                outcome = _index_once(session, store, staged, attrs, origin, hold_mismatch)
                 if isinstance(outcome, IngestResult) and outcome.status == "stored":
                     # Bytes become durable at their address before the index commits.
                     moved_key = store.commit(staged)
@@ -181,6 +187,7 @@ def _index_once(
     staged: StagedBlob,
     attrs: ObjectAttributes,
     origin: Origin,
+    hold_mismatch: bool = False,
 ) -> IngestResult | DuplicateInstance:
     seen = _seen(session, attrs.sop_instance_uid)
     if seen.stored:
@@ -188,7 +195,7 @@ def _index_once(
             select(Instance).where(Instance.sop_instance_uid == attrs.sop_instance_uid)
         ).one()
         return _resend(session, existing, staged, attrs, origin)
-    series = _series_for(session, attrs)
+    series = _series_for(session, attrs, hold_mismatch=hold_mismatch)
     intimate = attrs.body_part_examined.upper() in INTIMATE_BODY_PARTS or bool(
         INTIMATE_CODES.intersection(attrs.anatomic_region_codes)
     )
@@ -225,6 +232,10 @@ def _index_once(
         acquisition_date=attrs.acquisition_date,
         source_uid=attrs.source_uid,
     )
+    if series.mismatch:  # kept for governance to decide whose it is, never silently
+        instance.governance_hold = str(Availability.HELD)
+        instance.governance_reason = _mismatch_reason(series.mismatch)
+        instance.governance_reason_code = ReasonCode.IDENTITY_MISMATCH
     consent.settle(instance, decision, actor=origin.actor)
     session.add(instance)
     covered: list[str] = []
@@ -272,6 +283,7 @@ def _index_once(
                 "availability_reason": instance.availability_reason,
                 "consent_rule": instance.consent_rule,
                 "consent_document": bool(covered),
+                **({"identity_differs": list(series.mismatch)} if series.mismatch else {}),
             },
         ),
     )
@@ -390,9 +402,12 @@ class SeriesRef:
     pk: int
     modality: str
     birth_date: str
+    mismatch: tuple[str, ...] = ()  # identity fields that differ from the index (held)
 
 
-def _series_for(session: Session, attrs: ObjectAttributes) -> SeriesRef:
+def _series_for(
+    session: Session, attrs: ObjectAttributes, *, hold_mismatch: bool = False
+) -> SeriesRef:
     """The object's series, created (with its study and patient) if new.
 
     The common case — another object of a known series — is one query."""
@@ -421,9 +436,11 @@ def _series_for(session: Session, attrs: ObjectAttributes) -> SeriesRef:
             raise InconsistentObject(
                 f"study {attrs.study_instance_uid} already belongs to another patient"
             )
-        _check_identity(attrs, name=name, birth_date=birth_date, sex=sex)
-        return SeriesRef(pk, modality, birth_date)
-    return _create_series(session, attrs)
+        differ = _check_identity(
+            attrs, name=name, birth_date=birth_date, sex=sex, hold=hold_mismatch
+        )
+        return SeriesRef(pk, modality, birth_date, differ)
+    return _create_series(session, attrs, hold_mismatch=hold_mismatch)
 
 
 def _name_key(name: str) -> str:
@@ -436,9 +453,12 @@ def _name_key(name: str) -> str:
     return "=".join(groups).rstrip("=")
 
 
-def _check_identity(attrs: ObjectAttributes, *, name: str, birth_date: str, sex: str) -> None:
+def _check_identity(
+    attrs: ObjectAttributes, *, name: str, birth_date: str, sex: str, hold: bool
+) -> tuple[str, ...]:
     """An object for a known PatientID must name the same person: a different name,
-    birth date or sex is refused, never stored silently under the indexed identity.
+    birth date or sex is refused (or, with ``hold``, returned so that the object is
+    held for governance review), never stored silently under the indexed identity.
     A value the object leaves empty is not a difference."""
     differ = [
         what
@@ -449,20 +469,30 @@ def _check_identity(attrs: ObjectAttributes, *, name: str, birth_date: str, sex:
         )
         if ours and theirs and ours != theirs
     ]
-    if differ:
+    if differ and not hold:
         raise InconsistentObject(
             f"identity differs from the index ({', '.join(differ)}) for patient "
             f"{attrs.patient_id}: a wrong patient, or demographics to correct first"
         )
+    return tuple(differ)
 
 
-def _create_series(session: Session, attrs: ObjectAttributes) -> SeriesRef:
+def _mismatch_reason(differ: tuple[str, ...]) -> str:
+    """Why an arrival is held: which identity fields differ (never their values)."""
+    return (
+        f"identity differs from the index ({', '.join(differ)}): held until governance "
+        "confirms the patient"
+    )
+
+
+def _create_series(session: Session, attrs: ObjectAttributes, *, hold_mismatch: bool) -> SeriesRef:
     patient = session.scalar(
         select(Patient).where(
             Patient.patient_id == attrs.patient_id,
             Patient.issuer_of_patient_id == attrs.issuer_of_patient_id,
         )
     )
+    differ: tuple[str, ...] = ()
     if patient is None:
         alpha, ideo, phon = person_name_groups(attrs.patient_name)
         patient = Patient(
@@ -478,11 +508,12 @@ def _create_series(session: Session, attrs: ObjectAttributes) -> SeriesRef:
         session.add(patient)
         session.flush()
     else:
-        _check_identity(
+        differ = _check_identity(
             attrs,
             name=patient.patient_name,
             birth_date=patient.patient_birth_date,
             sex=patient.patient_sex,
+            hold=hold_mismatch,
         )
     study = session.scalar(
         select(Study).where(Study.study_instance_uid == attrs.study_instance_uid)
@@ -526,7 +557,7 @@ def _create_series(session: Session, attrs: ObjectAttributes) -> SeriesRef:
         raise InconsistentObject(
             f"series {attrs.series_instance_uid} already belongs to another study"
         )
-    return SeriesRef(series.pk, series.modality, patient.patient_birth_date)
+    return SeriesRef(series.pk, series.modality, patient.patient_birth_date, differ)
 
 
 def _audit_refusal(
@@ -584,10 +615,16 @@ class GroupCommit:
     """
 
     def __init__(
-        self, factory: sessionmaker[Session], store: BlobStore, *, max_batch: int = 64
+        self,
+        factory: sessionmaker[Session],
+        store: BlobStore,
+        *,
+        max_batch: int = 64,
+        hold_mismatch: bool = False,
     ) -> None:
         self.factory = factory
         self.store = store
+        self.hold_mismatch = hold_mismatch
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[_Arrival | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -644,7 +681,14 @@ class GroupCommit:
 
     def _single(self, arrival: _Arrival) -> None:
         try:
-            result = _index(self.factory, self.store, arrival.staged, arrival.attrs, arrival.origin)
+            result = _index(
+                self.factory,
+                self.store,
+                arrival.staged,
+                arrival.attrs,
+                arrival.origin,
+                hold_mismatch=self.hold_mismatch,
+            )
         except BaseException as exc:
             arrival.finish(None, exc)
         else:
@@ -665,7 +709,12 @@ class GroupCommit:
                 for arrival in batch:
                     outcomes.append(
                         _index_once(
-                            session, self.store, arrival.staged, arrival.attrs, arrival.origin
+                            session,
+                            self.store,
+                            arrival.staged,
+                            arrival.attrs,
+                            arrival.origin,
+                            self.hold_mismatch,
                         )
                     )
                 session.flush()

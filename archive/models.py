@@ -74,6 +74,7 @@ class ReasonCode(enum.StrEnum):
     RETENTION_EXPIRED = "retention-expired"
     GOVERNANCE_REVIEW = "governance-review"
     NOT_NEEDED = "not-needed-clinically"  # R16 erasure
+    IDENTITY_MISMATCH = "identity-mismatch"  # held on arrival: demographics differ
 
 
 class Patient(Base):

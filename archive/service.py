@@ -78,7 +78,9 @@ class Archive:
             max_object_bytes=settings.max_object_bytes,
             min_free_bytes=settings.min_free_bytes,
         )
-        self.writer = ingest.GroupCommit(self.sessions, self.store)
+        self.writer = ingest.GroupCommit(
+            self.sessions, self.store, hold_mismatch=settings.identity_mismatch == "hold"
+        )
         # Auto-forwarding rules and jobs; storage-commitment reports owed to cameras,
         # and the commitment requests we send (`photopacs send --commit`).
         self.forwarding = ForwardQueue(self.sessions, self.store)

@@ -7,6 +7,7 @@ import time.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +40,14 @@ class ArchiveSettings(BaseSettings):
         description=(
             "Ingest is refused (storage full) when the data folder's file system would "
             "have less than this many bytes free afterwards (default 512 MiB)."
+        ),
+    )
+    identity_mismatch: Literal["refuse", "hold"] = Field(
+        default="refuse",
+        description=(
+            "An object for a known Patient ID whose name, birth date or sex differ from "
+            "the index: `refuse` it with the reason, or `hold` it for governance review "
+            "with the differences shown (never stored silently)."
         ),
     )
     query_max_results: int = Field(

@@ -6,13 +6,24 @@ does not see that camera's held photos."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from archive import Archive, InconsistentObject, Origin
-from archive.models import Instance
+from archive import (
+    Archive,
+    ArchiveSettings,
+    Availability,
+    InconsistentObject,
+    Level,
+    Origin,
+    Purpose,
+    Requester,
+    Role,
+)
+from archive.models import AuditEvent, Instance
 from dicom_gateway import Gateway, GatewaySettings
 from tests.dicom_gateway.conftest import associate
 from tests.factory import VL_PHOTO, encode, make_dataset
@@ -97,3 +108,56 @@ def test_held_photos_belong_to_their_sender_by_identity(archive: Archive, tmp_pa
     sign_in(client, "CAMERA1")
     choose(client, "care")
     assert client.get(f"/api/images/{photo.SOPInstanceUID}").status_code == 404
+
+
+def test_by_setting_a_mismatch_is_held_for_governance_with_the_differences_shown(
+    settings: ArchiveSettings,
+) -> None:
+    """PHOTOPACS_IDENTITY_MISMATCH=hold: stored, but held by governance (not by
+    consent, so no consent lifts it) with the differing fields named; only a
+    governance release returns it to what consent allows."""
+    held_settings = settings.model_copy(update={"identity_mismatch": "hold"})
+    first = Archive(held_settings)
+    first.migrate()
+    first.close()
+    with Archive.open(held_settings) as archive:
+        archive.add_node("CAMERA1", host="127.0.0.1", port=free_port(), role="modality", actor="t")
+        archive.ingest(encode(make_dataset(patient_id="ID5", sex="F")), origin=CAMERA)
+        gateway = Gateway(GatewaySettings(), archive, aet="PHOTOPACS")
+        port = free_port()
+        gateway.start("127.0.0.1", port)
+        try:
+            ds = make_dataset(patient_id="ID5", patient_name="Other^Person", sex="M")
+            with associate(port, "CAMERA1", [(ds.SOPClassUID, ["1.2.840.10008.1.2.1"])]) as a:
+                status = a.send_c_store(ds)
+        finally:
+            gateway.stop(grace=2)
+        assert status.Status == 0x0000
+        uid = ds.SOPInstanceUID
+        with archive.sessions() as s:
+            row = s.scalars(select(Instance).where(Instance.sop_instance_uid == uid)).one()
+            assert row.availability is Availability.HELD
+            assert row.governance_hold == "held"
+            assert row.availability_reason_code == "identity-mismatch"
+            assert row.availability_reason.startswith("identity differs from the index (name, sex)")
+            assert "Other" not in row.availability_reason  # which fields, never the values
+            event = s.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.action == "ingest", AuditEvent.object_uids.contains(uid)
+                )
+            ).one()
+            assert json.loads(event.detail)["identity_differs"] == ["name", "sex"]
+        care = Requester(actor="dr", role=Role.CLINICIAN, purpose=Purpose.CARE)
+        assert archive.find(Level.IMAGE, {"SOPInstanceUID": uid}, requester=care) == []
+        archive.set_availability(
+            Level.IMAGE,
+            uid,
+            Availability.ACTIVE,
+            reason="confirmed: same patient after a change of name",
+            actor="ig",
+            role="governance",
+        )
+        with archive.sessions() as s:
+            row = s.scalars(select(Instance).where(Instance.sop_instance_uid == uid)).one()
+            assert row.governance_hold == ""
+            assert row.availability_reason_code != "identity-mismatch"
