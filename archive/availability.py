@@ -72,6 +72,26 @@ def instances_at(session: Session, level: Level, uid: str) -> list[tuple[Instanc
     return [(row[0], row[1]) for row in rows]
 
 
+def with_derived(session: Session, found: list[tuple[Instance, str]]) -> list[tuple[Instance, str]]:
+    """``found`` and every instance derived from it (frames, crops), wherever they
+    are filed: what governance decides of a recording it decides of the copies
+    made from it (a wrong patient's video is a wrong patient's frame)."""
+    have = {i.sop_instance_uid for i, _ in found}
+    more = [u for u in consent.derivatives(session, have) if u not in have]
+    if not more:
+        return found
+    rows = session.execute(
+        select(Instance, Patient.patient_id)
+        .join(Series, Instance.series_pk == Series.pk)
+        .join(Study, Series.study_pk == Study.pk)
+        .join(Patient, Study.patient_pk == Patient.pk)
+        .where(Instance.sop_instance_uid.in_(more))
+        .order_by(Instance.pk)
+        .with_for_update()
+    )
+    return found + [(row[0], row[1]) for row in rows]
+
+
 def change(
     session: Session,
     *,
@@ -97,6 +117,7 @@ def change(
     found = instances_at(session, level, uid)
     if not found:
         raise NotFound(f"no {level.name.lower()} {uid} in the archive")
+    found = with_derived(session, found)
     if target is Availability.ERASED:
         held = [i.sop_instance_uid for i, _ in found if i.legal_hold]
         if held:
@@ -226,7 +247,7 @@ def set_legal_hold(
     """Place or lift a legal hold (erasure is refused while it is on). Audited."""
     if not reason.strip():
         raise InvalidTransition("a reason is required to change a legal hold")
-    found = instances_at(session, level, uid)
+    found = with_derived(session, instances_at(session, level, uid))
     if not found:
         raise NotFound(f"no {level.name.lower()} {uid} in the archive")
     changed = [i for i, _ in found if i.legal_hold is not on]

@@ -206,6 +206,54 @@ def test_a_frame_of_a_video_is_used_only_within_the_videos_consent(archive: Arch
     )
 
 
+def test_governance_decisions_on_a_video_reach_the_frames_made_from_it(archive: Archive) -> None:
+    """A video quarantined as the wrong patient takes its extracted frame with it;
+    released, both return to consent; erased, no copy of it stays in use."""
+    video = photo(sop_class=VideoPhotographicImageStorage)
+    archive.ingest(encode(video), origin=ORIGIN)
+    record(
+        archive,
+        video.StudyInstanceUID,
+        ConsentStatus.GIVEN,
+        level="record",
+        consenter="patient",
+        form="written",
+    )
+    frame = _frame_of(video)
+    frame.SeriesInstanceUID = generate_uid()  # filed in a series of its own
+    archive.ingest(encode(frame), origin=ORIGIN)
+    both = {video.SOPInstanceUID, frame.SOPInstanceUID}
+
+    def in_use() -> set[str]:
+        return {u for u, (a, _, _) in state(archive).items() if a == "active"}
+
+    assert in_use() == both
+    moved = archive.set_availability(
+        Level.IMAGE,
+        video.SOPInstanceUID,
+        Availability.QUARANTINED,
+        reason="wrong patient",
+        actor="ig",
+        reason_code="wrong-patient",
+    )
+    assert set(moved.changed) == both
+    assert in_use() == set() and seen(archive, EPR) == set()
+    assert state(archive)[frame.SOPInstanceUID][:2] == ("quarantined", "wrong patient")
+    archive.set_availability(
+        Level.IMAGE, video.SOPInstanceUID, Availability.ACTIVE, reason="checked", actor="ig"
+    )
+    assert in_use() == both
+    archive.set_availability(
+        Level.SERIES,
+        video.SeriesInstanceUID,
+        Availability.ERASED,
+        reason="not needed",
+        actor="ig",
+    )
+    assert in_use() == set() and seen(archive, EPR) == set()
+    assert state(archive)[frame.SOPInstanceUID][0] == "erased"
+
+
 def test_a_frame_that_arrives_before_its_video_waits_for_it(archive: Archive) -> None:
     video = photo(sop_class=VideoPhotographicImageStorage)
     frame = _frame_of(video)
