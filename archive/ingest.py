@@ -111,6 +111,7 @@ def ingest(
     except ArchiveError as exc:
         store.discard(staged)
         _audit_refusal(factory, origin, attrs, str(exc))
+        exc.audited = True
         raise
     try:
         if writer is not None:
@@ -163,6 +164,7 @@ def _index(
             continue
         except (InconsistentObject, InvalidObject, NotAuthorised) as exc:
             _audit_refusal(factory, origin, attrs, str(exc))
+            exc.audited = True
             raise
         except BaseException:
             if moved_key is not None:

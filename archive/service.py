@@ -126,6 +126,32 @@ class Archive:
                 exc.audited = True
             raise
 
+    @contextmanager
+    def refusals(
+        self, requester: Requester, action: Action | str, detail: Mapping[str, object]
+    ) -> Iterator[None]:
+        """Every archive error raised in this block is one refused audit event (R14):
+        its own ``refusal`` if it carries one, else an entry naming the request and
+        why it was refused; never two for one request."""
+        try:
+            yield
+        except ArchiveError as exc:
+            if not exc.audited:
+                refusal = exc.refusal
+                if not isinstance(refusal, AuditEntry):
+                    refusal = AuditEntry(
+                        actor=requester.actor,
+                        role=str(requester.role),
+                        purpose=requester.purpose_label,
+                        action=action,
+                        outcome=Outcome.REFUSED,
+                        source=requester.source,
+                        detail={**detail, "reason": str(exc)[:500], **requester.audit_detail},
+                    )
+                self.record_event(refusal)
+                exc.audited = True
+            raise
+
     def holds_patient(self, patient_id: str) -> bool:
         """Whether the index has this PatientID (whatever the state of its recordings)."""
         with self.sessions() as session:
@@ -165,27 +191,28 @@ class Archive:
             detail={"level": level.name, "uid": uid[:64], "to": str(target),
                     "reason": "not reachable by this requester", **requester.audit_detail},
         )  # fmt: skip
-        with self.transaction() as session:
-            reachable = session.scalar(
-                availability.select_at(level, uid, Instance.pk)
-                .where(policy.governable(requester))
-                .limit(1)
-            )
-            if reachable is None:
-                raise NotFound(
-                    f"no {level.name.lower()} {uid[:64]} in the archive", refusal=refusal
+        with self.refusals(requester, refusal.action, refusal.detail):
+            with self.transaction() as session:
+                reachable = session.scalar(
+                    availability.select_at(level, uid, Instance.pk)
+                    .where(policy.governable(requester))
+                    .limit(1)
                 )
-        return self.set_availability(
-            level,
-            uid,
-            target,
-            reason=reason,
-            actor=requester.actor,
-            role=str(requester.role),
-            purpose=requester.purpose_label,
-            source=requester.source,
-            reason_code=reason_code,
-        )
+                if reachable is None:
+                    raise NotFound(
+                        f"no {level.name.lower()} {uid[:64]} in the archive", refusal=refusal
+                    )
+            return self.set_availability(
+                level,
+                uid,
+                target,
+                reason=reason,
+                actor=requester.actor,
+                role=str(requester.role),
+                purpose=requester.purpose_label,
+                source=requester.source,
+                reason_code=reason_code,
+            )
 
     # --- writes -------------------------------------------------------------
     def ingest(
@@ -242,6 +269,7 @@ class Archive:
                     detail={"level": level.name, "uid": uid, "to": str(target), "reason": str(exc)},
                 )
             )
+            exc.audited = True
             raise
         for key in result.erase_keys:
             try:
@@ -430,12 +458,16 @@ class Archive:
 
         ``requester`` is who decides: the access policy limits the decision to the
         recordings it may decide on (:func:`archive.policy.decidable`) and guards the
-        reversal of a withdrawal or refusal; a refusal is audited."""
-        with self.transaction() as session:
-            prepared = consent_ops.prepare(
-                session, request, requester=requester, uid_root=self.settings.uid_root
-            )
-        results = [self.ingest(consent_ops.encode(ds), origin=origin) for ds in prepared.datasets]
+        reversal of a withdrawal or refusal; a refusal (of any kind) is audited once."""
+        asked = {"study": request.study_instance_uid[:64], "decision": str(request.status)}
+        with self.refusals(requester, Action.CONSENT, asked):
+            with self.transaction() as session:
+                prepared = consent_ops.prepare(
+                    session, request, requester=requester, uid_root=self.settings.uid_root
+                )
+            results = [
+                self.ingest(consent_ops.encode(ds), origin=origin) for ds in prepared.datasets
+            ]
         if prepared.reverses:
             self.record_event(
                 AuditEntry(
