@@ -228,7 +228,12 @@ def decide(facts: InstanceFacts, chain: Sequence[ConsentFacts]) -> Decision:
     if vital is not None:
         reason = "recorded in the patient's vital interests"
         if closed is not None:
-            reason += f" (child protection: kept for care only despite the {closed.status})"
+            child = facts.age_at_acquisition is not None and facts.age_at_acquisition < ADULT_AGE
+            act = "refusal" if closed.status is ConsentStatus.REFUSED else "withdrawal"
+            reason += (
+                f" ({'child protection' if child else 'safeguarding'}: "
+                f"kept for care only despite the {act})"
+            )
         decision = Decision(
             Availability.ACTIVE, reason, "R9", care=True, governing=vital.document_uid
         )

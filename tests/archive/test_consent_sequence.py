@@ -98,7 +98,32 @@ def test_child_protection_keeps_the_recording_for_care_when_the_child_refuses(
     assert seen(archive, EDUCATOR) == set()
     assert {s[1] for s in state(archive).values()} == {
         "recorded in the patient's vital interests "
-        "(child protection: kept for care only despite the refused)"
+        "(child protection: kept for care only despite the refusal)"
+    }
+
+
+def test_safeguarding_keeps_a_vulnerable_adults_recording_for_care_when_they_refuse(
+    archive: Archive,
+) -> None:
+    """R9 names vulnerable adults beside children: a consultant's vital-interests
+    record (safeguarding) keeps the recording in the medical record, for care only,
+    when the adult later refuses or withdraws; it is never used for teaching. (An
+    unconscious patient's recording waits as pending-retrospective instead, R6,
+    and a later refusal sets it aside.)"""
+    study, uids = session_of_photos(archive, birth_date="19800101")
+    record(
+        archive,
+        study,
+        ConsentStatus.IMPLICIT,
+        basis="vital-interests",
+        authorised_by="Consultant^Carla",
+    )
+    record(archive, study, ConsentStatus.REFUSED, consenter="patient")
+    assert seen(archive, EPR) == set(uids)
+    assert seen(archive, EDUCATOR) == set()
+    assert {s[1] for s in state(archive).values()} == {
+        "recorded in the patient's vital interests "
+        "(safeguarding: kept for care only despite the refusal)"
     }
 
 
