@@ -16,6 +16,7 @@ from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from archive import Action, Archive, AuditEntry, Outcome, Role
+from archive.convert import MemoryBudget
 from web_viewer import errors
 from web_viewer.deps import Context, client_source, optional_viewer
 from web_viewer.media import MediaCache
@@ -86,7 +87,12 @@ def create_app(archive: Archive, settings: WebSettings | None = None) -> FastAPI
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
-    app.state.ctx = Context(archive=archive, settings=settings, cache_dir=cache_dir)
+    app.state.ctx = Context(
+        archive=archive,
+        settings=settings,
+        cache_dir=cache_dir,
+        conversions=MemoryBudget(settings.conversion_memory_bytes),
+    )
     app.state.media = MediaCache(
         cache_dir,
         thumbnail_pixels=settings.thumbnail_pixels,

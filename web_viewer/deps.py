@@ -31,6 +31,7 @@ from archive import (
     SessionInfo,
     session_subject,
 )
+from archive.convert import MemoryBudget
 from web_viewer.errors import AuthRequired, CsrfRejected, PurposeRequired, ReviewRequired
 from web_viewer.forms import Form
 from web_viewer.settings import WebSettings
@@ -48,6 +49,7 @@ class Context:
     archive: Archive
     settings: WebSettings
     cache_dir: Path
+    conversions: MemoryBudget  # the memory ceiling for converting uploads
 
 
 def context(request: Request) -> Context:

@@ -28,6 +28,15 @@ class WebSettings(BaseSettings):
             "without being decoded (100 megapixels; Pillow's own bomb limit is 179)."
         ),
     )
+    conversion_memory_bytes: int = Field(
+        default=2 * 1024**3,
+        gt=0,
+        description=(
+            "Memory the viewer's conversions of uploads may hold at once, estimated from "
+            "each file's header before decoding (2 GiB); a file that alone needs more is "
+            "refused, others wait their turn."
+        ),
+    )
     cookie_secure: Literal["auto", "always", "never"] = Field(
         default="auto",
         description=(

@@ -11,6 +11,7 @@ No network, no database, no file writes: callers store what they get back.
 """
 
 from .api import DEFAULT_MAX_BYTES, MediaKind, convert_bytes, convert_file, sniff
+from .budget import MemoryBudget, working_memory
 from .common import CaptureContext, Demographics, make_uid
 from .derive import ColourBalance, Contrast, Crop, Operation, Rotate, derive_image, extract_frames
 from .errors import ConversionError, ImageTooLarge, UnsupportedInput
@@ -30,6 +31,7 @@ __all__ = [
     "Demographics",
     "ImageTooLarge",
     "MediaKind",
+    "MemoryBudget",
     "Operation",
     "Rotate",
     "UnsupportedInput",
@@ -40,4 +42,5 @@ __all__ = [
     "make_uid",
     "resolve_body_site",
     "sniff",
+    "working_memory",
 ]

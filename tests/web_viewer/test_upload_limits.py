@@ -291,6 +291,27 @@ def test_pixel_limit_on_upload_and_render(archive: Archive, tmp_path: Path) -> N
     assert any(renders.rglob("*.png"))
 
 
+def test_a_picture_that_needs_more_memory_than_the_ceiling_is_refused(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """PHOTOPACS_CONVERSION_MEMORY_BYTES: 1000x1000 pixels need about 23 MiB to
+    convert; under a 16 MiB ceiling the upload is refused from its header, stores
+    nothing, and a smaller picture still converts."""
+    client = _photographer(archive, tmp_path, conversion_memory_bytes=16 * 1024 * 1024)
+    before = _instances(archive)
+    fields = {"patient_id": "PM1", "family_name": "Memory"}
+    big = _png(1000, 1000, "RGB")
+    r = client.post("/api/uploads", data=fields, files={"files": ("big.png", big, "image/png")})
+    assert r.status_code == 413, r.text
+    error = r.json()["error"]
+    assert error["code"] == "image_too_large"
+    assert "needs about 23 MiB" in error["message"] and "allows 16 MiB" in error["message"]
+    assert _instances(archive) == before
+    small = _png(500, 500, "RGB")
+    r = client.post("/api/uploads", data=fields, files={"files": ("ok.png", small, "image/png")})
+    assert r.status_code == 200, r.text
+
+
 def test_a_chunked_body_over_the_limit_stores_nothing(archive: Archive, tmp_path: Path) -> None:
     client = _photographer(archive, tmp_path, max_upload_bytes=1024 * 1024)
     before = _instances(archive)

@@ -8,16 +8,17 @@ Anything refused (not a photo or video, too large, unreadable) leaves
 nothing stored.
 
 Decoding, conversion and ingest run in a worker thread (never on the event
-loop, which keeps answering other requests meanwhile), at most
-:data:`CONVERSIONS` at a time, and a picture whose header declares more than
-``PHOTOPACS_MAX_IMAGE_PIXELS`` pixels is refused before it is decoded.
+loop, which keeps answering other requests meanwhile). A picture whose header
+declares more than ``PHOTOPACS_MAX_IMAGE_PIXELS`` pixels is refused before it is
+decoded, and every conversion first reserves the memory its header says it will
+need from ``PHOTOPACS_CONVERSION_MEMORY_BYTES`` (refused if it alone needs more,
+else waiting until the conversions running leave room).
 """
 
 from __future__ import annotations
 
 import io
 import re
-import threading
 from datetime import date
 from typing import Annotated, Any
 
@@ -33,6 +34,7 @@ from archive.convert import (
     ImageTooLarge,
     convert_bytes,
     sniff,
+    working_memory,
 )
 from archive.viewer_support import patient_of_study, timeline
 from web_viewer.deps import (
@@ -55,9 +57,6 @@ api = APIRouter(prefix="/api", tags=["uploads"])
 Uploader = Annotated[Viewer, Depends(roles(Role.PHOTOGRAPHER))]
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 KINDS = "JPEG, PNG, TIFF or HEIC photos, or MP4/MOV videos"
-# Conversions at once (each may hold a few hundred MB of decoded pixels).
-CONVERSIONS = 2
-_converting = threading.BoundedSemaphore(CONVERSIONS)
 
 
 def _name(upload: Upload) -> str:
@@ -119,7 +118,8 @@ def store(ctx: Ctx, viewer: Viewer, form: Form) -> tuple[str, list[str]]:
         ).with_uids()
         datasets = []
         for number, f in enumerate(files):
-            with _converting:
+            need = working_memory(f.data, max_pixels=ctx.settings.max_image_pixels)
+            with ctx.conversions.reserve(need):
                 datasets += convert_bytes(
                     f.data,
                     name=_name(f),
