@@ -27,20 +27,21 @@ from archive import (
     governance,
     ingest,
     iocm,
-    nodes,
     policy,
     query,
     retrieve,
     reviews,
 )
 from archive.audit import Action, AuditEntry, ChainReport, Outcome
-from archive.commitment_requests import CommitmentRequests
-from archive.commitments import CommitmentReports
 from archive.db import check_schema, make_engine, make_sessionmaker, migrate
 from archive.dicomfile import Expected
 from archive.errors import ArchiveError, InvalidTransition, NotFound
+from archive.exchange import nodes
+from archive.exchange.commitment_requests import CommitmentRequests
+from archive.exchange.commitments import CommitmentReports
+from archive.exchange.forwarding import ForwardQueue
+from archive.exchange.nodes import NodeInfo
 from archive.fixity import FixityReport
-from archive.forwarding import ForwardQueue
 from archive.ingest import IngestResult, Origin
 from archive.keys import Level
 from archive.models import (
@@ -53,7 +54,6 @@ from archive.models import (
     Series,
     Study,
 )
-from archive.nodes import NodeInfo
 from archive.policy import Requester
 from archive.query import Match
 from archive.retrieve import Located

@@ -9,7 +9,7 @@ The report goes on the same association if it is still open, otherwise on
 a new association to the camera's registered address (PS3.4 J.3.3, with
 SCP/SCU Role Selection, PS3.7 D.3.3.4).
 
-Every result is saved in the index (:mod:`archive.commitments`) before it is
+Every result is saved in the index (:mod:`archive.exchange.commitments`) before it is
 sent, so none is lost when the camera is away or the server restarts: after
 a couple of quick tries the :class:`ReportSender` loop retries it with
 backoff until it is delivered or given up (`photopacs commitment list`).
@@ -254,7 +254,8 @@ def send_report(archive: Archive, aet: str, requester: str, report: Report) -> s
 
 
 class ReportSender(Worker):
-    """Retries the saved commitment reports not yet delivered (:mod:`archive.commitments`)."""
+    """Retries the saved commitment reports not yet delivered
+    (:mod:`archive.exchange.commitments`)."""
 
     name = "commitment-reports"
 

@@ -1,4 +1,4 @@
-"""Auto-forwarding (:mod:`archive.forwarding`): send queued jobs to their
+"""Auto-forwarding (:mod:`archive.exchange.forwarding`): send queued jobs to their
 destination nodes with retry.
 
 Each round asks the archive what is due: the access policy has already

@@ -22,7 +22,7 @@ from archive import audit
 from archive.audit import Action, AuditEntry, Outcome
 from archive.db import aware
 from archive.errors import NotFound
-from archive.forwarding import retry_delay
+from archive.exchange.forwarding import retry_delay
 from archive.models import CommitmentReport
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
@@ -64,7 +64,7 @@ def _info(row: CommitmentReport) -> ReportInfo:
 
 
 class CommitmentReports:
-    """The durable queue of N-EVENT-REPORTs (``archive.commitments``)."""
+    """The durable queue of N-EVENT-REPORTs (``archive.exchange.commitments``)."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions

@@ -38,6 +38,7 @@ from archive.audit import Action, AuditEntry, Outcome
 from archive.db import aware
 from archive.dicomfile import valid_uid
 from archive.errors import InvalidArgument, NotFound
+from archive.exchange.nodes import NodeInfo, node_info, valid_ae_title
 from archive.models import (
     Availability,
     ForwardJob,
@@ -49,7 +50,6 @@ from archive.models import (
     Series,
     Study,
 )
-from archive.nodes import NodeInfo, node_info, valid_ae_title
 from archive.policy import Purpose, Requester, Role, visible
 from archive.retrieve import Located
 from archive.store import BlobStore
@@ -173,7 +173,7 @@ def queue_for(session: Session, instance: Instance) -> int:
 
 
 class ForwardQueue:
-    """Rules and the job queue (``archive.forwarding``)."""
+    """Rules and the job queue (``archive.exchange.forwarding``)."""
 
     def __init__(self, sessions: sessionmaker[Session], store: BlobStore) -> None:
         self.sessions = sessions
