@@ -24,7 +24,6 @@ from archive import (
     availability,
     consent_ops,
     fixity,
-    governance,
     ingest,
     iocm,
     policy,
@@ -36,7 +35,7 @@ from archive.audit import Action, AuditEntry, ChainReport, Outcome
 from archive.db import check_schema, make_engine, make_sessionmaker, migrate
 from archive.dicomfile import Expected
 from archive.errors import ArchiveError, InvalidTransition, NotFound
-from archive.exchange import nodes
+from archive.exchange import nodes, propagation
 from archive.exchange.commitment_requests import CommitmentRequests
 from archive.exchange.commitments import CommitmentReports
 from archive.exchange.forwarding import ForwardQueue
@@ -267,7 +266,7 @@ class Archive:
     def record_delivery(self, destination: str, uids: Sequence[str]) -> None:
         """The gateway sent these instances to ``destination`` (C-MOVE/C-GET/forward)."""
         with self.sessions() as session, session.begin():
-            governance.record_delivery(session, destination, uids)
+            propagation.record_delivery(session, destination, uids)
 
     def propagations(self, *, status: str | None = "pending") -> list[Propagation]:
         """Rejection notes owed to peers (``status`` None: all, for review)."""

@@ -33,11 +33,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive import audit, governance
+from archive import audit
 from archive.audit import Action, AuditEntry, Outcome
 from archive.db import aware
 from archive.dicomfile import valid_uid
 from archive.errors import InvalidArgument, NotFound
+from archive.exchange import propagation
 from archive.exchange.nodes import NodeInfo, node_info, valid_ae_title
 from archive.models import (
     Availability,
@@ -335,7 +336,7 @@ class ForwardQueue:
                         )
                     )
             for destination, items in grouped.items():
-                governance.record_delivery(
+                propagation.record_delivery(
                     session, destination, [loc.sop_instance_uid for _, loc in items]
                 )
             if dropped:
