@@ -300,21 +300,30 @@ class Delivery(Base):
     sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class Propagation(Base):
-    """A rejection note owed to a node that holds copies of quarantined instances."""
+class OutboxItem:
+    """The columns of every outbox table: one piece of work owed to another node,
+    sent and retried by :mod:`archive.exchange.outbox` (its ``Status`` values)."""
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Propagation(OutboxItem, Base):
+    """A rejection note owed to a node that holds copies of quarantined instances.
+    Status: pending / sent / failed."""
 
     __tablename__ = "propagations"
 
-    pk: Mapped[int] = mapped_column(BigId, primary_key=True)
     destination: Mapped[str] = mapped_column(String(16), index=True)
     title_code: Mapped[str] = mapped_column(String(16))  # 113001 / 113037 / 113038 / 113039
     sop_instance_uids: Mapped[str] = mapped_column(Text)  # JSON list
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str] = mapped_column(Text, default="")
     note_uid: Mapped[str] = mapped_column(String(64), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class ForwardRule(Base):
@@ -329,19 +338,6 @@ class ForwardRule(Base):
     destination: Mapped[str] = mapped_column(String(16))
     created_by: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class OutboxItem:
-    """The columns of every outbox table: one piece of work owed to another node,
-    sent and retried by :mod:`archive.exchange.outbox` (its ``Status`` values)."""
-
-    pk: Mapped[int] = mapped_column(BigId, primary_key=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str] = mapped_column(Text, default="")
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class ForwardJob(OutboxItem, Base):

@@ -2,7 +2,7 @@
 
 When instances that were moved, got or forwarded to another node are
 quarantined or erased, the archive queues a rejection note per node and
-study (:meth:`Archive.propagations`). This worker sends them by C-STORE to
+study (:mod:`archive.exchange.propagation`). This worker sends them by C-STORE to
 the node's registered address and records each attempt; failures are
 retried on the next round until the archive marks them failed, and both
 are visible with `photopacs propagation --all`.
@@ -34,11 +34,11 @@ class Propagator:
     def run_once(self) -> tuple[int, int]:
         """Try every pending note once; returns (sent, failed attempts)."""
         sent = failed = 0
-        for owed in self.archive.propagations():
+        for owed in self.archive.propagation.due():
             node = self.archive.node(owed.destination)
             if node is None:
-                self.archive.mark_propagation(
-                    owed.pk,
+                self.archive.propagation.mark(
+                    owed.number,
                     sent=False,
                     error="destination is no longer a registered node",
                     max_attempts=1,
@@ -46,7 +46,7 @@ class Propagator:
                 failed += 1
                 continue
             try:
-                note = self.archive.rejection_note(owed)
+                note = self.archive.propagation.note(owed)
                 with tempfile.TemporaryDirectory() as tmp:
                     path = Path(tmp) / "note.dcm"
                     note.save_as(path, enforce_file_format=True)
@@ -58,10 +58,10 @@ class Propagator:
             except (SendError, OSError) as exc:
                 ok, error = False, str(exc)
             except Exception as exc:  # never let one note stop the others
-                log.exception("propagation %d failed unexpectedly", owed.pk)
+                log.exception("propagation %d failed unexpectedly", owed.number)
                 ok, error = False, f"internal error: {type(exc).__name__}"
-            self.archive.mark_propagation(
-                owed.pk, sent=ok, error=error, note_uid=str(note.SOPInstanceUID) if ok else ""
+            self.archive.propagation.mark(
+                owed.number, sent=ok, error=error, note_uid=str(note.SOPInstanceUID) if ok else ""
             )
             if ok:
                 sent += 1

@@ -7,6 +7,11 @@ rejection notes owed to the nodes that hold them.
   or erases instances (consent, governance, a received rejection note): it
   owes every node that received any of them a rejection note, one per study,
   so a crash cannot lose it.
+* The gateway's ``Propagator`` asks :meth:`Propagations.due` for what to
+  send, builds each note with :meth:`Propagations.note` and records every
+  attempt with :meth:`Propagations.mark` (audited): failures are retried with
+  back-off (:mod:`archive.exchange.outbox`) until ``max_attempts``, then
+  marked failed; `photopacs propagation --all` shows them.
 
 This module depends on neither :mod:`archive.consent` nor
 :mod:`archive.governance`; both call it.
@@ -17,13 +22,55 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from pydicom.dataset import Dataset
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from archive.iocm import title_for
-from archive.models import Delivery, Instance, Propagation, Series, Study
+from archive import audit, iocm
+from archive.audit import Action, AuditEntry, Outcome
+from archive.db import aware
+from archive.errors import NotFound
+from archive.exchange import outbox
+from archive.exchange.outbox import Retry, Status
+from archive.models import Delivery, Instance, Patient, Propagation, Series, Study
+
+STATUSES = (Status.PENDING, Status.SENT, Status.FAILED)
+
+
+@dataclass(frozen=True)
+class PropagationInfo:
+    """One rejection note owed to ``destination`` for instances of one study."""
+
+    number: int
+    destination: str
+    title_code: str  # 113001 / 113037 / 113038 / 113039
+    sop_instance_uids: tuple[str, ...]
+    status: Status
+    attempts: int
+    last_error: str
+    note_uid: str  # the note's SOP Instance UID, once sent
+    next_attempt_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+
+def _info(row: Propagation) -> PropagationInfo:
+    return PropagationInfo(
+        number=row.pk,
+        destination=row.destination,
+        title_code=row.title_code,
+        sop_instance_uids=tuple(json.loads(row.sop_instance_uids)),
+        status=Status(row.status),
+        attempts=row.attempts,
+        last_error=row.last_error,
+        note_uid=row.note_uid,
+        next_attempt_at=aware(row.next_attempt_at),
+        created_at=aware(row.created_at),
+        updated_at=aware(row.updated_at),
+    )
 
 
 def record_delivery(session: Session, destination: str, uids: Sequence[str]) -> None:
@@ -62,11 +109,109 @@ def enqueue_propagation(session: Session, uids: Sequence[str], reason_code: str)
         session.add(
             Propagation(
                 destination=destination,
-                title_code=title_for(reason_code),
+                title_code=iocm.title_for(reason_code),
                 sop_instance_uids=json.dumps(sorted(group)),
-                status="pending",
-                created_at=now,
-                updated_at=now,
+                **outbox.fresh(now),
             )
         )
     return len(grouped)
+
+
+class Propagations:
+    """The queue of owed rejection notes (``archive.exchange.propagation``)."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, uid_root: str | None) -> None:
+        self.sessions = sessions
+        self.uid_root = uid_root
+
+    def listing(
+        self, *, statuses: Sequence[str] | None = (Status.PENDING,)
+    ) -> list[PropagationInfo]:
+        """Notes with one of ``statuses`` (None: all, for review), oldest first."""
+        with self.sessions() as session:
+            return [_info(r) for r in outbox.listing(session, Propagation, statuses)]
+
+    def due(self, *, limit: int = 100, now: datetime | None = None) -> list[PropagationInfo]:
+        """Pending notes whose next attempt is due."""
+        now = now or datetime.now(UTC)
+        with self.sessions() as session:
+            return [_info(r) for r in outbox.due(session, Propagation, now=now, limit=limit)]
+
+    def note(self, owed: PropagationInfo) -> Dataset:
+        """The IOCM rejection note to send for one owed propagation."""
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Instance, Series.series_instance_uid, Study, Patient)
+                .join(Series, Instance.series_pk == Series.pk)
+                .join(Study, Series.study_pk == Study.pk)
+                .join(Patient, Study.patient_pk == Patient.pk)
+                .where(Instance.sop_instance_uid.in_(owed.sop_instance_uids))
+            ).all()
+        if not rows:
+            raise NotFound("the instances of this propagation are no longer indexed")
+        _, _, study, patient = rows[0]
+        refs = [
+            iocm.Reference(
+                study.study_instance_uid, series_uid, i.sop_class_uid, i.sop_instance_uid
+            )
+            for i, series_uid, _, _ in rows
+        ]
+        pds, sds = Dataset(), Dataset()
+        pds.PatientName = patient.patient_name
+        pds.PatientID = patient.patient_id
+        pds.PatientBirthDate = patient.patient_birth_date
+        pds.PatientSex = patient.patient_sex
+        sds.StudyInstanceUID = study.study_instance_uid
+        sds.StudyDate = study.study_date
+        sds.StudyTime = study.study_time
+        sds.AccessionNumber = study.accession_number
+        sds.StudyID = study.study_id
+        sds.ReferringPhysicianName = study.referring_physician_name
+        return iocm.build_note(
+            owed.title_code, refs, patient=pds, study=sds, uid_root=self.uid_root
+        )
+
+    def mark(
+        self,
+        number: int,
+        *,
+        sent: bool,
+        error: str = "",
+        note_uid: str = "",
+        max_attempts: int = 10,
+        backoff: float = 0.0,
+        now: datetime | None = None,
+    ) -> PropagationInfo:
+        """Record a send attempt (audited): sent, or failed and retried after the
+        back-off until ``max_attempts``."""
+        now = now or datetime.now(UTC)
+        with self.sessions() as session, session.begin():
+            row = session.get(Propagation, number)
+            if row is None:
+                raise NotFound(f"no propagation {number}")
+            row.note_uid = note_uid or row.note_uid
+            outbox.attempt(
+                row,
+                error=None if sent else error,
+                done=Status.SENT,
+                retry=Retry(max_attempts=max_attempts, backoff=backoff),
+                now=now,
+            )
+            info = _info(row)
+            audit.record(
+                session,
+                AuditEntry(
+                    actor="propagation",
+                    action=Action.AVAILABILITY,
+                    outcome=Outcome.SUCCESS if sent else Outcome.FAILURE,
+                    object_uids=info.sop_instance_uids,
+                    source=row.destination,
+                    detail={
+                        "iocm": "propagate",
+                        "title": row.title_code,
+                        "status": row.status,
+                        "error": row.last_error,
+                    },
+                ),
+            )
+            return info

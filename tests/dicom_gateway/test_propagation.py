@@ -3,7 +3,6 @@ earns that peer an IOCM rejection note; a dcmtk storescp peer receives it."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pydicom
@@ -58,7 +57,7 @@ def test_quarantine_after_a_move_sends_the_peer_a_rejection_note(
     assert refs.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == ds.SOPInstanceUID
     assert archive.propagations() == []
     [done] = archive.propagations(status=None)
-    assert done.status == "sent" and json.loads(done.sop_instance_uids) == [ds.SOPInstanceUID]
+    assert done.status == "sent" and done.sop_instance_uids == (ds.SOPInstanceUID,)
 
 
 def test_an_unreachable_peer_is_retried_and_visible(gateway: Running) -> None:
