@@ -1,5 +1,7 @@
 """A background loop: :meth:`Worker.run_once` every ``interval`` seconds in a
-daemon thread until :meth:`Worker.stop` (the pattern of the propagator)."""
+daemon thread until :meth:`Worker.stop`. The senders of the archive's outboxes
+(:mod:`archive.exchange`) are workers: ``Forwarder``, ``ReportSender`` and
+``Propagator``."""
 
 from __future__ import annotations
 

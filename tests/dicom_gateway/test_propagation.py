@@ -11,6 +11,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 from archive import Availability, Level
 from dicom_gateway.propagation import Propagator
 from dicom_gateway.sop import STUDY_ROOT_MOVE
+from dicom_gateway.worker import Worker
 from tests.dicom_gateway.conftest import AET, EPR, Running, associate, seed
 from tests.dicom_gateway.dcmtk import storescp
 from tests.factory import make_dataset
@@ -74,6 +75,10 @@ def test_an_unreachable_peer_is_retried_and_visible(gateway: Running) -> None:
         actor="ig",
         reason_code="quality",
     )
-    assert Propagator(archive, aet=AET).run_once() == (0, 1)
+    propagator = Propagator(archive, aet=AET, interval=30.0)
+    assert isinstance(propagator, Worker)
+    assert propagator.run_once() == (0, 1)
     [owed] = archive.propagations()
     assert owed.attempts == 1 and owed.title_code == "113001" and owed.last_error
+    assert propagator.run_once() == (0, 0)  # backing off: next try in 30 s
+    assert propagator.run_once(now=owed.next_attempt_at) == (0, 1)
