@@ -32,7 +32,7 @@ from archive import Archive
 from dicom_gateway.associations import Peer, Peers
 from dicom_gateway.sop import COMMITMENT, COMMITMENT_INSTANCE, UNCOMPRESSED, Service
 from dicom_gateway.statuses import REFUSED, Answer, Status
-from dicom_gateway.worker import Worker
+from dicom_gateway.worker import OutboxWorker
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +253,7 @@ def send_report(archive: Archive, aet: str, requester: str, report: Report) -> s
         ae.shutdown()
 
 
-class ReportSender(Worker):
+class ReportSender(OutboxWorker):
     """Retries the saved commitment reports not yet delivered
     (:mod:`archive.exchange.commitments`)."""
 
@@ -268,11 +268,8 @@ class ReportSender(Worker):
         max_attempts: int = 20,
         backoff: float | None = None,
     ) -> None:
-        super().__init__(interval=interval)
-        self.archive = archive
+        super().__init__(archive, interval=interval, max_attempts=max_attempts, backoff=backoff)
         self.aet = aet
-        self.max_attempts = max_attempts
-        self.backoff = interval if backoff is None else backoff
 
     def run_once(self) -> tuple[int, int]:
         """Try every due report once; returns (delivered, failed attempts)."""

@@ -19,14 +19,14 @@ from pathlib import Path
 from archive import Archive
 from archive.exchange.propagation import PropagationInfo
 from dicom_gateway.scu import Destination, Sender, SendError, inspect
-from dicom_gateway.worker import Worker
+from dicom_gateway.worker import OutboxWorker
 
 log = logging.getLogger(__name__)
 
 GONE = "destination is no longer a registered node"
 
 
-class Propagator(Worker):
+class Propagator(OutboxWorker):
     """Sends owed rejection notes as ``aet``; :meth:`run_once` is one round."""
 
     name = "propagation"
@@ -41,11 +41,8 @@ class Propagator(Worker):
         backoff: float | None = None,
         timeout: float = 30.0,
     ) -> None:
-        super().__init__(interval=interval)
-        self.archive = archive
+        super().__init__(archive, interval=interval, max_attempts=max_attempts, backoff=backoff)
         self.sender = Sender(aet, timeout=timeout)
-        self.max_attempts = max_attempts
-        self.backoff = interval if backoff is None else backoff
 
     def run_once(self, *, now: datetime | None = None) -> tuple[int, int]:
         """Try every note due at ``now`` once; returns (sent, failed attempts)."""

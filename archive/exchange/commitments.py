@@ -19,26 +19,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from archive import audit
 from archive.audit import Action, AuditEntry, Outcome
-from archive.db import aware
-from archive.errors import NotFound
 from archive.exchange import outbox
-from archive.exchange.outbox import OPEN, Retry, Status
+from archive.exchange.outbox import OPEN, ItemInfo, Retry, Status, item_fields
 from archive.models import CommitmentReport
 
 
 @dataclass(frozen=True)
-class ReportInfo:
-    number: int
+class ReportInfo(ItemInfo):
     transaction_uid: str
     requester: str
     committed: tuple[tuple[str, str], ...]  # (SOP class, SOP instance)
     failed: tuple[tuple[str, str], ...]
-    status: Status
-    attempts: int
-    last_error: str
-    next_attempt_at: datetime
-    created_at: datetime
-    updated_at: datetime
 
 
 def _pairs(text: str) -> tuple[tuple[str, str], ...]:
@@ -47,17 +38,11 @@ def _pairs(text: str) -> tuple[tuple[str, str], ...]:
 
 def _info(row: CommitmentReport) -> ReportInfo:
     return ReportInfo(
-        number=row.pk,
         transaction_uid=row.transaction_uid,
         requester=row.requester,
         committed=_pairs(row.committed),
         failed=_pairs(row.failed),
-        status=Status(row.status),
-        attempts=row.attempts,
-        last_error=row.last_error,
-        next_attempt_at=aware(row.next_attempt_at),
-        created_at=aware(row.created_at),
-        updated_at=aware(row.updated_at),
+        **item_fields(row),
     )
 
 
@@ -113,11 +98,11 @@ class CommitmentReports:
         """Record one delivery attempt (audited)."""
         now = datetime.now(UTC)
         with self.sessions() as session, session.begin():
-            row = session.get(CommitmentReport, number)
-            if row is None:
-                raise NotFound(f"no commitment report {number}")
-            outbox.attempt(
-                row,
+            row = outbox.attempt_on(
+                session,
+                CommitmentReport,
+                number,
+                what="commitment report",
                 error=None if delivered else error,
                 done=Status.DELIVERED,
                 retry=Retry(max_attempts=max_attempts, backoff=backoff),

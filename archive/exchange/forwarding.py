@@ -40,7 +40,7 @@ from archive.dicomfile import valid_uid
 from archive.errors import InvalidArgument, NotFound
 from archive.exchange import outbox, propagation
 from archive.exchange.nodes import NodeInfo, node_info, valid_ae_title
-from archive.exchange.outbox import OPEN, Retry, Status
+from archive.exchange.outbox import OPEN, ItemInfo, Retry, Status, item_fields
 from archive.models import (
     Availability,
     ForwardJob,
@@ -74,17 +74,10 @@ class RuleInfo:
 
 
 @dataclass(frozen=True)
-class JobInfo:
-    number: int
+class JobInfo(ItemInfo):
     rule: int | None
     sop_instance_uid: str
     destination: str
-    status: Status
-    attempts: int
-    last_error: str
-    next_attempt_at: datetime
-    created_at: datetime
-    updated_at: datetime
 
 
 @dataclass(frozen=True)
@@ -108,16 +101,10 @@ def _rule(row: ForwardRule) -> RuleInfo:
 
 def _job(row: ForwardJob) -> JobInfo:
     return JobInfo(
-        number=row.pk,
         rule=row.rule_pk,
         sop_instance_uid=row.sop_instance_uid,
         destination=row.destination,
-        status=Status(row.status),
-        attempts=row.attempts,
-        last_error=row.last_error,
-        next_attempt_at=aware(row.next_attempt_at),
-        created_at=aware(row.created_at),
-        updated_at=aware(row.updated_at),
+        **item_fields(row),
     )
 
 

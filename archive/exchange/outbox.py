@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
+from archive.db import aware
+from archive.errors import NotFound
 from archive.models import OutboxItem
 
 MAX_DELAY = 3600.0
@@ -49,6 +51,32 @@ class Retry:
 
     max_attempts: int
     backoff: float  # seconds before the first retry, doubling after each failure
+
+
+@dataclass(frozen=True)
+class ItemInfo:
+    """What every outbox item says of itself; each queue's info adds its own fields."""
+
+    number: int
+    status: Status
+    attempts: int
+    last_error: str
+    next_attempt_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+
+def item_fields(item: OutboxItem) -> dict[str, Any]:
+    """The :class:`ItemInfo` fields of a row."""
+    return {
+        "number": item.pk,
+        "status": Status(item.status),
+        "attempts": item.attempts,
+        "last_error": item.last_error,
+        "next_attempt_at": aware(item.next_attempt_at),
+        "created_at": aware(item.created_at),
+        "updated_at": aware(item.updated_at),
+    }
 
 
 Item = TypeVar("Item", bound=OutboxItem)
@@ -113,6 +141,25 @@ def attempt(
         item.status = Status.FAILED
     else:
         item.next_attempt_at = now + timedelta(seconds=retry_delay(item.attempts, retry.backoff))
+
+
+def attempt_on(
+    session: Session,
+    model: type[Item],
+    number: int,
+    *,
+    what: str,
+    error: str | None,
+    done: Status,
+    retry: Retry,
+    now: datetime,
+) -> Item:
+    """:func:`attempt` on item ``number`` (``what`` names it in :class:`NotFound`)."""
+    item = session.get(model, number)
+    if item is None:
+        raise NotFound(f"no {what} {number}")
+    attempt(item, error=error, done=done, retry=retry, now=now)
+    return item
 
 
 def postpone(item: OutboxItem, reason: str, *, now: datetime) -> None:

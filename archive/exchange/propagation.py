@@ -31,45 +31,31 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from archive import audit, iocm
 from archive.audit import Action, AuditEntry, Outcome
-from archive.db import aware
 from archive.errors import NotFound
 from archive.exchange import outbox
-from archive.exchange.outbox import Retry, Status
+from archive.exchange.outbox import ItemInfo, Retry, Status, item_fields
 from archive.models import Delivery, Instance, Patient, Propagation, Series, Study
 
 STATUSES = (Status.PENDING, Status.SENT, Status.FAILED)
 
 
 @dataclass(frozen=True)
-class PropagationInfo:
+class PropagationInfo(ItemInfo):
     """One rejection note owed to ``destination`` for instances of one study."""
 
-    number: int
     destination: str
     title_code: str  # 113001 / 113037 / 113038 / 113039
     sop_instance_uids: tuple[str, ...]
-    status: Status
-    attempts: int
-    last_error: str
     note_uid: str  # the note's SOP Instance UID, once sent
-    next_attempt_at: datetime
-    created_at: datetime
-    updated_at: datetime
 
 
 def _info(row: Propagation) -> PropagationInfo:
     return PropagationInfo(
-        number=row.pk,
         destination=row.destination,
         title_code=row.title_code,
         sop_instance_uids=tuple(json.loads(row.sop_instance_uids)),
-        status=Status(row.status),
-        attempts=row.attempts,
-        last_error=row.last_error,
         note_uid=row.note_uid,
-        next_attempt_at=aware(row.next_attempt_at),
-        created_at=aware(row.created_at),
-        updated_at=aware(row.updated_at),
+        **item_fields(row),
     )
 
 
@@ -186,17 +172,17 @@ class Propagations:
         back-off until ``max_attempts``."""
         now = now or datetime.now(UTC)
         with self.sessions() as session, session.begin():
-            row = session.get(Propagation, number)
-            if row is None:
-                raise NotFound(f"no propagation {number}")
-            row.note_uid = note_uid or row.note_uid
-            outbox.attempt(
-                row,
+            row = outbox.attempt_on(
+                session,
+                Propagation,
+                number,
+                what="propagation",
                 error=None if sent else error,
                 done=Status.SENT,
                 retry=Retry(max_attempts=max_attempts, backoff=backoff),
                 now=now,
             )
+            row.note_uid = note_uid or row.note_uid
             info = _info(row)
             audit.record(
                 session,

@@ -212,7 +212,7 @@ def test_quarantine_owes_peers_that_hold_copies_a_note(archive: Archive) -> None
     assert [p.destination for p in archive.propagations()] == ["PEER2"]
 
 
-def test_quality_rejection_propagates_as_quality(archive: Archive) -> None:
+def _delivered_then_quarantined_as_quality(archive: Archive) -> None:
     images = _images(1)
     archive.ingest(encode(images[0]), origin=CAMERA)
     archive.record_delivery("PEER1", [images[0].SOPInstanceUID])
@@ -224,23 +224,17 @@ def test_quality_rejection_propagates_as_quality(archive: Archive) -> None:
         actor="ig",
         reason_code="quality",
     )
+
+
+def test_quality_rejection_propagates_as_quality(archive: Archive) -> None:
+    _delivered_then_quarantined_as_quality(archive)
     assert [p.title_code for p in archive.propagations()] == ["113001"]
 
 
 def test_an_undelivered_note_waits_its_back_off_then_fails_at_max_attempts(
     archive: Archive,
 ) -> None:
-    images = _images(1)
-    archive.ingest(encode(images[0]), origin=CAMERA)
-    archive.record_delivery("PEER1", [images[0].SOPInstanceUID])
-    archive.set_availability(
-        Level.IMAGE,
-        images[0].SOPInstanceUID,
-        Availability.QUARANTINED,
-        reason="blurred",
-        actor="ig",
-        reason_code="quality",
-    )
+    _delivered_then_quarantined_as_quality(archive)
     [owed] = archive.propagation.due()
     now = datetime.now(UTC)
     mark = partial(archive.propagation.mark, owed.number, sent=False, error="refused")
