@@ -2,7 +2,6 @@
 availability, access policy and audit trail. No network code."""
 
 from archive.audit import Action, AuditEntry, ChainReport, Outcome
-from archive.commitment_requests import CommitmentRequestInfo
 from archive.consent_ops import ConsentRequest, Overview, Recorded
 from archive.dicomfile import Expected
 from archive.errors import (
@@ -24,11 +23,12 @@ from archive.errors import (
     StorageError,
     StorageFull,
 )
+from archive.exchange.commitment_requests import CommitmentRequestInfo
+from archive.exchange.nodes import NodeInfo
 from archive.fixity import FixityReport
 from archive.ingest import IngestResult, Origin
 from archive.keys import Level
 from archive.models import Availability, NodeRole, ReasonCode
-from archive.nodes import NodeInfo
 from archive.policy import Purpose, Requester, Role
 from archive.query import Match
 from archive.retrieve import Located

@@ -21,10 +21,11 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from archive import audit, consent, governance
+from archive import audit, consent
 from archive.audit import Action, AuditEntry, Outcome
 from archive.consent_rules import ALLOWED_FROM
 from archive.errors import InvalidTransition, NotFound
+from archive.exchange import propagation
 from archive.keys import Level
 from archive.models import Availability, Instance, Patient, Series, Study
 
@@ -195,7 +196,7 @@ def change(
             "before releasing them"
         )
     if target in (Availability.QUARANTINED, Availability.ERASED):
-        governance.enqueue_propagation(session, hidden, reason_code or "governance-review")
+        propagation.enqueue_propagation(session, hidden, reason_code or "governance-review")
     erased_already = all(i.availability is Availability.ERASED for i, _ in found)
     if not changed and erased_already and target is not Availability.ERASED:
         raise InvalidTransition(f"{level.name.lower()} {uid} is erased; erasure is final")

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, aliased
 
-from archive import audit, governance
+from archive import audit
 from archive.audit import Action, AuditEntry, Outcome
 from archive.consent_rules import (
     ALLOWED_FROM,
@@ -32,6 +32,7 @@ from archive.consent_rules import (
     within_source,
 )
 from archive.errors import InvalidObject, InvalidTransition
+from archive.exchange import propagation
 from archive.models import (
     Availability,
     ConsentCoverage,
@@ -371,7 +372,7 @@ def reevaluate(
             changes.append(Change(instance.sop_instance_uid, patient_id, before, decision))
     _audit(session, changes, actor=actor, role=role, source=source)
     for code, quarantined_uids in quarantined.items():
-        governance.enqueue_propagation(session, quarantined_uids, code)
+        propagation.enqueue_propagation(session, quarantined_uids, code)
     return changes
 
 

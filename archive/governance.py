@@ -1,11 +1,9 @@
-"""Governance beyond plain transitions: IOCM rejection notes received, legal
-holds, and propagation of quarantines to peers that hold copies."""
+"""Governance beyond plain transitions: IOCM rejection notes received, which
+quarantine (or release) what they reference. A quarantine is owed to peers that
+hold copies through :mod:`archive.exchange.propagation`."""
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
@@ -14,16 +12,9 @@ from sqlalchemy.orm import Session
 from archive import audit, consent, policy
 from archive.audit import Action, AuditEntry, Outcome
 from archive.errors import NotAuthorised
-from archive.iocm import Rejection, title_for
-from archive.models import (
-    Availability,
-    Delivery,
-    Instance,
-    PendingRejection,
-    Propagation,
-    Series,
-    Study,
-)
+from archive.exchange.propagation import enqueue_propagation
+from archive.iocm import Rejection
+from archive.models import Availability, Instance, PendingRejection
 
 MAY_REJECT = frozenset(str(role) for role in policy.MAY_REJECT)  # role strings of an Origin
 
@@ -134,49 +125,3 @@ def apply_pending(session: Session, instance: Instance, *, actor: str) -> bool:
         reason=f"IOCM rejection note {pending.note_uid} (received before the instance)",
         actor=actor,
     )
-
-
-def record_delivery(session: Session, destination: str, uids: Sequence[str]) -> None:
-    """Remember that these instances now exist at ``destination``."""
-    known = set(
-        session.scalars(
-            select(Delivery.sop_instance_uid).where(
-                Delivery.destination == destination, Delivery.sop_instance_uid.in_(list(uids))
-            )
-        )
-    )
-    now = datetime.now(UTC)
-    session.add_all(
-        Delivery(sop_instance_uid=u, destination=destination, sent_at=now)
-        for u in dict.fromkeys(uids)
-        if u not in known
-    )
-
-
-def enqueue_propagation(session: Session, uids: Sequence[str], reason_code: str) -> int:
-    """Owe every node that received any of ``uids`` a rejection note, one per study."""
-    if not uids:
-        return 0
-    rows = session.execute(
-        select(Delivery.destination, Study.study_instance_uid, Instance.sop_instance_uid)
-        .join(Instance, Instance.sop_instance_uid == Delivery.sop_instance_uid)
-        .join(Series, Instance.series_pk == Series.pk)
-        .join(Study, Series.study_pk == Study.pk)
-        .where(Delivery.sop_instance_uid.in_(list(uids)))
-    ).all()
-    grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for destination, study_uid, uid in rows:
-        grouped[(destination, study_uid)].append(uid)
-    now = datetime.now(UTC)
-    for (destination, _study), group in sorted(grouped.items()):
-        session.add(
-            Propagation(
-                destination=destination,
-                title_code=title_for(reason_code),
-                sop_instance_uids=json.dumps(sorted(group)),
-                status="pending",
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    return len(grouped)

@@ -21,7 +21,7 @@ from sqlalchemy import Exists, exists, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
 
-from archive import audit, consent, forwarding, governance, iocm
+from archive import audit, consent, governance, iocm
 from archive.audit import Action, AuditEntry, Outcome
 from archive.consent_rules import INTIMATE_BODY_PARTS, INTIMATE_CODES
 from archive.dicomfile import Expected, ObjectAttributes, person_name_groups, read_attributes
@@ -33,6 +33,7 @@ from archive.errors import (
     NotAuthorised,
     StorageError,
 )
+from archive.exchange import forwarding
 from archive.models import (
     Availability,
     ConsentCoverage,

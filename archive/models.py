@@ -301,21 +301,30 @@ class Delivery(Base):
     sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class Propagation(Base):
-    """A rejection note owed to a node that holds copies of quarantined instances."""
+class OutboxItem:
+    """The columns of every outbox table: one piece of work owed to another node,
+    sent and retried by :mod:`archive.exchange.outbox` (its ``Status`` values)."""
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Propagation(OutboxItem, Base):
+    """A rejection note owed to a node that holds copies of quarantined instances.
+    Status: pending / sent / failed."""
 
     __tablename__ = "propagations"
 
-    pk: Mapped[int] = mapped_column(BigId, primary_key=True)
     destination: Mapped[str] = mapped_column(String(16), index=True)
     title_code: Mapped[str] = mapped_column(String(16))  # 113001 / 113037 / 113038 / 113039
     sop_instance_uids: Mapped[str] = mapped_column(Text)  # JSON list
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str] = mapped_column(Text, default="")
     note_uid: Mapped[str] = mapped_column(String(64), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class ForwardRule(Base):
@@ -332,9 +341,10 @@ class ForwardRule(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class ForwardJob(Base):
+class ForwardJob(OutboxItem, Base):
     """One instance owed to one destination by a forwarding rule; queued in the
-    ingest transaction, so a crash cannot lose it."""
+    ingest transaction, so a crash cannot lose it. Status: pending (waiting or
+    retrying) / sent / failed (gave up) / dropped (the access policy said no)."""
 
     __tablename__ = "forward_jobs"
     __table_args__ = (
@@ -342,39 +352,25 @@ class ForwardJob(Base):
         Index("ix_forward_jobs_status_next_attempt_at", "status", "next_attempt_at"),
     )
 
-    pk: Mapped[int] = mapped_column(BigId, primary_key=True)
     rule_pk: Mapped[int | None] = mapped_column(Integer, nullable=True)  # kept if rule removed
     sop_instance_uid: Mapped[str] = mapped_column(String(64))
     destination: Mapped[str] = mapped_column(String(16))
-    # pending (waiting or retrying) / sent / failed (gave up) / dropped (policy)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str] = mapped_column(Text, default="")
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class CommitmentReport(Base):
+class CommitmentReport(OutboxItem, Base):
     """A storage-commitment result (PS3.4 J.3.3) owed to the node that asked,
-    kept until its N-EVENT-REPORT is delivered (or given up)."""
+    kept until its N-EVENT-REPORT is delivered (or given up). Status: pending /
+    delivered / failed."""
 
     __tablename__ = "commitment_reports"
     __table_args__ = (
         Index("ix_commitment_reports_status_next_attempt_at", "status", "next_attempt_at"),
     )
 
-    pk: Mapped[int] = mapped_column(BigId, primary_key=True)
     transaction_uid: Mapped[str] = mapped_column(String(64), index=True)
     requester: Mapped[str] = mapped_column(String(16))  # AE title that asked
     committed: Mapped[str] = mapped_column(Text)  # JSON [[sop class, sop instance], ...]
     failed: Mapped[str] = mapped_column(Text)  # JSON, same shape
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # / delivered / failed
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str] = mapped_column(Text, default="")
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class CommitmentRequest(Base):

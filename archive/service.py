@@ -7,15 +7,13 @@ and is audited there.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from pydicom.dataset import Dataset
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,23 +22,23 @@ from archive import (
     availability,
     consent_ops,
     fixity,
-    governance,
     ingest,
-    iocm,
-    nodes,
     policy,
     query,
     retrieve,
     reviews,
 )
 from archive.audit import Action, AuditEntry, ChainReport, Outcome
-from archive.commitment_requests import CommitmentRequests
-from archive.commitments import CommitmentReports
 from archive.db import check_schema, make_engine, make_sessionmaker, migrate
 from archive.dicomfile import Expected
 from archive.errors import ArchiveError, InvalidTransition, NotFound
+from archive.exchange import nodes, propagation
+from archive.exchange.commitment_requests import CommitmentRequests
+from archive.exchange.commitments import CommitmentReports
+from archive.exchange.forwarding import ForwardQueue
+from archive.exchange.nodes import NodeInfo
+from archive.exchange.propagation import PropagationInfo, Propagations
 from archive.fixity import FixityReport
-from archive.forwarding import ForwardQueue
 from archive.ingest import IngestResult, Origin
 from archive.keys import Level
 from archive.models import (
@@ -48,12 +46,8 @@ from archive.models import (
     Instance,
     NodeRole,
     Patient,
-    Propagation,
     ReasonCode,
-    Series,
-    Study,
 )
-from archive.nodes import NodeInfo
 from archive.policy import Requester
 from archive.query import Match
 from archive.retrieve import Located
@@ -81,11 +75,14 @@ class Archive:
         self.writer = ingest.GroupCommit(
             self.sessions, self.store, hold_mismatch=settings.identity_mismatch == "hold"
         )
-        # Auto-forwarding rules and jobs; storage-commitment reports owed to cameras,
-        # and the commitment requests we send (`photopacs send --commit`).
+        # The outboxes (archive.exchange): auto-forwarding rules and jobs; storage-
+        # commitment reports owed to cameras, and the commitment requests we send
+        # (`photopacs send --commit`).
         self.forwarding = ForwardQueue(self.sessions, self.store)
         self.commitments = CommitmentReports(self.sessions)
         self.commitment_requests = CommitmentRequests(self.sessions)
+        # IOCM rejection notes owed to nodes that hold copies of what was quarantined.
+        self.propagation = Propagations(self.sessions, uid_root=settings.uid_root)
 
     @classmethod
     def open(cls, settings: ArchiveSettings, *, engine: Engine | None = None) -> Archive:
@@ -297,82 +294,11 @@ class Archive:
     def record_delivery(self, destination: str, uids: Sequence[str]) -> None:
         """The gateway sent these instances to ``destination`` (C-MOVE/C-GET/forward)."""
         with self.sessions() as session, session.begin():
-            governance.record_delivery(session, destination, uids)
+            propagation.record_delivery(session, destination, uids)
 
-    def propagations(self, *, status: str | None = "pending") -> list[Propagation]:
+    def propagations(self, *, status: str | None = "pending") -> list[PropagationInfo]:
         """Rejection notes owed to peers (``status`` None: all, for review)."""
-        with self.sessions() as session:
-            stmt = select(Propagation).order_by(Propagation.pk)
-            if status is not None:
-                stmt = stmt.where(Propagation.status == status)
-            return list(session.scalars(stmt))
-
-    def rejection_note(self, propagation: Propagation) -> Dataset:
-        """The IOCM rejection note to send for one owed propagation."""
-        uids = json.loads(propagation.sop_instance_uids)
-        with self.sessions() as session:
-            rows = session.execute(
-                select(Instance, Series.series_instance_uid, Study, Patient)
-                .join(Series, Instance.series_pk == Series.pk)
-                .join(Study, Series.study_pk == Study.pk)
-                .join(Patient, Study.patient_pk == Patient.pk)
-                .where(Instance.sop_instance_uid.in_(uids))
-            ).all()
-        if not rows:
-            raise NotFound("the instances of this propagation are no longer indexed")
-        _, _, study, patient = rows[0]
-        refs = [
-            iocm.Reference(
-                study.study_instance_uid, series_uid, i.sop_class_uid, i.sop_instance_uid
-            )
-            for i, series_uid, _, _ in rows
-        ]
-        pds, sds = Dataset(), Dataset()
-        pds.PatientName = patient.patient_name
-        pds.PatientID = patient.patient_id
-        pds.PatientBirthDate = patient.patient_birth_date
-        pds.PatientSex = patient.patient_sex
-        sds.StudyInstanceUID = study.study_instance_uid
-        sds.StudyDate = study.study_date
-        sds.StudyTime = study.study_time
-        sds.AccessionNumber = study.accession_number
-        sds.StudyID = study.study_id
-        sds.ReferringPhysicianName = study.referring_physician_name
-        return iocm.build_note(
-            propagation.title_code, refs, patient=pds, study=sds, uid_root=self.settings.uid_root
-        )
-
-    def mark_propagation(
-        self, pk: int, *, sent: bool, error: str = "", note_uid: str = "", max_attempts: int = 10
-    ) -> None:
-        """Record a send attempt: sent, or failed (retried until ``max_attempts``)."""
-        with self.sessions() as session, session.begin():
-            row = session.get(Propagation, pk)
-            if row is None:
-                raise NotFound(f"no propagation {pk}")
-            row.attempts += 1
-            row.updated_at = datetime.now(UTC)
-            row.note_uid = note_uid or row.note_uid
-            row.last_error = "" if sent else error[:2000]
-            row.status = (
-                "sent" if sent else ("failed" if row.attempts >= max_attempts else "pending")
-            )
-            audit.record(
-                session,
-                AuditEntry(
-                    actor="propagation",
-                    action=Action.AVAILABILITY,
-                    outcome=Outcome.SUCCESS if sent else Outcome.FAILURE,
-                    object_uids=tuple(json.loads(row.sop_instance_uids)),
-                    source=row.destination,
-                    detail={
-                        "iocm": "propagate",
-                        "title": row.title_code,
-                        "status": row.status,
-                        "error": row.last_error,
-                    },
-                ),
-            )
+        return self.propagation.listing(statuses=None if status is None else (status,))
 
     # --- reads --------------------------------------------------------------
     def find(

@@ -9,7 +9,7 @@ The report goes on the same association if it is still open, otherwise on
 a new association to the camera's registered address (PS3.4 J.3.3, with
 SCP/SCU Role Selection, PS3.7 D.3.3.4).
 
-Every result is saved in the index (:mod:`archive.commitments`) before it is
+Every result is saved in the index (:mod:`archive.exchange.commitments`) before it is
 sent, so none is lost when the camera is away or the server restarts: after
 a couple of quick tries the :class:`ReportSender` loop retries it with
 backoff until it is delivered or given up (`photopacs commitment list`).
@@ -32,7 +32,7 @@ from archive import Archive
 from dicom_gateway.associations import Peer, Peers
 from dicom_gateway.sop import COMMITMENT, COMMITMENT_INSTANCE, UNCOMPRESSED, Service
 from dicom_gateway.statuses import REFUSED, Answer, Status
-from dicom_gateway.worker import Worker
+from dicom_gateway.worker import OutboxWorker
 
 log = logging.getLogger(__name__)
 
@@ -253,8 +253,9 @@ def send_report(archive: Archive, aet: str, requester: str, report: Report) -> s
         ae.shutdown()
 
 
-class ReportSender(Worker):
-    """Retries the saved commitment reports not yet delivered (:mod:`archive.commitments`)."""
+class ReportSender(OutboxWorker):
+    """Retries the saved commitment reports not yet delivered
+    (:mod:`archive.exchange.commitments`)."""
 
     name = "commitment-reports"
 
@@ -267,11 +268,8 @@ class ReportSender(Worker):
         max_attempts: int = 20,
         backoff: float | None = None,
     ) -> None:
-        super().__init__(interval=interval)
-        self.archive = archive
+        super().__init__(archive, interval=interval, max_attempts=max_attempts, backoff=backoff)
         self.aet = aet
-        self.max_attempts = max_attempts
-        self.backoff = interval if backoff is None else backoff
 
     def run_once(self) -> tuple[int, int]:
         """Try every due report once; returns (delivered, failed attempts)."""

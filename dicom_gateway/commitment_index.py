@@ -1,5 +1,5 @@
 """Reports on the storage commitments photopacs asked for, kept in the index
-(PS3.4 J.3.3; :mod:`archive.commitment_requests`).
+(PS3.4 J.3.3; :mod:`archive.exchange.commitment_requests`).
 
 * :class:`ReportReceiver` handles an N-EVENT-REPORT that a ``peer`` or
   ``epr`` node sends on a new association (the gateway of `photopacs serve`
@@ -52,7 +52,7 @@ from dicom_gateway.statuses import REFUSED, Answer, Status
 
 log = logging.getLogger(__name__)
 
-SERVICE = "storage-commitment-request"  # audit detail, as archive.commitment_requests
+SERVICE = "storage-commitment-request"  # audit detail, as archive.exchange.commitment_requests
 REPORTER_ROLES = frozenset({NodeRole.PEER, NodeRole.EPR})
 
 

@@ -1,4 +1,4 @@
-"""Auto-forwarding (:mod:`archive.forwarding`): send queued jobs to their
+"""Auto-forwarding (:mod:`archive.exchange.forwarding`): send queued jobs to their
 destination nodes with retry.
 
 Each round asks the archive what is due: the access policy has already
@@ -20,12 +20,12 @@ from datetime import datetime
 from archive import Action, Archive, AuditEntry, Outcome
 from archive.uids import EXPLICIT_LE
 from dicom_gateway.scu import MAX_CONTEXTS, Destination, Item, Sender, SendError
-from dicom_gateway.worker import Worker
+from dicom_gateway.worker import OutboxWorker
 
 log = logging.getLogger(__name__)
 
 
-class Forwarder(Worker):
+class Forwarder(OutboxWorker):
     """Sends due forwarding jobs as ``aet``; :meth:`run_once` is one round."""
 
     name = "forwarding"
@@ -41,11 +41,8 @@ class Forwarder(Worker):
         timeout: float = 30.0,
         batch: int = 500,
     ) -> None:
-        super().__init__(interval=interval)
-        self.archive = archive
+        super().__init__(archive, interval=interval, max_attempts=max_attempts, backoff=backoff)
         self.sender = Sender(aet, timeout=timeout)
-        self.max_attempts = max_attempts
-        self.backoff = interval if backoff is None else backoff
         self.batch = batch
 
     def run_once(self, *, now: datetime | None = None) -> tuple[int, int]:

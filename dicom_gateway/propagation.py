@@ -1,87 +1,90 @@
-"""Sending the IOCM rejection notes the archive owes to peers.
+"""Sending the IOCM rejection notes the archive owes to peers
+(:mod:`archive.exchange.propagation`).
 
 When instances that were moved, got or forwarded to another node are
 quarantined or erased, the archive queues a rejection note per node and
-study (:meth:`Archive.propagations`). This worker sends them by C-STORE to
-the node's registered address and records each attempt; failures are
-retried on the next round until the archive marks them failed, and both
-are visible with `photopacs propagation --all`.
+study. Each round this worker sends the notes that are due by C-STORE to the
+node's registered address and records each attempt; failures are retried
+with backoff and marked failed after ``max_attempts``, and both are visible
+with `photopacs propagation --all`.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
-import threading
+from datetime import datetime
 from pathlib import Path
 
 from archive import Archive
+from archive.exchange.propagation import PropagationInfo
 from dicom_gateway.scu import Destination, Sender, SendError, inspect
+from dicom_gateway.worker import OutboxWorker
 
 log = logging.getLogger(__name__)
 
+GONE = "destination is no longer a registered node"
 
-class Propagator:
+
+class Propagator(OutboxWorker):
     """Sends owed rejection notes as ``aet``; :meth:`run_once` is one round."""
 
-    def __init__(self, archive: Archive, *, aet: str, interval: float = 30.0) -> None:
-        self.archive = archive
-        self.sender = Sender(aet, timeout=30.0)
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+    name = "propagation"
 
-    def run_once(self) -> tuple[int, int]:
-        """Try every pending note once; returns (sent, failed attempts)."""
+    def __init__(
+        self,
+        archive: Archive,
+        *,
+        aet: str,
+        interval: float = 30.0,
+        max_attempts: int = 10,
+        backoff: float | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        super().__init__(archive, interval=interval, max_attempts=max_attempts, backoff=backoff)
+        self.sender = Sender(aet, timeout=timeout)
+
+    def run_once(self, *, now: datetime | None = None) -> tuple[int, int]:
+        """Try every note due at ``now`` once; returns (sent, failed attempts)."""
         sent = failed = 0
-        for owed in self.archive.propagations():
-            node = self.archive.node(owed.destination)
-            if node is None:
-                self.archive.mark_propagation(
-                    owed.pk,
-                    sent=False,
-                    error="destination is no longer a registered node",
-                    max_attempts=1,
-                )
-                failed += 1
-                continue
-            try:
-                note = self.archive.rejection_note(owed)
-                with tempfile.TemporaryDirectory() as tmp:
-                    path = Path(tmp) / "note.dcm"
-                    note.save_as(path, enforce_file_format=True)
-                    result = self.sender.send(
-                        [inspect(path)], Destination(node.ae_title, node.host, node.port)
-                    )
-                ok = bool(result.sent)
-                error = "" if ok else "; ".join(f"0x{c:04X} {m}" for _, c, m in result.failed)
-            except (SendError, OSError) as exc:
-                ok, error = False, str(exc)
-            except Exception as exc:  # never let one note stop the others
-                log.exception("propagation %d failed unexpectedly", owed.pk)
-                ok, error = False, f"internal error: {type(exc).__name__}"
-            self.archive.mark_propagation(
-                owed.pk, sent=ok, error=error, note_uid=str(note.SOPInstanceUID) if ok else ""
+        for owed in self.archive.propagation.due(now=now):
+            if self.stopping:
+                break
+            note_uid, error = self._send(owed)
+            self.archive.propagation.mark(
+                owed.number,
+                sent=not error,
+                error=error,
+                note_uid=note_uid,
+                # A destination no longer registered will not come back by waiting.
+                max_attempts=1 if error == GONE else self.max_attempts,
+                backoff=self.backoff,
             )
-            if ok:
-                sent += 1
-            else:
+            if error:
                 failed += 1
                 log.warning("rejection note to %s not delivered: %s", owed.destination, error)
+            else:
+                sent += 1
         return sent, failed
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="propagation", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("propagation round failed")
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=35)
+    def _send(self, owed: PropagationInfo) -> tuple[str, str]:
+        """(the note's SOP Instance UID, "") when sent, else ("", why not)."""
+        node = self.archive.node(owed.destination)
+        if node is None:
+            return "", GONE
+        try:
+            note = self.archive.propagation.note(owed)
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "note.dcm"
+                note.save_as(path, enforce_file_format=True)
+                result = self.sender.send(
+                    [inspect(path)], Destination(node.ae_title, node.host, node.port)
+                )
+            if result.sent:
+                return str(note.SOPInstanceUID), ""
+            return "", "; ".join(f"0x{c:04X} {m}" for _, c, m in result.failed) or "not sent"
+        except (SendError, OSError) as exc:
+            return "", str(exc) or type(exc).__name__
+        except Exception as exc:  # never let one note stop the others
+            log.exception("propagation %d failed unexpectedly", owed.number)
+            return "", f"internal error: {type(exc).__name__}"

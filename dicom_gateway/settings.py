@@ -58,7 +58,8 @@ class GatewaySettings(BaseSettings):
     propagation_interval: float = Field(
         default=30.0,
         gt=0,
-        description="Seconds between rounds of sending owed IOCM rejection notes to peers.",
+        description="Seconds between rounds of sending owed IOCM rejection notes to peers; "
+        "a failed send is retried after this long, doubling each time up to an hour.",
     )
     forward_interval: float = Field(
         default=10.0,

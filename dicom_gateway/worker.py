@@ -1,10 +1,14 @@
 """A background loop: :meth:`Worker.run_once` every ``interval`` seconds in a
-daemon thread until :meth:`Worker.stop` (the pattern of the propagator)."""
+daemon thread until :meth:`Worker.stop`. The senders of the archive's outboxes
+(:mod:`archive.exchange`) are workers: ``Forwarder``, ``ReportSender`` and
+``Propagator``."""
 
 from __future__ import annotations
 
 import logging
 import threading
+
+from archive import Archive
 
 log = logging.getLogger(__name__)
 
@@ -46,3 +50,16 @@ class Worker:
         if self._thread is not None:
             self._thread.join(timeout=timeout)
             self._thread = None
+
+
+class OutboxWorker(Worker):
+    """A worker that sends one of the archive's outboxes: a failed item is retried
+    after ``backoff`` seconds (default: the interval), doubling, until ``max_attempts``."""
+
+    def __init__(
+        self, archive: Archive, *, interval: float, max_attempts: int, backoff: float | None
+    ) -> None:
+        super().__init__(interval=interval)
+        self.archive = archive
+        self.max_attempts = max_attempts
+        self.backoff = interval if backoff is None else backoff

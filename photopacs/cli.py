@@ -398,10 +398,10 @@ def propagation(show_all: bool) -> None:
     with open_archive() as archive:
         rows = archive.propagations(status=None if show_all else "pending")
     for row in rows:
-        count = len(json.loads(row.sop_instance_uids))
+        count = len(row.sop_instance_uids)
         error = f"  last error: {row.last_error}" if row.last_error else ""
         click.echo(
-            f"{row.pk:>6} {row.destination:<16} {row.title_code} {row.status:<8} "
+            f"{row.number:>6} {row.destination:<16} {row.title_code} {row.status:<8} "
             f"{count} instance(s), {row.attempts} attempt(s){error}"
         )
     click.echo(f"{len(rows)} propagation(s)", err=True)

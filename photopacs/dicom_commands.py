@@ -19,7 +19,7 @@ import click
 
 from archive import Archive, ArchiveError, ArchiveSettings, InvalidArgument
 from archive.convert import ConversionError
-from archive.nodes import valid_ae_title
+from archive.exchange.nodes import valid_ae_title
 from dicom_gateway import GatewaySettings
 from dicom_gateway.commitment_index import IndexedCommitment
 from dicom_gateway.scu import Destination, Item, Sender, SendError, SendResult, inspect

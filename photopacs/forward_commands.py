@@ -11,11 +11,11 @@ from collections.abc import Callable
 import click
 
 from archive import CommitmentRequestInfo, InvalidArgument
-from archive.commitment_requests import STATUSES as REQUEST_STATUSES
-from archive.commitment_requests import UNSETTLED
-from archive.commitments import ReportInfo
-from archive.forwarding import ANY_SOURCE, STATUSES, JobInfo, RuleInfo, valid_sop_class
-from archive.nodes import valid_ae_title
+from archive.exchange.commitment_requests import STATUSES as REQUEST_STATUSES
+from archive.exchange.commitment_requests import UNSETTLED
+from archive.exchange.commitments import ReportInfo
+from archive.exchange.forwarding import ANY_SOURCE, STATUSES, JobInfo, RuleInfo, valid_sop_class
+from archive.exchange.nodes import valid_ae_title
 from photopacs.common import open_archive, operator, with_archive
 
 

@@ -3,7 +3,8 @@ rejection notes owed to peers."""
 
 from __future__ import annotations
 
-import json
+from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 from pydicom.dataset import Dataset
@@ -199,22 +200,19 @@ def test_quarantine_owes_peers_that_hold_copies_a_note(archive: Archive) -> None
         actor="ig",
         reason_code="wrong-patient",
     )
-    owed = {
-        (p.destination, p.title_code, len(json.loads(p.sop_instance_uids)))
-        for p in archive.propagations()
-    }
+    owed = {(p.destination, p.title_code, len(p.sop_instance_uids)) for p in archive.propagations()}
     assert owed == {("PEER1", "113037", 1), ("PEER2", "113037", 2)}
     first = next(p for p in archive.propagations() if p.destination == "PEER1")
-    note = archive.rejection_note(first)
+    note = archive.propagation.note(first)
     parsed = read_note(note)
     assert parsed is not None and parsed.title == "113037"
-    archive.mark_propagation(first.pk, sent=False, error="connection refused")
+    archive.propagation.mark(first.number, sent=False, error="connection refused")
     assert archive.propagations()[0].attempts == 1
-    archive.mark_propagation(first.pk, sent=True, note_uid=note.SOPInstanceUID)
+    archive.propagation.mark(first.number, sent=True, note_uid=note.SOPInstanceUID)
     assert [p.destination for p in archive.propagations()] == ["PEER2"]
 
 
-def test_quality_rejection_propagates_as_quality(archive: Archive) -> None:
+def _delivered_then_quarantined_as_quality(archive: Archive) -> None:
     images = _images(1)
     archive.ingest(encode(images[0]), origin=CAMERA)
     archive.record_delivery("PEER1", [images[0].SOPInstanceUID])
@@ -226,4 +224,23 @@ def test_quality_rejection_propagates_as_quality(archive: Archive) -> None:
         actor="ig",
         reason_code="quality",
     )
+
+
+def test_quality_rejection_propagates_as_quality(archive: Archive) -> None:
+    _delivered_then_quarantined_as_quality(archive)
     assert [p.title_code for p in archive.propagations()] == ["113001"]
+
+
+def test_an_undelivered_note_waits_its_back_off_then_fails_at_max_attempts(
+    archive: Archive,
+) -> None:
+    _delivered_then_quarantined_as_quality(archive)
+    [owed] = archive.propagation.due()
+    now = datetime.now(UTC)
+    mark = partial(archive.propagation.mark, owed.number, sent=False, error="refused")
+    mark(max_attempts=2, backoff=60.0, now=now)
+    assert archive.propagation.due(now=now + timedelta(seconds=59)) == []
+    [again] = archive.propagation.due(now=now + timedelta(seconds=61))
+    assert (again.status, again.attempts, again.last_error) == ("pending", 1, "refused")
+    failed = mark(max_attempts=2, backoff=60.0)
+    assert failed.status == "failed" and archive.propagations() == []

@@ -3,7 +3,6 @@ earns that peer an IOCM rejection note; a dcmtk storescp peer receives it."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pydicom
@@ -12,6 +11,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 from archive import Availability, Level
 from dicom_gateway.propagation import Propagator
 from dicom_gateway.sop import STUDY_ROOT_MOVE
+from dicom_gateway.worker import Worker
 from tests.dicom_gateway.conftest import AET, EPR, Running, associate, seed
 from tests.dicom_gateway.dcmtk import storescp
 from tests.factory import make_dataset
@@ -58,7 +58,7 @@ def test_quarantine_after_a_move_sends_the_peer_a_rejection_note(
     assert refs.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == ds.SOPInstanceUID
     assert archive.propagations() == []
     [done] = archive.propagations(status=None)
-    assert done.status == "sent" and json.loads(done.sop_instance_uids) == [ds.SOPInstanceUID]
+    assert done.status == "sent" and done.sop_instance_uids == (ds.SOPInstanceUID,)
 
 
 def test_an_unreachable_peer_is_retried_and_visible(gateway: Running) -> None:
@@ -75,6 +75,10 @@ def test_an_unreachable_peer_is_retried_and_visible(gateway: Running) -> None:
         actor="ig",
         reason_code="quality",
     )
-    assert Propagator(archive, aet=AET).run_once() == (0, 1)
+    propagator = Propagator(archive, aet=AET, interval=30.0)
+    assert isinstance(propagator, Worker)
+    assert propagator.run_once() == (0, 1)
     [owed] = archive.propagations()
     assert owed.attempts == 1 and owed.title_code == "113001" and owed.last_error
+    assert propagator.run_once() == (0, 0)  # backing off: next try in 30 s
+    assert propagator.run_once(now=owed.next_attempt_at) == (0, 1)

@@ -28,16 +28,19 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive import audit, governance
+from archive import audit
 from archive.audit import Action, AuditEntry, Outcome
 from archive.db import aware
 from archive.dicomfile import valid_uid
 from archive.errors import InvalidArgument, NotFound
+from archive.exchange import outbox, propagation
+from archive.exchange.nodes import NodeInfo, node_info, valid_ae_title
+from archive.exchange.outbox import OPEN, ItemInfo, Retry, Status, item_fields
 from archive.models import (
     Availability,
     ForwardJob,
@@ -49,7 +52,6 @@ from archive.models import (
     Series,
     Study,
 )
-from archive.nodes import NodeInfo, node_info, valid_ae_title
 from archive.policy import Purpose, Requester, Role, visible
 from archive.retrieve import Located
 from archive.store import BlobStore
@@ -58,17 +60,7 @@ ANY_SOURCE = "*"
 DESTINATION_ROLES = frozenset({NodeRole.PEER, NodeRole.EPR})
 # Forwarding discloses recordings to a machine for care: decided as an EPR's care read.
 FORWARDER = Requester(actor="forwarder", role=Role.EPR, purpose=Purpose.CARE)
-MAX_DELAY = 3600.0
-
-PENDING, SENT, FAILED, DROPPED = "pending", "sent", "failed", "dropped"
-STATUSES = (PENDING, SENT, FAILED, DROPPED)
-
-
-def retry_delay(attempts: int, backoff: float) -> float:
-    """Seconds to wait after the ``attempts``-th failure: doubling, capped at an hour."""
-    if backoff <= 0:
-        return 0.0
-    return float(min(backoff * 2 ** max(attempts - 1, 0), MAX_DELAY))
+STATUSES = (Status.PENDING, Status.SENT, Status.FAILED, Status.DROPPED)
 
 
 @dataclass(frozen=True)
@@ -82,17 +74,10 @@ class RuleInfo:
 
 
 @dataclass(frozen=True)
-class JobInfo:
-    number: int
+class JobInfo(ItemInfo):
     rule: int | None
     sop_instance_uid: str
     destination: str
-    status: str
-    attempts: int
-    last_error: str
-    next_attempt_at: datetime
-    created_at: datetime
-    updated_at: datetime
 
 
 @dataclass(frozen=True)
@@ -116,16 +101,10 @@ def _rule(row: ForwardRule) -> RuleInfo:
 
 def _job(row: ForwardJob) -> JobInfo:
     return JobInfo(
-        number=row.pk,
         rule=row.rule_pk,
         sop_instance_uid=row.sop_instance_uid,
         destination=row.destination,
-        status=row.status,
-        attempts=row.attempts,
-        last_error=row.last_error,
-        next_attempt_at=aware(row.next_attempt_at),
-        created_at=aware(row.created_at),
-        updated_at=aware(row.updated_at),
+        **item_fields(row),
     )
 
 
@@ -160,12 +139,7 @@ def queue_for(session: Session, instance: Instance) -> int:
             rule_pk=pk,
             sop_instance_uid=instance.sop_instance_uid,
             destination=destination,
-            status=PENDING,
-            attempts=0,
-            last_error="",
-            next_attempt_at=now,
-            created_at=now,
-            updated_at=now,
+            **outbox.fresh(now),
         )
         for destination, pk in destinations.items()
     )
@@ -173,7 +147,7 @@ def queue_for(session: Session, instance: Instance) -> int:
 
 
 class ForwardQueue:
-    """Rules and the job queue (``archive.forwarding``)."""
+    """Rules and the job queue (``archive.exchange.forwarding``)."""
 
     def __init__(self, sessions: sessionmaker[Session], store: BlobStore) -> None:
         self.sessions = sessions
@@ -246,13 +220,10 @@ class ForwardQueue:
         )
 
     # --- the queue ----------------------------------------------------------
-    def jobs(self, *, statuses: Sequence[str] | None = (PENDING, FAILED)) -> list[JobInfo]:
+    def jobs(self, *, statuses: Sequence[str] | None = OPEN) -> list[JobInfo]:
         """Jobs with one of ``statuses`` (None: all), oldest first."""
         with self.sessions() as session:
-            stmt = select(ForwardJob).order_by(ForwardJob.pk)
-            if statuses is not None:
-                stmt = stmt.where(ForwardJob.status.in_(list(statuses)))
-            return [_job(j) for j in session.scalars(stmt)]
+            return [_job(j) for j in outbox.listing(session, ForwardJob, statuses)]
 
     def due(self, *, limit: int = 500, now: datetime | None = None) -> list[Batch]:
         """Decide, under the access policy, what to send now; one batch per destination.
@@ -261,14 +232,7 @@ class ForwardQueue:
         what is handed out is recorded as delivered to its destination."""
         now = now or datetime.now(UTC)
         with self.sessions() as session, session.begin():
-            jobs = list(
-                session.scalars(
-                    select(ForwardJob)
-                    .where(ForwardJob.status == PENDING, ForwardJob.next_attempt_at <= now)
-                    .order_by(ForwardJob.next_attempt_at, ForwardJob.pk)
-                    .limit(limit)
-                )
-            )
+            jobs = outbox.due(session, ForwardJob, now=now, limit=limit)
             if not jobs:
                 return []
             uids = list({j.sop_instance_uid for j in jobs})
@@ -298,12 +262,8 @@ class ForwardQueue:
                 node = nodes.get(job.destination)
                 instance = instances.get(job.sop_instance_uid)
                 if node is None or node.role not in DESTINATION_ROLES:
-                    job.status, job.last_error = (
-                        FAILED,
-                        (f"{job.destination} is no longer a registered peer or epr node"),
-                    )
-                    job.updated_at = now
-                    dropped.append((job, job.last_error))
+                    gone = f"{job.destination} is no longer a registered peer or epr node"
+                    dropped.append((job, outbox.give_up(job, Status.FAILED, gone, now=now)))
                 elif instance is None:
                     dropped.append((job, self._drop(job, "no longer in the archive", now)))
                 elif instance.availability in (Availability.QUARANTINED, Availability.ERASED):
@@ -317,8 +277,7 @@ class ForwardQueue:
                         if instance.availability is Availability.HELD
                         else "waiting: consent does not permit care use"
                     )
-                    job.last_error = reason[:2000]
-                    job.next_attempt_at = now  # behind the others next round
+                    outbox.postpone(job, reason, now=now)
                 else:
                     grouped[job.destination].append(
                         (
@@ -335,7 +294,7 @@ class ForwardQueue:
                         )
                     )
             for destination, items in grouped.items():
-                governance.record_delivery(
+                propagation.record_delivery(
                     session, destination, [loc.sop_instance_uid for _, loc in items]
                 )
             if dropped:
@@ -368,10 +327,7 @@ class ForwardQueue:
 
     @staticmethod
     def _drop(job: ForwardJob, reason: str, now: datetime) -> str:
-        job.status = DROPPED
-        job.last_error = f"dropped: {reason}"[:2000]
-        job.updated_at = now
-        return job.last_error
+        return outbox.give_up(job, Status.DROPPED, f"dropped: {reason}", now=now)
 
     @staticmethod
     def _patients(session: Session, uids: Sequence[str]) -> dict[str, str]:
@@ -399,6 +355,7 @@ class ForwardQueue:
         """Record one round's send attempt to ``destination``: ``sent`` job numbers are
         done; ``failed`` ones (number -> error) retry later, or fail at ``max_attempts``."""
         now = now or datetime.now(UTC)
+        retry = Retry(max_attempts=max_attempts, backoff=backoff)
         numbers = [*sent, *failed]
         if not numbers:
             return
@@ -417,20 +374,9 @@ class ForwardQueue:
                 job = rows.get(number)
                 if job is None:
                     continue
-                job.attempts += 1
-                job.updated_at = now
-                if number in failed:
-                    job.last_error = failed[number][:2000] or "not delivered"
-                    if job.attempts >= max_attempts:
-                        job.status = FAILED
-                    else:
-                        job.next_attempt_at = now + timedelta(
-                            seconds=retry_delay(job.attempts, backoff)
-                        )
-                    outcome = str(Outcome.FAILURE)
-                else:
-                    job.status, job.last_error = SENT, ""
-                    outcome = str(Outcome.SUCCESS)
+                why = failed.get(number)
+                outbox.attempt(job, error=why, done=Status.SENT, retry=retry, now=now)
+                outcome = str(Outcome.SUCCESS if why is None else Outcome.FAILURE)
                 pid = patients.get(job.sop_instance_uid, "")
                 key = (outcome, pid, job.status, job.last_error[:500])
                 groups[key].append(job.sop_instance_uid)
@@ -462,19 +408,11 @@ class ForwardQueue:
         """Put failed jobs (one, or all) back in the queue with a fresh attempt count."""
         now = datetime.now(UTC)
         with self.sessions() as session, session.begin():
-            stmt = select(ForwardJob).where(ForwardJob.status == FAILED)
-            if number is not None:
-                stmt = stmt.where(ForwardJob.pk == number)
-            rows = list(session.scalars(stmt))
+            which = () if number is None else (ForwardJob.pk == number,)
+            rows = outbox.listing(session, ForwardJob, (Status.FAILED,), *which)
             if number is not None and not rows:
                 raise NotFound(f"no failed forwarding job {number}")
-            for job in rows:
-                job.status, job.attempts, job.next_attempt_at, job.updated_at = (
-                    PENDING,
-                    0,
-                    now,
-                    now,
-                )
+            outbox.requeue(rows, now=now)
             if rows:
                 audit.record(
                     session,

@@ -35,8 +35,8 @@ from archive.audit import Action, AuditEntry, Outcome
 from archive.db import aware
 from archive.dicomfile import valid_uid
 from archive.errors import AlreadyExists, InvalidArgument, NotAuthorised, NotFound
+from archive.exchange.nodes import valid_ae_title
 from archive.models import CommitmentRequest, CommitmentRequestInstance
-from archive.nodes import valid_ae_title
 
 PENDING, COMMITTED, PARTLY_FAILED = "pending", "committed", "partly-failed"
 TIMED_OUT, REFUSED = "timed-out", "refused"
@@ -132,7 +132,7 @@ def _refs(refs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 class CommitmentRequests:
-    """Outgoing storage-commitment transactions (``archive.commitment_requests``)."""
+    """Outgoing storage-commitment transactions (``archive.exchange.commitment_requests``)."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions

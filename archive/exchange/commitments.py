@@ -13,34 +13,23 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive import audit
 from archive.audit import Action, AuditEntry, Outcome
-from archive.db import aware
-from archive.errors import NotFound
-from archive.forwarding import retry_delay
+from archive.exchange import outbox
+from archive.exchange.outbox import OPEN, ItemInfo, Retry, Status, item_fields
 from archive.models import CommitmentReport
-
-PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
 
 @dataclass(frozen=True)
-class ReportInfo:
-    number: int
+class ReportInfo(ItemInfo):
     transaction_uid: str
     requester: str
     committed: tuple[tuple[str, str], ...]  # (SOP class, SOP instance)
     failed: tuple[tuple[str, str], ...]
-    status: str
-    attempts: int
-    last_error: str
-    next_attempt_at: datetime
-    created_at: datetime
-    updated_at: datetime
 
 
 def _pairs(text: str) -> tuple[tuple[str, str], ...]:
@@ -49,22 +38,16 @@ def _pairs(text: str) -> tuple[tuple[str, str], ...]:
 
 def _info(row: CommitmentReport) -> ReportInfo:
     return ReportInfo(
-        number=row.pk,
         transaction_uid=row.transaction_uid,
         requester=row.requester,
         committed=_pairs(row.committed),
         failed=_pairs(row.failed),
-        status=row.status,
-        attempts=row.attempts,
-        last_error=row.last_error,
-        next_attempt_at=aware(row.next_attempt_at),
-        created_at=aware(row.created_at),
-        updated_at=aware(row.updated_at),
+        **item_fields(row),
     )
 
 
 class CommitmentReports:
-    """The durable queue of N-EVENT-REPORTs (``archive.commitments``)."""
+    """The durable queue of N-EVENT-REPORTs (``archive.exchange.commitments``)."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
@@ -86,40 +69,21 @@ class CommitmentReports:
                 requester=requester[:16],
                 committed=json.dumps([list(p) for p in committed]),
                 failed=json.dumps([list(p) for p in failed]),
-                status=PENDING,
-                attempts=0,
-                last_error="",
-                next_attempt_at=now + timedelta(seconds=retry_after),
-                created_at=now,
-                updated_at=now,
+                **outbox.fresh(now, after=retry_after),
             )
             session.add(row)
             session.flush()
             return _info(row)
 
-    def listing(self, *, statuses: Sequence[str] | None = (PENDING, FAILED)) -> list[ReportInfo]:
+    def listing(self, *, statuses: Sequence[str] | None = OPEN) -> list[ReportInfo]:
         with self.sessions() as session:
-            stmt = select(CommitmentReport).order_by(CommitmentReport.pk)
-            if statuses is not None:
-                stmt = stmt.where(CommitmentReport.status.in_(list(statuses)))
-            return [_info(r) for r in session.scalars(stmt)]
+            return [_info(r) for r in outbox.listing(session, CommitmentReport, statuses)]
 
     def due(self, *, limit: int = 100, now: datetime | None = None) -> list[ReportInfo]:
         """Pending reports whose next attempt is due."""
         now = now or datetime.now(UTC)
         with self.sessions() as session:
-            return [
-                _info(r)
-                for r in session.scalars(
-                    select(CommitmentReport)
-                    .where(
-                        CommitmentReport.status == PENDING,
-                        CommitmentReport.next_attempt_at <= now,
-                    )
-                    .order_by(CommitmentReport.next_attempt_at, CommitmentReport.pk)
-                    .limit(limit)
-                )
-            ]
+            return [_info(r) for r in outbox.due(session, CommitmentReport, now=now, limit=limit)]
 
     def mark(
         self,
@@ -134,21 +98,16 @@ class CommitmentReports:
         """Record one delivery attempt (audited)."""
         now = datetime.now(UTC)
         with self.sessions() as session, session.begin():
-            row = session.get(CommitmentReport, number)
-            if row is None:
-                raise NotFound(f"no commitment report {number}")
-            row.attempts += 1
-            row.updated_at = now
-            if delivered:
-                row.status, row.last_error = DELIVERED, ""
-            else:
-                row.last_error = (error or "not delivered")[:2000]
-                if row.attempts >= max_attempts:
-                    row.status = FAILED
-                else:
-                    row.next_attempt_at = now + timedelta(
-                        seconds=retry_delay(row.attempts, backoff)
-                    )
+            row = outbox.attempt_on(
+                session,
+                CommitmentReport,
+                number,
+                what="commitment report",
+                error=None if delivered else error,
+                done=Status.DELIVERED,
+                retry=Retry(max_attempts=max_attempts, backoff=backoff),
+                now=now,
+            )
             info = _info(row)
             audit.record(
                 session,
