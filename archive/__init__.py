@@ -31,6 +31,16 @@ from archive.models import Availability, NodeRole, ReasonCode
 from archive.nodes import NodeInfo
 from archive.policy import Purpose, Requester, Role
 from archive.query import Match
+from archive.records import (
+    AccessEvent,
+    ConsentBadge,
+    ImageItem,
+    ImageRecord,
+    PatientInfo,
+    ReviewItem,
+    StudyEntry,
+    Timeline,
+)
 from archive.retrieve import Located
 from archive.reviews import ReviewInfo, node_subject, session_subject
 from archive.service import Archive
@@ -38,6 +48,7 @@ from archive.settings import ArchiveSettings
 from archive.users import Accounts, AuthenticationFailed, SessionInfo, SignInThrottled, UserInfo
 
 __all__ = [
+    "AccessEvent",
     "Accounts",
     "Action",
     "AlreadyExists",
@@ -50,10 +61,13 @@ __all__ = [
     "ChainReport",
     "CommitmentRequestInfo",
     "ConfigurationError",
+    "ConsentBadge",
     "ConsentRequest",
     "DuplicateInstance",
     "Expected",
     "FixityReport",
+    "ImageItem",
+    "ImageRecord",
     "InconsistentObject",
     "IngestResult",
     "InvalidArgument",
@@ -73,17 +87,21 @@ __all__ = [
     "Origin",
     "Outcome",
     "Overview",
+    "PatientInfo",
     "Purpose",
     "ReasonCode",
     "Recorded",
     "Requester",
     "ReviewInfo",
+    "ReviewItem",
     "Role",
     "SchemaOutOfDate",
     "SessionInfo",
     "SignInThrottled",
     "StorageError",
     "StorageFull",
+    "StudyEntry",
+    "Timeline",
     "UserInfo",
     "node_subject",
     "session_subject",

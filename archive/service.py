@@ -30,6 +30,7 @@ from archive import (
     nodes,
     policy,
     query,
+    records,
     retrieve,
     reviews,
 )
@@ -56,6 +57,7 @@ from archive.models import (
 from archive.nodes import NodeInfo
 from archive.policy import Requester
 from archive.query import Match
+from archive.records import AccessEvent, ImageRecord, ReviewItem, Timeline
 from archive.retrieve import Located
 from archive.reviews import ReviewInfo
 from archive.settings import ArchiveSettings
@@ -384,6 +386,56 @@ class Archive:
                 requester=requester,
                 destination=destination,
                 limit=limit or self.settings.query_max_results,
+            )
+
+    def timeline(self, patient_id: str, *, requester: Requester) -> Timeline:
+        """A patient's studies with the recordings ``requester`` may see, audited as a
+        view; :class:`NotFound` (its refusal audited) when nothing is visible."""
+        with self.transaction() as session:
+            return records.timeline(session, requester, patient_id)
+
+    def image(self, sop_instance_uid: str, *, requester: Requester, what: str) -> ImageRecord:
+        """One recording ``requester`` may see, with its consent badge and where its
+        stored object is; audited as a view of ``what``, a refusal too."""
+        with self.transaction() as session:
+            return records.image(session, self.store, requester, sop_instance_uid, what=what)
+
+    def visible_instances(self, patient_id: str, *, requester: Requester) -> set[str]:
+        """SOP Instance UIDs of a patient's recordings ``requester`` may see (not audited:
+        for filtering what an audited read returned)."""
+        with self.transaction() as session:
+            return records.visible_instances(session, requester, patient_id)
+
+    def patient_of_study(self, study_instance_uid: str, *, requester: Requester) -> str:
+        """The PatientID of a study holding a recording ``requester`` may see, else
+        :class:`NotFound` (not audited)."""
+        with self.transaction() as session:
+            return records.patient_of_study(session, requester, study_instance_uid)
+
+    def review_queue(self, *, requester: Requester, limit: int = 500) -> list[ReviewItem]:
+        """Held and quarantined recordings, on the governance review path only; audited."""
+        with self.transaction() as session:
+            return records.review_queue(session, requester, limit=limit)
+
+    def accesses(
+        self,
+        *,
+        requester: Requester,
+        patient_id: str = "",
+        about_actor: str = "",
+        refused_only: bool = False,
+        limit: int = 1000,
+    ) -> list[AccessEvent]:
+        """The audit trail about a patient or an actor, newest first, for governance
+        (:func:`archive.policy.may_read_audit`); the look is audited."""
+        with self.transaction() as session:
+            return records.accesses(
+                session,
+                requester,
+                patient_id=patient_id,
+                about_actor=about_actor,
+                refused_only=refused_only,
+                limit=limit,
             )
 
     def committable(self, references: Sequence[tuple[str, str]]) -> list[bool]:

@@ -39,8 +39,8 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import generate_fragments, generate_frames
 from pydicom.pixels.utils import pixel_array
 
+from archive import ImageItem
 from archive.convert import jpeg
-from archive.viewer_support import ImageItem
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,6 @@ from archive import (
 )
 from archive.consent_rules import ADULT_AGE, age_on
 from archive.policy import DECIDERS
-from archive.viewer_support import patient_of_study, visible_instances
 from consent_sr import ConsentStatus
 from web_viewer.deps import Ctx, Viewer, Working, WorkingWriter, check_csrf, staff_name
 from web_viewer.errors import BadRequest, UploadRejected
@@ -82,7 +81,7 @@ def _requesters(viewer: Viewer) -> list[Any]:
 
 
 def _visible(ctx: Ctx, viewer: Viewer, patient_id: str, review: bool) -> set[str]:
-    return visible_instances(ctx.archive, viewer.requester(review=review), patient_id)
+    return ctx.archive.visible_instances(patient_id, requester=viewer.requester(review=review))
 
 
 def _may_record(viewer: Viewer) -> bool:
@@ -110,7 +109,7 @@ def _check_study(ctx: Ctx, viewer: Viewer, patient_id: str, study: str) -> None:
     uid_or_400(study, "study")
     for requester in _requesters(viewer):
         try:
-            if patient_of_study(ctx.archive, requester, study) == patient_id:
+            if ctx.archive.patient_of_study(study, requester=requester) == patient_id:
                 return
         except NotFound:
             continue

@@ -8,8 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from archive import Level
-from archive.viewer_support import Timeline, timeline
+from archive import Level, Timeline
 from web_viewer.deps import Ctx, Viewer, Working, record_page
 from web_viewer.errors import BadRequest
 from web_viewer.media import body_site
@@ -95,7 +94,7 @@ def search_page(
 
 @pages.get("/patients/{patient_id}", response_class=HTMLResponse)
 def timeline_page(request: Request, ctx: Ctx, viewer: Working, patient_id: str) -> Response:
-    t = timeline(ctx.archive, viewer.requester(), patient_id_or_404(patient_id))
+    t = ctx.archive.timeline(patient_id_or_404(patient_id), requester=viewer.requester())
     return render(request, "timeline.html", viewer, timeline=t, groups=grouped(ctx, t))
 
 
@@ -121,7 +120,7 @@ def api_search(
 
 @api.get("/patients/{patient_id}", summary="A patient's timeline of studies and recordings")
 def api_timeline(ctx: Ctx, viewer: Working, patient_id: str) -> dict[str, Any]:
-    t = timeline(ctx.archive, viewer.requester(), patient_id_or_404(patient_id))
+    t = ctx.archive.timeline(patient_id_or_404(patient_id), requester=viewer.requester())
     p = t.patient
     return {
         "patient": {

@@ -1,11 +1,19 @@
-"""Reads the web viewer needs beyond :meth:`Archive.find`: a patient's timeline,
-one image's details, the governance review queue and the "who accessed this
-patient" view of the audit trail.
+"""Reads of the record beyond :meth:`Archive.find`: a patient's timeline, one
+image's details, the governance review queue and the "who accessed this
+patient" view of the audit trail. The :class:`~archive.Archive` methods of the
+same names run them, each in its own transaction.
 
-Every read of instances here filters with :func:`archive.policy.visible` (the
-one access decision) in the database and is audited in the same transaction;
-nothing here filters availability or consent on its own. Reads of the audit
-trail are for governance staff acting for the governance purpose only.
+Every function takes an open session (the caller's transaction). Every read of
+instances here filters with :func:`archive.policy.visible` (the one access
+decision) in the database and is audited in that transaction; nothing here
+filters availability or consent on its own. A read that shows nothing raises
+:class:`NotFound` carrying its refused-look audit entry, which
+:meth:`Archive.transaction` writes after the rollback (ADR 0007). Reads of the
+audit trail are for governance staff acting for the governance purpose only
+(:func:`archive.policy.may_read_audit`).
+
+What is returned are plain dataclasses, never index rows; how they are shown
+(video or document, rendered copies) is the edge's business.
 """
 
 from __future__ import annotations
@@ -31,10 +39,8 @@ from archive.policy import (
     visible,
 )
 from archive.retrieve import owner_of
-from archive.service import Archive
+from archive.store import BlobStore
 from archive.uids import VIDEO_CLASSES
-
-VIDEO_SOP_CLASSES = VIDEO_CLASSES
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,7 @@ class ImageItem:
 
     @property
     def is_video(self) -> bool:
-        return self.sop_class_uid in VIDEO_SOP_CLASSES
+        return self.sop_class_uid in VIDEO_CLASSES
 
     @property
     def is_document(self) -> bool:
@@ -231,141 +237,135 @@ def _refused(
     return NotFound(message, refusal=entry)
 
 
-def timeline(archive: Archive, requester: Requester, patient_id: str) -> Timeline:
+def timeline(session: Session, requester: Requester, patient_id: str) -> Timeline:
     """A patient's studies, newest first, with the instances ``requester`` may see.
 
     Raises :class:`NotFound` when the requester sees nothing of that patient
     (not told apart from a patient the archive does not hold). Audited as a view.
     """
-    with archive.transaction() as session:
-        rows = session.execute(
-            _joined(requester)
-            .where(Patient.patient_id == patient_id)
-            .order_by(Study.study_date.desc(), Study.study_time.desc(), Study.pk, Instance.pk)
-        ).all()
-        if not rows:
-            known = session.scalar(select(Patient.pk).where(Patient.patient_id == patient_id))
-            raise _refused(
-                requester,
-                "no such patient",
-                what="timeline",
-                reason="nothing visible",
-                patient_id=patient_id[:64] if known is not None else "",
-            )
-        studies: dict[str, StudyEntry] = {}
-        patient = _patient(rows[0][7])
-        for inst, series_uid, modality, body_part, series_desc, study_uid, study, _ in rows:
-            entry = studies.setdefault(
-                study_uid,
-                StudyEntry(
-                    study_uid,
-                    study.study_date,
-                    study.study_time,
-                    study.study_description,
-                    study.accession_number,
-                ),
-            )
-            entry.items.append(_item(inst, series_uid, modality, body_part, series_desc, study_uid))
-        result = Timeline(patient=patient, studies=list(studies.values()))
-        _record(
-            session,
+    rows = session.execute(
+        _joined(requester)
+        .where(Patient.patient_id == patient_id)
+        .order_by(Study.study_date.desc(), Study.study_time.desc(), Study.pk, Instance.pk)
+    ).all()
+    if not rows:
+        known = session.scalar(select(Patient.pk).where(Patient.patient_id == patient_id))
+        raise _refused(
             requester,
-            action=Action.VIEW,
-            outcome=Outcome.SUCCESS,
-            patient_id=patient_id,
-            object_uids=tuple(i.sop_instance_uid for s in result.studies for i in s.items)[:1000],
-            detail={"what": "timeline", "instances": result.count},
+            "no such patient",
+            what="timeline",
+            reason="nothing visible",
+            patient_id=patient_id[:64] if known is not None else "",
         )
-        return result
+    studies: dict[str, StudyEntry] = {}
+    patient = _patient(rows[0][7])
+    for inst, series_uid, modality, body_part, series_desc, study_uid, study, _ in rows:
+        entry = studies.setdefault(
+            study_uid,
+            StudyEntry(
+                study_uid,
+                study.study_date,
+                study.study_time,
+                study.study_description,
+                study.accession_number,
+            ),
+        )
+        entry.items.append(_item(inst, series_uid, modality, body_part, series_desc, study_uid))
+    result = Timeline(patient=patient, studies=list(studies.values()))
+    _record(
+        session,
+        requester,
+        action=Action.VIEW,
+        outcome=Outcome.SUCCESS,
+        patient_id=patient_id,
+        object_uids=tuple(i.sop_instance_uid for s in result.studies for i in s.items)[:1000],
+        detail={"what": "timeline", "instances": result.count},
+    )
+    return result
 
 
 def image(
-    archive: Archive, requester: Requester, sop_instance_uid: str, *, what: str
+    session: Session, store: BlobStore, requester: Requester, sop_instance_uid: str, *, what: str
 ) -> ImageRecord:
     """One instance ``requester`` may see, with its governing consent; audited as
     a view of ``what`` (page, thumbnail, image, video, download). Raises
     :class:`NotFound` for an instance that is absent or not visible alike."""
-    with archive.transaction() as session:
-        row = session.execute(
-            _joined(requester).where(Instance.sop_instance_uid == sop_instance_uid)
-        ).first()
-        if row is None:
-            raise _refused(
-                requester,
-                "no such image",
-                what=what,
-                reason="not found or not visible",
-                object_uids=(sop_instance_uid[:64],),
-                patient_id=owner_of(session, sop_instance_uid),
-            )
-        inst, series_uid, modality, body_part, series_desc, study_uid, _, pat = row
-        item = _item(inst, series_uid, modality, body_part, series_desc, study_uid)
-        badge = None
-        if inst.governing_consent_uid:
-            rec = session.scalar(
-                select(ConsentRecord).where(
-                    ConsentRecord.sop_instance_uid == inst.governing_consent_uid
-                )
-            )
-            if rec is not None:
-                badge = ConsentBadge(
-                    document_uid=rec.sop_instance_uid,
-                    status=rec.status,
-                    level=rec.level,
-                    purpose=rec.purpose,
-                    also_teaching=rec.also_teaching,
-                    consenter=rec.consenter,
-                    consenter_name=rec.consenter_name,
-                    form=rec.form,
-                    basis=rec.basis,
-                    authorised_by=rec.authorised_by,
-                    recorded_by=rec.recorded_by,
-                    decided_at=rec.decided_at,
-                )
-        _record(
-            session,
+    row = session.execute(
+        _joined(requester).where(Instance.sop_instance_uid == sop_instance_uid)
+    ).first()
+    if row is None:
+        raise _refused(
             requester,
-            action=Action.VIEW,
-            outcome=Outcome.SUCCESS,
-            patient_id=pat.patient_id,
-            object_uids=(inst.sop_instance_uid,),
-            detail={"what": what},
+            "no such image",
+            what=what,
+            reason="not found or not visible",
+            object_uids=(sop_instance_uid[:64],),
+            patient_id=owner_of(session, sop_instance_uid),
         )
-        return ImageRecord(
-            patient=_patient(pat),
-            item=item,
-            consent=badge,
-            path=archive.store.path_for(inst.storage_key),
+    inst, series_uid, modality, body_part, series_desc, study_uid, _, pat = row
+    item = _item(inst, series_uid, modality, body_part, series_desc, study_uid)
+    badge = None
+    if inst.governing_consent_uid:
+        rec = session.scalar(
+            select(ConsentRecord).where(
+                ConsentRecord.sop_instance_uid == inst.governing_consent_uid
+            )
         )
+        if rec is not None:
+            badge = ConsentBadge(
+                document_uid=rec.sop_instance_uid,
+                status=rec.status,
+                level=rec.level,
+                purpose=rec.purpose,
+                also_teaching=rec.also_teaching,
+                consenter=rec.consenter,
+                consenter_name=rec.consenter_name,
+                form=rec.form,
+                basis=rec.basis,
+                authorised_by=rec.authorised_by,
+                recorded_by=rec.recorded_by,
+                decided_at=rec.decided_at,
+            )
+    _record(
+        session,
+        requester,
+        action=Action.VIEW,
+        outcome=Outcome.SUCCESS,
+        patient_id=pat.patient_id,
+        object_uids=(inst.sop_instance_uid,),
+        detail={"what": what},
+    )
+    return ImageRecord(
+        patient=_patient(pat), item=item, consent=badge, path=store.path_for(inst.storage_key)
+    )
 
 
-def visible_instances(archive: Archive, requester: Requester, patient_id: str) -> set[str]:
+def visible_instances(session: Session, requester: Requester, patient_id: str) -> set[str]:
     """SOP Instance UIDs of a patient's instances that ``requester`` may see (not audited:
     callers use it to filter what an audited read returned)."""
-    with archive.sessions() as session:
-        return set(
-            session.scalars(
-                select(Instance.sop_instance_uid)
-                .join(Series, Instance.series_pk == Series.pk)
-                .join(Study, Series.study_pk == Study.pk)
-                .join(Patient, Study.patient_pk == Patient.pk)
-                .where(Patient.patient_id == patient_id, visible(requester))
-            )
-        )
-
-
-def patient_of_study(archive: Archive, requester: Requester, study_instance_uid: str) -> str:
-    """The PatientID of a study holding an instance ``requester`` may see, else NotFound."""
-    with archive.sessions() as session:
-        found = session.scalar(
-            select(Patient.patient_id)
-            .select_from(Instance)
+    return set(
+        session.scalars(
+            select(Instance.sop_instance_uid)
             .join(Series, Instance.series_pk == Series.pk)
             .join(Study, Series.study_pk == Study.pk)
             .join(Patient, Study.patient_pk == Patient.pk)
-            .where(Study.study_instance_uid == study_instance_uid, visible(requester))
-            .limit(1)
+            .where(Patient.patient_id == patient_id, visible(requester))
         )
+    )
+
+
+def patient_of_study(session: Session, requester: Requester, study_instance_uid: str) -> str:
+    """The PatientID of a study holding an instance ``requester`` may see, else NotFound
+    (not audited)."""
+    found = session.scalar(
+        select(Patient.patient_id)
+        .select_from(Instance)
+        .join(Series, Instance.series_pk == Series.pk)
+        .join(Study, Series.study_pk == Study.pk)
+        .join(Patient, Study.patient_pk == Patient.pk)
+        .where(Study.study_instance_uid == study_instance_uid, visible(requester))
+        .limit(1)
+    )
     if found is None:
         raise NotFound("no such study")
     return found
@@ -379,37 +379,36 @@ class ReviewItem:
     changed_at: datetime | None
 
 
-def review_queue(archive: Archive, requester: Requester, *, limit: int = 500) -> list[ReviewItem]:
+def review_queue(session: Session, requester: Requester, *, limit: int = 500) -> list[ReviewItem]:
     """Held and quarantined instances: the governance review path (``requester.review``
     with the governance purpose; anyone else gets an empty list). Audited."""
-    with archive.sessions() as session, session.begin():
-        rows = session.execute(
-            _joined(requester)
-            .order_by(Instance.availability_changed_at.desc(), Instance.pk)
-            .limit(limit)
-        ).all()
-        out = [
-            ReviewItem(
-                patient=_patient(pat),
-                item=_item(inst, series_uid, modality, body_part, desc, study_uid),
-                changed_by=inst.availability_actor,
-                changed_at=inst.availability_changed_at,
-            )
-            for inst, series_uid, modality, body_part, desc, study_uid, _, pat in rows
-        ]
-        _record(
-            session,
-            requester,
-            action=Action.VIEW,
-            outcome=Outcome.SUCCESS,
-            object_uids=tuple(r.item.sop_instance_uid for r in out)[:1000],
-            detail={"what": "review queue", "instances": len(out)},
+    rows = session.execute(
+        _joined(requester)
+        .order_by(Instance.availability_changed_at.desc(), Instance.pk)
+        .limit(limit)
+    ).all()
+    out = [
+        ReviewItem(
+            patient=_patient(pat),
+            item=_item(inst, series_uid, modality, body_part, desc, study_uid),
+            changed_by=inst.availability_actor,
+            changed_at=inst.availability_changed_at,
         )
-        return out
+        for inst, series_uid, modality, body_part, desc, study_uid, _, pat in rows
+    ]
+    _record(
+        session,
+        requester,
+        action=Action.VIEW,
+        outcome=Outcome.SUCCESS,
+        object_uids=tuple(r.item.sop_instance_uid for r in out)[:1000],
+        detail={"what": "review queue", "instances": len(out)},
+    )
+    return out
 
 
 def accesses(
-    archive: Archive,
+    session: Session,
     requester: Requester,
     *,
     patient_id: str = "",
@@ -427,36 +426,35 @@ def accesses(
         where.append(AuditEvent.actor == about_actor)
     if refused_only:
         where = [*where, AuditEvent.outcome == str(Outcome.REFUSED)]
-    with archive.sessions() as session, session.begin():
-        rows = session.scalars(
-            select(AuditEvent).where(*where).order_by(AuditEvent.seq.desc()).limit(limit)
-        ).all()
-        out = [
-            AccessEvent(
-                seq=r.seq,
-                occurred_at=r.occurred_at,
-                actor=r.actor,
-                role=r.role,
-                purpose=r.purpose,
-                action=r.action,
-                outcome=r.outcome,
-                object_uids=tuple(json.loads(r.object_uids or "[]")),
-                source=r.source,
-                detail=dict(json.loads(r.detail or "{}")),
-            )
-            for r in rows
-        ]
-        _record(
-            session,
-            requester,
-            action=Action.VIEW,
-            outcome=Outcome.SUCCESS,
-            patient_id=patient_id,
-            detail={
-                "what": "access audit",
-                "events": len(out),
-                "refused_only": refused_only,
-                **({"about_actor": about_actor} if about_actor else {}),
-            },
+    rows = session.scalars(
+        select(AuditEvent).where(*where).order_by(AuditEvent.seq.desc()).limit(limit)
+    ).all()
+    out = [
+        AccessEvent(
+            seq=r.seq,
+            occurred_at=r.occurred_at,
+            actor=r.actor,
+            role=r.role,
+            purpose=r.purpose,
+            action=r.action,
+            outcome=r.outcome,
+            object_uids=tuple(json.loads(r.object_uids or "[]")),
+            source=r.source,
+            detail=dict(json.loads(r.detail or "{}")),
         )
-        return out
+        for r in rows
+    ]
+    _record(
+        session,
+        requester,
+        action=Action.VIEW,
+        outcome=Outcome.SUCCESS,
+        patient_id=patient_id,
+        detail={
+            "what": "access audit",
+            "events": len(out),
+            "refused_only": refused_only,
+            **({"about_actor": about_actor} if about_actor else {}),
+        },
+    )
+    return out
