@@ -45,9 +45,12 @@ from archive.retrieve import Located
 from archive.reviews import ReviewInfo, node_subject, session_subject
 from archive.service import Archive
 from archive.settings import ArchiveSettings
+from archive.uids import DOCUMENT_CLASSES, VIDEO_CLASSES
 from archive.users import Accounts, AuthenticationFailed, SessionInfo, SignInThrottled, UserInfo
 
 __all__ = [
+    "DOCUMENT_CLASSES",
+    "VIDEO_CLASSES",
     "AccessEvent",
     "Accounts",
     "Action",

@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session
 
 from archive import audit
 from archive.audit import Action, AuditEntry, Outcome
-from archive.consent_rules import Kind, kind_of
 from archive.errors import NotFound
 from archive.models import AuditEvent, ConsentRecord, Instance, Patient, Series, Study
 from archive.policy import (
@@ -40,7 +39,6 @@ from archive.policy import (
 )
 from archive.retrieve import owner_of
 from archive.store import BlobStore
-from archive.uids import VIDEO_CLASSES
 
 
 @dataclass(frozen=True)
@@ -77,14 +75,6 @@ class ImageItem:
     received_at: datetime
     received_by: str
     received_from: str
-
-    @property
-    def is_video(self) -> bool:
-        return self.sop_class_uid in VIDEO_CLASSES
-
-    @property
-    def is_document(self) -> bool:
-        return kind_of(self.sop_class_uid, self.modality) is Kind.DOCUMENT
 
 
 @dataclass

@@ -15,7 +15,15 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from archive import ImageRecord, NotFound
 from web_viewer.deps import Ctx, Working
-from web_viewer.media import MediaCache, NotRenderable, body_site, describe, etag
+from web_viewer.media import (
+    MediaCache,
+    NotRenderable,
+    body_site,
+    describe,
+    etag,
+    is_document,
+    is_video,
+)
 from web_viewer.routes.common import uid_or_404
 from web_viewer.templating import render
 
@@ -65,8 +73,8 @@ def details(ctx: Ctx, record: ImageRecord) -> dict[str, Any]:
         "availability": item.availability,
         "availability_reason": item.availability_reason,
         "uses": list(item.uses),
-        "video": item.is_video,
-        "document": item.is_document,
+        "video": is_video(item),
+        "document": is_document(item),
         "derived": attributes.get("Derived", ""),
         "attributes": attributes,
         "consent": None
