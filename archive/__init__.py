@@ -43,7 +43,7 @@ from archive.records import (
 )
 from archive.retrieve import Located
 from archive.reviews import ReviewInfo, node_subject, session_subject
-from archive.service import Archive
+from archive.service import Archive, Health
 from archive.settings import ArchiveSettings
 from archive.uids import DOCUMENT_CLASSES, VIDEO_CLASSES
 from archive.users import Accounts, AuthenticationFailed, SessionInfo, SignInThrottled, UserInfo
@@ -69,6 +69,7 @@ __all__ = [
     "DuplicateInstance",
     "Expected",
     "FixityReport",
+    "Health",
     "ImageItem",
     "ImageRecord",
     "InconsistentObject",

@@ -11,12 +11,13 @@ import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from pydicom.dataset import Dataset
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive import (
@@ -67,6 +68,18 @@ from archive.users import Accounts
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Health:
+    """Whether the archive can work: the index answers, the data folder is there."""
+
+    database: str  # "ok" or "unreachable"
+    storage: str  # "ok" or "missing"
+
+    @property
+    def ok(self) -> bool:
+        return self.database == "ok" and self.storage == "ok"
+
+
 class Archive:
     """A handle on one archive (index database + data folder)."""
 
@@ -111,6 +124,35 @@ class Archive:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+    def health(self) -> Health:
+        """Liveness and readiness (``/healthz``): a trivial query, and the objects folder."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            database = "ok"
+        except Exception:
+            database = "unreachable"
+        storage = "ok" if self.store.objects.is_dir() else "missing"
+        return Health(database=database, storage=storage)
+
+    @property
+    def derived_folder(self) -> Path:
+        """Where copies derived from stored objects belong (an edge's render cache):
+        ``<kind>/<aa>/<sha256><suffix>``, named by the object's hash, so that erasing
+        the object erases them too (ADR 0001)."""
+        return self.store.derived
+
+    @property
+    def scratch_folder(self) -> Path:
+        """The archive's temporary folder, on the data folder's disk (not a RAM /tmp):
+        for spooling what will be ingested."""
+        return self.store.tmp
+
+    def object_path(self, storage_key: str) -> Path:
+        """Where the stored object with this storage key (:attr:`ImageItem.storage_key`)
+        is, to read; stored objects are never changed in place."""
+        return self.store.path_for(storage_key)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

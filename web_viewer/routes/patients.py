@@ -70,7 +70,7 @@ def grouped(ctx: Ctx, t: Timeline) -> list[dict[str, Any]]:
             if is_document(item):
                 documents.append(item)
                 continue
-            site = body_site(ctx.archive.store.path_for(item.storage_key), item.body_part)
+            site = body_site(ctx.archive.object_path(item.storage_key), item.body_part)
             sites.setdefault(site, []).append(item)
         out.append({"study": study, "sites": sites, "documents": documents})
     return out
