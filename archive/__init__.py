@@ -4,6 +4,7 @@ availability, access policy and audit trail. No network code."""
 from archive.audit import Action, AuditEntry, ChainReport, Outcome
 from archive.commitment_requests import CommitmentRequestInfo
 from archive.consent_ops import ConsentRequest, Overview, Recorded
+from archive.consent_rules import ADULT_AGE, age_on
 from archive.dicomfile import Expected
 from archive.errors import (
     AlreadyExists,
@@ -26,10 +27,11 @@ from archive.errors import (
 )
 from archive.fixity import FixityReport
 from archive.ingest import IngestResult, Origin
-from archive.keys import Level
+from archive.keys import KEYS, UNIQUE, Level
+from archive.keys import Kind as MatchKind
 from archive.models import Availability, NodeRole, ReasonCode
 from archive.nodes import NodeInfo
-from archive.policy import Purpose, Requester, Role
+from archive.policy import Purpose, Requester, Role, may_record_consent, role_may_act_for
 from archive.query import Match
 from archive.records import (
     AccessEvent,
@@ -42,15 +44,54 @@ from archive.records import (
     Timeline,
 )
 from archive.retrieve import Located
+from archive.reviews import DEFAULT_HOURS as DEFAULT_REVIEW_HOURS
 from archive.reviews import ReviewInfo, node_subject, session_subject
 from archive.service import Archive, Health
 from archive.settings import ArchiveSettings
-from archive.uids import DOCUMENT_CLASSES, VIDEO_CLASSES
-from archive.users import Accounts, AuthenticationFailed, SessionInfo, SignInThrottled, UserInfo
+from archive.transcode import CannotTranscode, can_decode, decoded, why_not
+from archive.uids import (
+    DECODABLE,
+    DEFLATED,
+    DOCUMENT_CLASSES,
+    DOCUMENT_SYNTAXES,
+    EXPLICIT_LE,
+    KOS,
+    NATIVE,
+    PIXEL_CLASSES,
+    PIXEL_SYNTAXES,
+    STORAGE_CLASSES,
+    VIDEO_CLASSES,
+    VIDEO_SYNTAXES,
+    syntaxes_for,
+)
+from archive.uids import name as uid_name
+from archive.users import (
+    PEOPLE_ROLES,
+    Accounts,
+    AuthenticationFailed,
+    SessionInfo,
+    SignInThrottled,
+    UserInfo,
+)
 
 __all__ = [
+    "ADULT_AGE",
+    "DECODABLE",
+    "DEFAULT_REVIEW_HOURS",
+    "DEFLATED",
     "DOCUMENT_CLASSES",
+    "DOCUMENT_SYNTAXES",
+    "EXPLICIT_LE",
+    "KEYS",
+    "KOS",
+    "NATIVE",
+    "PEOPLE_ROLES",
+    "PIXEL_CLASSES",
+    "PIXEL_SYNTAXES",
+    "STORAGE_CLASSES",
+    "UNIQUE",
     "VIDEO_CLASSES",
+    "VIDEO_SYNTAXES",
     "AccessEvent",
     "Accounts",
     "Action",
@@ -61,6 +102,7 @@ __all__ = [
     "AuditEntry",
     "AuthenticationFailed",
     "Availability",
+    "CannotTranscode",
     "ChainReport",
     "CommitmentRequestInfo",
     "ConfigurationError",
@@ -81,6 +123,7 @@ __all__ = [
     "Level",
     "Located",
     "Match",
+    "MatchKind",
     "MismatchedObject",
     "MissingAttribute",
     "NodeInfo",
@@ -107,6 +150,14 @@ __all__ = [
     "StudyEntry",
     "Timeline",
     "UserInfo",
+    "age_on",
+    "can_decode",
+    "decoded",
+    "may_record_consent",
     "node_subject",
+    "role_may_act_for",
     "session_subject",
+    "syntaxes_for",
+    "uid_name",
+    "why_not",
 ]

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from archive import (
+    ADULT_AGE,
     ArchiveError,
     ConsentRequest,
     Level,
@@ -26,9 +27,9 @@ from archive import (
     Purpose,
     Requester,
     Role,
+    age_on,
+    may_record_consent,
 )
-from archive.consent_rules import ADULT_AGE, age_on
-from archive.policy import DECIDERS
 from consent_sr import ConsentStatus
 from web_viewer.deps import Ctx, Viewer, Working, WorkingWriter, check_csrf, staff_name
 from web_viewer.errors import BadRequest, UploadRejected
@@ -39,7 +40,6 @@ from web_viewer.templating import render
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["consent"])
 
-RECORDERS = DECIDERS  # who records consent decisions (the access policy says)
 PDF_LIMIT = 20 * 1024 * 1024
 
 
@@ -85,9 +85,7 @@ def _visible(ctx: Ctx, viewer: Viewer, patient_id: str, review: bool) -> set[str
 
 
 def _may_record(viewer: Viewer) -> bool:
-    if viewer.role is Role.GOVERNANCE:
-        return viewer.session.purpose is Purpose.GOVERNANCE
-    return viewer.role in RECORDERS
+    return may_record_consent(viewer.role, viewer.session.purpose)
 
 
 def overview(

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from archive import (
+    DEFAULT_REVIEW_HOURS,
     AccessEvent,
     ArchiveError,
     Availability,
@@ -24,7 +25,6 @@ from archive import (
     ReviewInfo,
     Role,
 )
-from archive.reviews import DEFAULT_HOURS
 from web_viewer.deps import CSRF_HEADER, Ctx, Viewer, check_csrf, record_page, roles
 from web_viewer.errors import BadRequest
 from web_viewer.forms import read_form
@@ -108,7 +108,7 @@ class ReviewOpening(BaseModel):
     session acts for subject access; the review then shows that patient only)."""
 
     reason: str = Field(max_length=1000)
-    hours: float = Field(default=DEFAULT_HOURS, gt=0, le=24)
+    hours: float = Field(default=DEFAULT_REVIEW_HOURS, gt=0, le=24)
     patient_id: str = Field(default="", max_length=64)
 
 
