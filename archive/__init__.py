@@ -26,6 +26,7 @@ from archive.errors import (
     StorageFull,
 )
 from archive.fixity import FixityReport
+from archive.governance import PropagationInfo
 from archive.ingest import IngestResult, Origin
 from archive.keys import KEYS, UNIQUE, Level
 from archive.keys import Kind as MatchKind
@@ -135,6 +136,7 @@ __all__ = [
     "Outcome",
     "Overview",
     "PatientInfo",
+    "PropagationInfo",
     "Purpose",
     "ReasonCode",
     "Recorded",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
@@ -26,6 +27,44 @@ from archive.models import (
 )
 
 MAY_REJECT = frozenset(str(role) for role in policy.MAY_REJECT)  # role strings of an Origin
+
+
+@dataclass(frozen=True)
+class PropagationInfo:
+    """A rejection note owed to a node that holds copies of quarantined instances."""
+
+    pk: int
+    destination: str
+    title_code: str  # 113001 / 113037 / 113038 / 113039
+    sop_instance_uids: str  # JSON list
+    status: str  # pending, sent, failed
+    attempts: int
+    last_error: str
+    note_uid: str
+    created_at: datetime
+    updated_at: datetime
+
+
+def propagations(session: Session, *, status: str | None) -> list[PropagationInfo]:
+    """Rejection notes owed to peers, oldest first (``status`` None: all)."""
+    stmt = select(Propagation).order_by(Propagation.pk)
+    if status is not None:
+        stmt = stmt.where(Propagation.status == status)
+    return [
+        PropagationInfo(
+            pk=p.pk,
+            destination=p.destination,
+            title_code=p.title_code,
+            sop_instance_uids=p.sop_instance_uids,
+            status=p.status,
+            attempts=p.attempts,
+            last_error=p.last_error,
+            note_uid=p.note_uid,
+            created_at=p.created_at,
+            updated_at=p.updated_at,
+        )
+        for p in session.scalars(stmt)
+    ]
 
 
 def _quarantine(

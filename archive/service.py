@@ -43,6 +43,7 @@ from archive.dicomfile import Expected
 from archive.errors import ArchiveError, InvalidTransition, NotFound
 from archive.fixity import FixityReport
 from archive.forwarding import ForwardQueue
+from archive.governance import PropagationInfo
 from archive.ingest import IngestResult, Origin
 from archive.keys import Level
 from archive.models import (
@@ -313,15 +314,12 @@ class Archive:
         with self.sessions() as session, session.begin():
             governance.record_delivery(session, destination, uids)
 
-    def propagations(self, *, status: str | None = "pending") -> list[Propagation]:
+    def propagations(self, *, status: str | None = "pending") -> list[PropagationInfo]:
         """Rejection notes owed to peers (``status`` None: all, for review)."""
-        with self.sessions() as session:
-            stmt = select(Propagation).order_by(Propagation.pk)
-            if status is not None:
-                stmt = stmt.where(Propagation.status == status)
-            return list(session.scalars(stmt))
+        with self.transaction() as session:
+            return governance.propagations(session, status=status)
 
-    def rejection_note(self, propagation: Propagation) -> Dataset:
+    def rejection_note(self, propagation: PropagationInfo) -> Dataset:
         """The IOCM rejection note to send for one owed propagation."""
         uids = json.loads(propagation.sop_instance_uids)
         with self.sessions() as session:

@@ -5,11 +5,14 @@ test keeps that list exact, so a new module cannot slip past it."""
 
 from __future__ import annotations
 
+import inspect
 import pkgutil
 import tomllib
+import typing
 from pathlib import Path
 
 import archive
+from archive.models import Base
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 OPEN = {"archive.convert"}  # the edges may import it (and its modules)
@@ -51,3 +54,19 @@ def test_the_contract_forbids_every_archive_module_but_convert() -> None:
 def test_everything_in_all_is_there() -> None:
     missing = [name for name in archive.__all__ if not hasattr(archive, name)]
     assert not missing
+
+
+def _types(hint: object) -> list[object]:
+    return [hint, *(t for arg in typing.get_args(hint) for t in _types(arg))]
+
+
+def test_archive_methods_return_no_index_rows() -> None:
+    """Public methods return dataclasses, never ORM rows."""
+    rows = [
+        name
+        for name, fn in inspect.getmembers(archive.Archive, inspect.isfunction)
+        if not name.startswith("_")
+        for t in _types(typing.get_type_hints(fn).get("return"))
+        if isinstance(t, type) and issubclass(t, Base)
+    ]
+    assert not rows
