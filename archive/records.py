@@ -149,15 +149,19 @@ _COLUMNS = (
 )
 
 
-def _joined(requester: Requester) -> Any:  # a Select of _COLUMNS (typed differently in 2.0 and 2.1)
+def _hierarchy(*columns: Any) -> Any:  # a Select (typed differently in SQLAlchemy 2.0 and 2.1)
+    """``columns`` from instances joined up to their series, study and patient."""
     return (
-        select(*_COLUMNS)
+        select(*columns)
         .select_from(Instance)
         .join(Series, Instance.series_pk == Series.pk)
         .join(Study, Series.study_pk == Study.pk)
         .join(Patient, Study.patient_pk == Patient.pk)
-        .where(visible(requester))
     )
+
+
+def _joined(requester: Requester) -> Any:  # a Select of _COLUMNS
+    return _hierarchy(*_COLUMNS).where(visible(requester))
 
 
 def _patient(p: Patient) -> PatientInfo:
@@ -335,11 +339,9 @@ def visible_instances(session: Session, requester: Requester, patient_id: str) -
     callers use it to filter what an audited read returned)."""
     return set(
         session.scalars(
-            select(Instance.sop_instance_uid)
-            .join(Series, Instance.series_pk == Series.pk)
-            .join(Study, Series.study_pk == Study.pk)
-            .join(Patient, Study.patient_pk == Patient.pk)
-            .where(Patient.patient_id == patient_id, visible(requester))
+            _hierarchy(Instance.sop_instance_uid).where(
+                Patient.patient_id == patient_id, visible(requester)
+            )
         )
     )
 
@@ -347,12 +349,8 @@ def visible_instances(session: Session, requester: Requester, patient_id: str) -
 def patient_of_study(session: Session, requester: Requester, study_instance_uid: str) -> str:
     """The PatientID of a study holding an instance ``requester`` may see, else NotFound
     (not audited)."""
-    found = session.scalar(
-        select(Patient.patient_id)
-        .select_from(Instance)
-        .join(Series, Instance.series_pk == Series.pk)
-        .join(Study, Series.study_pk == Study.pk)
-        .join(Patient, Study.patient_pk == Patient.pk)
+    found: str | None = session.scalar(
+        _hierarchy(Patient.patient_id)
         .where(Study.study_instance_uid == study_instance_uid, visible(requester))
         .limit(1)
     )
