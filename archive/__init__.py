@@ -1,5 +1,11 @@
 """The photopacs archive core: settings, blob store, index, ingest, query,
-availability, access policy and audit trail. No network code."""
+availability, access policy and audit trail. No network code.
+
+This package's ``__all__`` is the archive's public surface: the edges
+(``dicom_gateway``, ``web_viewer``) import it and ``archive.convert``, never
+another module of the archive (an import-linter contract in pyproject.toml).
+Everything they do goes through :class:`Archive`, whose methods return the
+dataclasses re-exported here."""
 
 from archive.audit import Action, AuditEntry, ChainReport, Outcome
 from archive.commitment_requests import CommitmentRequestInfo
