@@ -1,8 +1,15 @@
 """The photopacs archive core: settings, blob store, index, ingest, query,
-availability, access policy and audit trail. No network code."""
+availability, access policy and audit trail. No network code.
+
+This package's ``__all__`` is the archive's public surface: the edges
+(``dicom_gateway``, ``web_viewer``) import it and ``archive.convert``, never
+another module of the archive (an import-linter contract in pyproject.toml).
+Everything they do goes through :class:`Archive`, whose methods return the
+dataclasses re-exported here."""
 
 from archive.audit import Action, AuditEntry, ChainReport, Outcome
 from archive.consent_ops import ConsentRequest, Overview, Recorded
+from archive.consent_rules import ADULT_AGE, age_on
 from archive.dicomfile import Expected
 from archive.errors import (
     AlreadyExists,
@@ -25,19 +32,74 @@ from archive.errors import (
 )
 from archive.exchange.commitment_requests import CommitmentRequestInfo
 from archive.exchange.nodes import NodeInfo
+from archive.exchange.propagation import PropagationInfo
 from archive.fixity import FixityReport
 from archive.ingest import IngestResult, Origin
-from archive.keys import Level
+from archive.keys import KEYS, UNIQUE, Level
+from archive.keys import Kind as MatchKind
 from archive.models import Availability, NodeRole, ReasonCode
-from archive.policy import Purpose, Requester, Role
+from archive.policy import Purpose, Requester, Role, may_record_consent, role_may_act_for
 from archive.query import Match
+from archive.records import (
+    AccessEvent,
+    ConsentBadge,
+    ImageItem,
+    ImageRecord,
+    PatientInfo,
+    ReviewItem,
+    StudyEntry,
+    Timeline,
+)
 from archive.retrieve import Located
+from archive.reviews import DEFAULT_HOURS as DEFAULT_REVIEW_HOURS
 from archive.reviews import ReviewInfo, node_subject, session_subject
-from archive.service import Archive
+from archive.service import Archive, Health
 from archive.settings import ArchiveSettings
-from archive.users import Accounts, AuthenticationFailed, SessionInfo, SignInThrottled, UserInfo
+from archive.transcode import CannotTranscode, can_decode, decoded, why_not
+from archive.uids import (
+    DECODABLE,
+    DEFLATED,
+    DOCUMENT_CLASSES,
+    DOCUMENT_SYNTAXES,
+    EXPLICIT_LE,
+    KOS,
+    NATIVE,
+    PIXEL_CLASSES,
+    PIXEL_SYNTAXES,
+    STORAGE_CLASSES,
+    VIDEO_CLASSES,
+    VIDEO_SYNTAXES,
+    syntaxes_for,
+)
+from archive.uids import name as uid_name
+from archive.users import (
+    PEOPLE_ROLES,
+    Accounts,
+    AuthenticationFailed,
+    SessionInfo,
+    SignInThrottled,
+    UserInfo,
+)
 
 __all__ = [
+    "ADULT_AGE",
+    "DECODABLE",
+    "DEFAULT_REVIEW_HOURS",
+    "DEFLATED",
+    "DOCUMENT_CLASSES",
+    "DOCUMENT_SYNTAXES",
+    "EXPLICIT_LE",
+    "KEYS",
+    "KOS",
+    "NATIVE",
+    "PEOPLE_ROLES",
+    "PIXEL_CLASSES",
+    "PIXEL_SYNTAXES",
+    "STORAGE_CLASSES",
+    "UNIQUE",
+    "VIDEO_CLASSES",
+    "VIDEO_SYNTAXES",
+    "AccessEvent",
     "Accounts",
     "Action",
     "AlreadyExists",
@@ -47,13 +109,18 @@ __all__ = [
     "AuditEntry",
     "AuthenticationFailed",
     "Availability",
+    "CannotTranscode",
     "ChainReport",
     "CommitmentRequestInfo",
     "ConfigurationError",
+    "ConsentBadge",
     "ConsentRequest",
     "DuplicateInstance",
     "Expected",
     "FixityReport",
+    "Health",
+    "ImageItem",
+    "ImageRecord",
     "InconsistentObject",
     "IngestResult",
     "InvalidArgument",
@@ -63,6 +130,7 @@ __all__ = [
     "Level",
     "Located",
     "Match",
+    "MatchKind",
     "MismatchedObject",
     "MissingAttribute",
     "NodeInfo",
@@ -73,18 +141,31 @@ __all__ = [
     "Origin",
     "Outcome",
     "Overview",
+    "PatientInfo",
+    "PropagationInfo",
     "Purpose",
     "ReasonCode",
     "Recorded",
     "Requester",
     "ReviewInfo",
+    "ReviewItem",
     "Role",
     "SchemaOutOfDate",
     "SessionInfo",
     "SignInThrottled",
     "StorageError",
     "StorageFull",
+    "StudyEntry",
+    "Timeline",
     "UserInfo",
+    "age_on",
+    "can_decode",
+    "decoded",
+    "may_record_consent",
     "node_subject",
+    "role_may_act_for",
     "session_subject",
+    "syntaxes_for",
+    "uid_name",
+    "why_not",
 ]

@@ -211,6 +211,15 @@ DECIDERS = frozenset({Role.CLINICIAN, Role.PHOTOGRAPHER, Role.GOVERNANCE, Role.O
 REVERSERS = frozenset({Role.PHOTOGRAPHER, Role.GOVERNANCE, Role.OPERATOR})
 
 
+def may_record_consent(role: Role, purpose: Purpose | None) -> bool:
+    """Whether someone in ``role`` acting for ``purpose`` is offered the recording
+    of consent decisions at all (which recordings: :func:`decidable`): the
+    :data:`DECIDERS`, governance staff only while acting for governance."""
+    if role is Role.GOVERNANCE:
+        return purpose is Purpose.GOVERNANCE
+    return role in DECIDERS
+
+
 def decidable(requester: Requester) -> ColumnElement[bool]:
     """The recordings on which ``requester`` may record a consent decision, as a
     predicate over :class:`Instance`: those it may see for the purpose it acts

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive import (
@@ -25,6 +26,7 @@ from archive import (
     ingest,
     policy,
     query,
+    records,
     retrieve,
     reviews,
 )
@@ -50,6 +52,7 @@ from archive.models import (
 )
 from archive.policy import Requester
 from archive.query import Match
+from archive.records import AccessEvent, ImageRecord, ReviewItem, Timeline
 from archive.retrieve import Located
 from archive.reviews import ReviewInfo
 from archive.settings import ArchiveSettings
@@ -57,6 +60,18 @@ from archive.store import BlobStore
 from archive.users import Accounts
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Health:
+    """Whether the archive can work: the index answers, the data folder is there."""
+
+    database: str  # "ok" or "unreachable"
+    storage: str  # "ok" or "missing"
+
+    @property
+    def ok(self) -> bool:
+        return self.database == "ok" and self.storage == "ok"
 
 
 class Archive:
@@ -108,6 +123,35 @@ class Archive:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+    def health(self) -> Health:
+        """Liveness and readiness (``/healthz``): a trivial query, and the objects folder."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            database = "ok"
+        except Exception:
+            database = "unreachable"
+        storage = "ok" if self.store.objects.is_dir() else "missing"
+        return Health(database=database, storage=storage)
+
+    @property
+    def derived_folder(self) -> Path:
+        """Where copies derived from stored objects belong (an edge's render cache):
+        ``<kind>/<aa>/<sha256><suffix>``, named by the object's hash, so that erasing
+        the object erases them too (ADR 0001)."""
+        return self.store.derived
+
+    @property
+    def scratch_folder(self) -> Path:
+        """The archive's temporary folder, on the data folder's disk (not a RAM /tmp):
+        for spooling what will be ingested."""
+        return self.store.tmp
+
+    def object_path(self, storage_key: str) -> Path:
+        """Where the stored object with this storage key (:attr:`ImageItem.storage_key`)
+        is, to read; stored objects are never changed in place."""
+        return self.store.path_for(storage_key)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -340,6 +384,56 @@ class Archive:
                 requester=requester,
                 destination=destination,
                 limit=limit or self.settings.query_max_results,
+            )
+
+    def timeline(self, patient_id: str, *, requester: Requester) -> Timeline:
+        """A patient's studies with the recordings ``requester`` may see, audited as a
+        view; :class:`NotFound` (its refusal audited) when nothing is visible."""
+        with self.transaction() as session:
+            return records.timeline(session, requester, patient_id)
+
+    def image(self, sop_instance_uid: str, *, requester: Requester, what: str) -> ImageRecord:
+        """One recording ``requester`` may see, with its consent badge and where its
+        stored object is; audited as a view of ``what``, a refusal too."""
+        with self.transaction() as session:
+            return records.image(session, self.store, requester, sop_instance_uid, what=what)
+
+    def visible_instances(self, patient_id: str, *, requester: Requester) -> set[str]:
+        """SOP Instance UIDs of a patient's recordings ``requester`` may see (not audited:
+        for filtering what an audited read returned)."""
+        with self.transaction() as session:
+            return records.visible_instances(session, requester, patient_id)
+
+    def patient_of_study(self, study_instance_uid: str, *, requester: Requester) -> str:
+        """The PatientID of a study holding a recording ``requester`` may see, else
+        :class:`NotFound` (not audited)."""
+        with self.transaction() as session:
+            return records.patient_of_study(session, requester, study_instance_uid)
+
+    def review_queue(self, *, requester: Requester, limit: int = 500) -> list[ReviewItem]:
+        """Held and quarantined recordings, on the governance review path only; audited."""
+        with self.transaction() as session:
+            return records.review_queue(session, requester, limit=limit)
+
+    def accesses(
+        self,
+        *,
+        requester: Requester,
+        patient_id: str = "",
+        about_actor: str = "",
+        refused_only: bool = False,
+        limit: int = 1000,
+    ) -> list[AccessEvent]:
+        """The audit trail about a patient or an actor, newest first, for governance
+        (:func:`archive.policy.may_read_audit`); the look is audited."""
+        with self.transaction() as session:
+            return records.accesses(
+                session,
+                requester,
+                patient_id=patient_id,
+                about_actor=about_actor,
+                refused_only=refused_only,
+                limit=limit,
             )
 
     def committable(self, references: Sequence[tuple[str, str]]) -> list[bool]:

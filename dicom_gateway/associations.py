@@ -42,8 +42,16 @@ from typing import Any
 from pynetdicom.events import Event
 from pynetdicom.presentation import PresentationContext
 
-from archive import Action, Archive, AuditEntry, NodeRole, Outcome, ReviewInfo, node_subject
-from archive.uids import STORAGE_CLASSES
+from archive import (
+    STORAGE_CLASSES,
+    Action,
+    Archive,
+    AuditEntry,
+    NodeRole,
+    Outcome,
+    ReviewInfo,
+    node_subject,
+)
 from dicom_gateway.sop import COMMITMENT, QR_MODELS, Service
 from dicom_gateway.transfer import retrieval_context
 

@@ -14,16 +14,18 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from archive import NodeRole
-from archive.keys import KEYS, UNIQUE, Kind
-from archive.uids import (
+from archive import (
     DECODABLE,
     DOCUMENT_SYNTAXES,
+    KEYS,
     PIXEL_CLASSES,
     PIXEL_SYNTAXES,
     STORAGE_CLASSES,
+    UNIQUE,
     VIDEO_CLASSES,
-    name,
+    MatchKind,
+    NodeRole,
+    uid_name,
 )
 from dicom_gateway.associations import ALLOWED, REVIEW_SERVICES
 from dicom_gateway.settings import GatewaySettings
@@ -48,8 +50,8 @@ def storage_classes() -> str:
         return "image" if uid in PIXEL_CLASSES else "document / model"
 
     rows = [
-        (name(uid), f"`{uid}`", kind(uid), "yes", "yes")
-        for uid in sorted(STORAGE_CLASSES, key=lambda u: (kind(u), name(u)))
+        (uid_name(uid), f"`{uid}`", kind(uid), "yes", "yes")
+        for uid in sorted(STORAGE_CLASSES, key=lambda u: (kind(u), uid_name(u)))
     ]
     return _table(("SOP class", "UID", "kind", "SCP", "SCU"), rows)
 
@@ -58,7 +60,7 @@ def _syntax_rows(syntaxes: Iterable[str]) -> list[tuple[str, ...]]:
     return [
         (
             str(rank),
-            name(ts),
+            uid_name(ts),
             f"`{ts}`",
             "yes" if ts in DECODABLE else "no",
         )
@@ -79,9 +81,9 @@ def document_syntaxes() -> str:
 
 def services() -> str:
     """Verification, Q/R models and Storage Commitment, with their roles."""
-    rows = [(name(VERIFICATION), f"`{VERIFICATION}`", "yes", "yes")]
-    rows += [(name(uid), f"`{uid}`", "yes", "no") for uid in QR_MODELS]
-    rows += [(name(COMMITMENT), f"`{COMMITMENT}`", "yes", "yes")]
+    rows = [(uid_name(VERIFICATION), f"`{VERIFICATION}`", "yes", "yes")]
+    rows += [(uid_name(uid), f"`{uid}`", "yes", "no") for uid in QR_MODELS]
+    rows += [(uid_name(COMMITMENT), f"`{COMMITMENT}`", "yes", "yes")]
     return _table(("SOP class", "UID", "SCP", "SCU"), rows)
 
 
@@ -101,15 +103,15 @@ def roles() -> str:
 
 
 MATCHING = {
-    Kind.STRING: "single value, wildcard `*` `?`, universal; case-sensitive",
-    Kind.PERSON: "as string, case-insensitive, each component group (alphabetic, ideographic, "
+    MatchKind.STRING: "single value, wildcard `*` `?`, universal; case-sensitive",
+    MatchKind.PERSON: "as string, case-insensitive, each component group (alphabetic, ideographic, "
     "phonetic)",
-    Kind.DATE: "single value, range",
-    Kind.TIME: "single value, range",
-    Kind.UID: "single value, list of UIDs",
-    Kind.INTEGER: "single value",
-    Kind.COUNT: "return only (computed over what the requester may see)",
-    Kind.MODALITIES: "any of the listed values; computed over what the requester may see",
+    MatchKind.DATE: "single value, range",
+    MatchKind.TIME: "single value, range",
+    MatchKind.UID: "single value, list of UIDs",
+    MatchKind.INTEGER: "single value",
+    MatchKind.COUNT: "return only (computed over what the requester may see)",
+    MatchKind.MODALITIES: "any of the listed values; computed over what the requester may see",
 }
 
 

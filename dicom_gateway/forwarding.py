@@ -17,8 +17,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from archive import Action, Archive, AuditEntry, Outcome
-from archive.uids import EXPLICIT_LE
+from archive import EXPLICIT_LE, Action, Archive, AuditEntry, Outcome
 from dicom_gateway.scu import MAX_CONTEXTS, Destination, Item, Sender, SendError
 from dicom_gateway.worker import OutboxWorker
 

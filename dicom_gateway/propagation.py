@@ -16,8 +16,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from archive import Archive
-from archive.exchange.propagation import PropagationInfo
+from archive import Archive, PropagationInfo
 from dicom_gateway.scu import Destination, Sender, SendError, inspect
 from dicom_gateway.worker import OutboxWorker
 

@@ -24,9 +24,12 @@ from pynetdicom import evt
 from pynetdicom.events import Event
 
 from archive import (
+    EXPLICIT_LE,
+    KEYS,
     Action,
     Archive,
     ArchiveError,
+    CannotTranscode,
     Level,
     Located,
     NodeRole,
@@ -34,12 +37,10 @@ from archive import (
     Outcome,
     Purpose,
     Requester,
+    decoded,
     node_subject,
 )
 from archive import Role as ArchiveRole
-from archive.keys import KEYS
-from archive.transcode import CannotTranscode, decoded
-from archive.uids import EXPLICIT_LE
 from dicom_gateway.associations import Peer, Peers
 from dicom_gateway.sop import STUDY_ROOT, Service
 from dicom_gateway.statuses import INTERNAL, REFUSED, Answer, Status, query_failure

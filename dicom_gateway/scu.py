@@ -26,7 +26,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE, _config, evt
 from pynetdicom.events import Event
 
-from archive.transcode import CannotTranscode, decoded
+from archive import CannotTranscode, decoded
 from dicom_gateway.commitment_scu import CommitmentTracker, LocalCommitment, request_commitment
 from dicom_gateway.sop import COMMITMENT, UNCOMPRESSED
 from dicom_gateway.transfer import How, accepted_syntaxes, plan, proposals

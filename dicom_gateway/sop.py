@@ -2,7 +2,7 @@
 C.3, J.3; PS3.5 A/10), named by pydicom and pynetdicom.
 
 The storage classes and the order in which the archive prefers transfer
-syntaxes come from :mod:`archive.uids`: for objects with pixel data the
+syntaxes come from the archive (:mod:`archive.uids`): for objects with pixel data the
 encapsulated syntaxes (JPEG, JPEG-LS, JPEG 2000, RLE, MPEG-2/4, HEVC) come
 before the native ones, so that when a camera offers its JPEG or H.264
 bitstream alongside an uncompressed fallback, the archive keeps the
@@ -16,12 +16,7 @@ import enum
 
 from pydicom.uid import UID
 
-from archive.uids import (
-    NATIVE,
-    PIXEL_SYNTAXES,
-    STORAGE_CLASSES,
-    syntaxes_for,
-)
+from archive import NATIVE, PIXEL_SYNTAXES, STORAGE_CLASSES, syntaxes_for
 
 
 class Service(enum.StrEnum):

@@ -16,6 +16,7 @@ from pydicom.dataset import Dataset
 from pynetdicom.events import Event
 
 from archive import (
+    KOS,
     Action,
     Archive,
     ArchiveError,
@@ -28,7 +29,6 @@ from archive import (
     StorageError,
     StorageFull,
 )
-from archive.uids import KOS
 from dicom_gateway.associations import Peer, Peers
 from dicom_gateway.sop import Service
 from dicom_gateway.statuses import REFUSED, Answer, Status, store_failure

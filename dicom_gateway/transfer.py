@@ -26,14 +26,15 @@ from typing import Any
 
 from pynetdicom.presentation import PresentationContext, build_context
 
-from archive.transcode import can_decode, why_not
-from archive.uids import (
+from archive import (
     DEFLATED,
     NATIVE,
     PIXEL_CLASSES,
     VIDEO_SYNTAXES,
-    name,
+    can_decode,
     syntaxes_for,
+    uid_name,
+    why_not,
 )
 from dicom_gateway.sop import VERIFICATION
 
@@ -109,8 +110,8 @@ def plan(assoc: Any, sop_class: str, transfer_syntax: str, *, transcode: bool) -
     if transfer_syntax in NATIVE and accepted & set(NATIVE):
         return Plan(How.AS_STORED)  # explicit <-> implicit VR: pynetdicom re-encodes
     missing = (
-        f"the destination accepted no presentation context for {name(sop_class)} "
-        f"in {name(transfer_syntax)}"
+        f"the destination accepted no presentation context for {uid_name(sop_class)} "
+        f"in {uid_name(transfer_syntax)}"
     )
     if not transcode:
         return Plan(

@@ -12,7 +12,6 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from archive import Action, Archive, AuditEntry, Outcome, Role
@@ -73,7 +72,7 @@ def create_app(archive: Archive, settings: WebSettings | None = None) -> FastAPI
     if settings is None:
         settings = WebSettings()
     # Derived copies live where the archive erases them with their object.
-    cache_dir = archive.store.derived
+    cache_dir = archive.derived_folder
     app = FastAPI(
         title="photopacs",
         summary="Consent-aware archive of clinical photographs and video: JSON API",
@@ -145,17 +144,14 @@ def create_app(archive: Archive, settings: WebSettings | None = None) -> FastAPI
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
         """Liveness and readiness: the index answers and the data folder is there."""
-        try:
-            with archive.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            database = "ok"
-        except Exception:
-            database = "unreachable"
-        storage = "ok" if archive.store.objects.is_dir() else "missing"
-        healthy = database == "ok" and storage == "ok"
+        health = archive.health()
         return JSONResponse(
-            {"status": "ok" if healthy else "unhealthy", "database": database, "storage": storage},
-            status_code=200 if healthy else 503,
+            {
+                "status": "ok" if health.ok else "unhealthy",
+                "database": health.database,
+                "storage": health.storage,
+            },
+            status_code=200 if health.ok else 503,
         )
 
     @app.get("/", include_in_schema=False)

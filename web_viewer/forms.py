@@ -115,7 +115,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 def _spool_dir(request: Request) -> Path | None:
     """The archive's own temporary folder (on the data folder's disk, not a RAM /tmp)."""
     try:
-        folder: Path = request.app.state.ctx.archive.store.tmp
+        folder: Path = request.app.state.ctx.archive.scratch_folder
     except AttributeError:
         return None
     return folder if folder.is_dir() else None

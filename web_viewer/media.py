@@ -39,8 +39,8 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import generate_fragments, generate_frames
 from pydicom.pixels.utils import pixel_array
 
+from archive import DOCUMENT_CLASSES, VIDEO_CLASSES, ImageItem
 from archive.convert import jpeg
-from archive.viewer_support import ImageItem
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,16 @@ class Picture:
     data: bytes | None
     path: Path | None
     media_type: str
+
+
+def is_video(item: ImageItem) -> bool:
+    """Shown as a video (a player, a play mark on its thumbnail)."""
+    return item.sop_class_uid in VIDEO_CLASSES
+
+
+def is_document(item: ImageItem) -> bool:
+    """A document (consent SR, signed form, letter): listed apart, no picture."""
+    return item.sop_class_uid in DOCUMENT_CLASSES
 
 
 def etag(item: ImageItem, kind: str) -> str:
@@ -166,9 +176,9 @@ class MediaCache:
 
     # --- full pictures -----------------------------------------------------------
     def picture(self, item: ImageItem, path: Path) -> Picture:
-        if item.is_document:
+        if is_document(item):
             raise NotRenderable("a document has no picture")
-        if item.is_video:
+        if is_video(item):
             return Picture(None, self.thumbnail(item, path), "image/jpeg")
         if item.transfer_syntax_uid == JPEG_BASELINE and (item.number_of_frames or 1) == 1:
             return Picture(self.clean_jpeg(path), None, "image/jpeg")
@@ -215,13 +225,13 @@ class MediaCache:
 
     # --- thumbnails ----------------------------------------------------------------
     def thumbnail(self, item: ImageItem, path: Path) -> Path:
-        if item.is_document:
+        if is_document(item):
             raise NotRenderable("a document has no picture")
         px = self.thumbnail_pixels
         target = self._cached("thumbs", item, f"-{px}.jpg")
         if target.exists():
             return target
-        if item.is_video:
+        if is_video(item):
             self._check_header(path)
             image = self._video_frame(item, path)
         elif item.transfer_syntax_uid == JPEG_BASELINE and (item.number_of_frames or 1) == 1:
@@ -255,7 +265,7 @@ class MediaCache:
     # --- video -----------------------------------------------------------------------
     def video(self, item: ImageItem, path: Path) -> Path:
         """The stored stream in a fast-start MP4 (remuxed, never re-encoded), cached."""
-        if not item.is_video:
+        if not is_video(item):
             raise NotRenderable("not a video")
         target = self._cached("video", item, ".mp4")
         if target.exists():

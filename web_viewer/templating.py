@@ -13,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from archive import Role
 from web_viewer.deps import CSRF_FIELD, Viewer
+from web_viewer.media import is_document, is_video
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -80,6 +81,8 @@ def make_environment() -> Environment:
     env.filters["dicom_time"] = dicom_time
     env.filters["person"] = person
     env.filters["when"] = when
+    env.tests["video"] = is_video  # {% if item is video %}
+    env.tests["document"] = is_document
     env.globals["PURPOSE_TEXT"] = PURPOSE_TEXT
     env.globals["ROLE_TEXT"] = ROLE_TEXT
     return env

@@ -9,8 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from archive import ArchiveError, NodeInfo, NotFound, Role, UserInfo
-from archive.users import PEOPLE_ROLES
+from archive import PEOPLE_ROLES, ArchiveError, NodeInfo, NotFound, Role, UserInfo
 from web_viewer.deps import (
     CSRF_HEADER,
     Ctx,

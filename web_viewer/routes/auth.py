@@ -10,8 +10,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from archive import AuthenticationFailed, InvalidArgument, Purpose, Role, SignInThrottled
-from archive.policy import ROLE_PURPOSES
+from archive import (
+    AuthenticationFailed,
+    InvalidArgument,
+    Purpose,
+    Role,
+    SignInThrottled,
+    role_may_act_for,
+)
 from web_viewer.deps import (
     LOGIN_COOKIE,
     ApiWriter,
@@ -132,8 +138,7 @@ async def logout(request: Request, ctx: Ctx, viewer: CurrentViewer) -> Response:
 def _choices(role: Role) -> list[str]:
     order = [Purpose.CARE, Purpose.TEACHING, Purpose.SPECIFIED, Purpose.GOVERNANCE]
     order.append(Purpose.SUBJECT_ACCESS)
-    allowed = ROLE_PURPOSES.get(role, frozenset())
-    return [str(p) for p in order if p in allowed]
+    return [str(p) for p in order if role_may_act_for(role, p)]
 
 
 @pages.get("/purpose", response_class=HTMLResponse)

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from archive import (
+    ADULT_AGE,
     ArchiveError,
     ConsentRequest,
     Level,
@@ -26,10 +27,9 @@ from archive import (
     Purpose,
     Requester,
     Role,
+    age_on,
+    may_record_consent,
 )
-from archive.consent_rules import ADULT_AGE, age_on
-from archive.policy import DECIDERS
-from archive.viewer_support import patient_of_study, visible_instances
 from consent_sr import ConsentStatus
 from web_viewer.deps import Ctx, Viewer, Working, WorkingWriter, check_csrf, staff_name
 from web_viewer.errors import BadRequest, UploadRejected
@@ -40,7 +40,6 @@ from web_viewer.templating import render
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["consent"])
 
-RECORDERS = DECIDERS  # who records consent decisions (the access policy says)
 PDF_LIMIT = 20 * 1024 * 1024
 
 
@@ -82,13 +81,11 @@ def _requesters(viewer: Viewer) -> list[Any]:
 
 
 def _visible(ctx: Ctx, viewer: Viewer, patient_id: str, review: bool) -> set[str]:
-    return visible_instances(ctx.archive, viewer.requester(review=review), patient_id)
+    return ctx.archive.visible_instances(patient_id, requester=viewer.requester(review=review))
 
 
 def _may_record(viewer: Viewer) -> bool:
-    if viewer.role is Role.GOVERNANCE:
-        return viewer.session.purpose is Purpose.GOVERNANCE
-    return viewer.role in RECORDERS
+    return may_record_consent(viewer.role, viewer.session.purpose)
 
 
 def overview(
@@ -110,7 +107,7 @@ def _check_study(ctx: Ctx, viewer: Viewer, patient_id: str, study: str) -> None:
     uid_or_400(study, "study")
     for requester in _requesters(viewer):
         try:
-            if patient_of_study(ctx.archive, requester, study) == patient_id:
+            if ctx.archive.patient_of_study(study, requester=requester) == patient_id:
                 return
         except NotFound:
             continue

@@ -13,6 +13,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from archive import (
+    DEFAULT_REVIEW_HOURS,
+    AccessEvent,
     ArchiveError,
     Availability,
     InvalidArgument,
@@ -22,12 +24,6 @@ from archive import (
     ReasonCode,
     ReviewInfo,
     Role,
-)
-from archive.reviews import DEFAULT_HOURS
-from archive.viewer_support import (
-    AccessEvent,
-    accesses,
-    review_queue,
 )
 from web_viewer.deps import CSRF_HEADER, Ctx, Viewer, check_csrf, record_page, roles
 from web_viewer.errors import BadRequest
@@ -112,7 +108,7 @@ class ReviewOpening(BaseModel):
     session acts for subject access; the review then shows that patient only)."""
 
     reason: str = Field(max_length=1000)
-    hours: float = Field(default=DEFAULT_HOURS, gt=0, le=24)
+    hours: float = Field(default=DEFAULT_REVIEW_HOURS, gt=0, le=24)
     patient_id: str = Field(default="", max_length=64)
 
 
@@ -154,7 +150,9 @@ def _review_json(review: ReviewInfo) -> dict[str, Any]:
 def _review_page(
     request: Request, ctx: Ctx, viewer: Viewer, *, status: int = 200, error: str = ""
 ) -> Response:
-    items = review_queue(ctx.archive, viewer.requester(review=True)) if viewer.review else []
+    items = (
+        ctx.archive.review_queue(requester=viewer.requester(review=True)) if viewer.review else []
+    )
     return render(
         request,
         "review.html",
@@ -232,10 +230,14 @@ def audit_page(
     events = None
     if patient_id:
         pid = patient_id_or_404(patient_id)
-        events = accesses(ctx.archive, viewer.requester(), patient_id=pid, refused_only=refused)
+        events = ctx.archive.accesses(
+            requester=viewer.requester(), patient_id=pid, refused_only=refused
+        )
     elif user:
         name = clean_text(user, "user or AE title", limit=128)
-        events = accesses(ctx.archive, viewer.requester(), about_actor=name, refused_only=refused)
+        events = ctx.archive.accesses(
+            requester=viewer.requester(), about_actor=name, refused_only=refused
+        )
     else:
         record_page(ctx, viewer, "audit page")
     return render(
@@ -282,7 +284,7 @@ def api_review(ctx: Ctx, viewer: Governance) -> dict[str, Any]:
     assert viewer.review is not None  # requester() refuses otherwise
     return {
         "review": _review_json(viewer.review),
-        "items": _queue_json(review_queue(ctx.archive, requester)),
+        "items": _queue_json(ctx.archive.review_queue(requester=requester)),
     }
 
 
@@ -311,7 +313,9 @@ def api_accesses(
 ) -> dict[str, Any]:
     """``refused=true``: only refused looks and actions (who tried to open these photos)."""
     pid = patient_id_or_404(patient_id)
-    events = accesses(ctx.archive, viewer.requester(), patient_id=pid, refused_only=refused)
+    events = ctx.archive.accesses(
+        requester=viewer.requester(), patient_id=pid, refused_only=refused
+    )
     return {"patient_id": patient_id, "events": _events_json(events)}
 
 
@@ -321,7 +325,9 @@ def api_user_accesses(
 ) -> dict[str, Any]:
     """``refused=true``: only what they tried and were refused."""
     name = clean_text(username, "user or AE title", limit=128)
-    events = accesses(ctx.archive, viewer.requester(), about_actor=name, refused_only=refused)
+    events = ctx.archive.accesses(
+        requester=viewer.requester(), about_actor=name, refused_only=refused
+    )
     return {"user": name, "events": _events_json(events)}
 
 

@@ -1,7 +1,7 @@
 """One recording: its page, thumbnail, full picture, video and DICOM download.
 
 Each read asks the archive for the instance through the access policy
-(:func:`archive.viewer_support.image`), which audits the look; an instance
+(:meth:`Archive.image`), which audits the look; an instance
 the requester may not see is a 404, whatever the URL. Patient content is
 sent with ``Cache-Control: private, no-store`` so no shared cache keeps it.
 """
@@ -13,10 +13,17 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from archive import NotFound
-from archive.viewer_support import ImageRecord, image
+from archive import ImageRecord, NotFound
 from web_viewer.deps import Ctx, Working
-from web_viewer.media import MediaCache, NotRenderable, body_site, describe, etag
+from web_viewer.media import (
+    MediaCache,
+    NotRenderable,
+    body_site,
+    describe,
+    etag,
+    is_document,
+    is_video,
+)
 from web_viewer.routes.common import uid_or_404
 from web_viewer.templating import render
 
@@ -31,7 +38,7 @@ NO_STORE = {
 
 
 def _look(ctx: Ctx, viewer: Working, uid: str, review: bool, what: str) -> ImageRecord:
-    return image(ctx.archive, viewer.requester(review=review), uid_or_404(uid), what=what)
+    return ctx.archive.image(uid_or_404(uid), requester=viewer.requester(review=review), what=what)
 
 
 def _media(request: Request) -> MediaCache:
@@ -66,8 +73,8 @@ def details(ctx: Ctx, record: ImageRecord) -> dict[str, Any]:
         "availability": item.availability,
         "availability_reason": item.availability_reason,
         "uses": list(item.uses),
-        "video": item.is_video,
-        "document": item.is_document,
+        "video": is_video(item),
+        "document": is_document(item),
         "derived": attributes.get("Derived", ""),
         "attributes": attributes,
         "consent": None

@@ -8,11 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from archive import Level
-from archive.viewer_support import Timeline, timeline
+from archive import Level, Timeline
 from web_viewer.deps import Ctx, Viewer, Working, record_page
 from web_viewer.errors import BadRequest
-from web_viewer.media import body_site
+from web_viewer.media import body_site, is_document, is_video
 from web_viewer.routes.common import clean_text, dicom_date, patient_id_or_404
 from web_viewer.templating import render
 
@@ -68,10 +67,10 @@ def grouped(ctx: Ctx, t: Timeline) -> list[dict[str, Any]]:
         sites: dict[str, list[Any]] = {}
         documents = []
         for item in study.items:
-            if item.is_document:
+            if is_document(item):
                 documents.append(item)
                 continue
-            site = body_site(ctx.archive.store.path_for(item.storage_key), item.body_part)
+            site = body_site(ctx.archive.object_path(item.storage_key), item.body_part)
             sites.setdefault(site, []).append(item)
         out.append({"study": study, "sites": sites, "documents": documents})
     return out
@@ -95,7 +94,7 @@ def search_page(
 
 @pages.get("/patients/{patient_id}", response_class=HTMLResponse)
 def timeline_page(request: Request, ctx: Ctx, viewer: Working, patient_id: str) -> Response:
-    t = timeline(ctx.archive, viewer.requester(), patient_id_or_404(patient_id))
+    t = ctx.archive.timeline(patient_id_or_404(patient_id), requester=viewer.requester())
     return render(request, "timeline.html", viewer, timeline=t, groups=grouped(ctx, t))
 
 
@@ -121,7 +120,7 @@ def api_search(
 
 @api.get("/patients/{patient_id}", summary="A patient's timeline of studies and recordings")
 def api_timeline(ctx: Ctx, viewer: Working, patient_id: str) -> dict[str, Any]:
-    t = timeline(ctx.archive, viewer.requester(), patient_id_or_404(patient_id))
+    t = ctx.archive.timeline(patient_id_or_404(patient_id), requester=viewer.requester())
     p = t.patient
     return {
         "patient": {
@@ -155,13 +154,13 @@ def item_json(item: Any) -> dict[str, Any]:
         "content_date": item.content_date,
         "availability": item.availability,
         "uses": list(item.uses),
-        "video": item.is_video,
-        "document": item.is_document,
+        "video": is_video(item),
+        "document": is_document(item),
         "links": {
             "self": f"/api/images/{uid}",
             "thumbnail": f"/api/images/{uid}/thumbnail",
             "picture": f"/api/images/{uid}/picture",
-            "video": f"/api/images/{uid}/video.mp4" if item.is_video else None,
+            "video": f"/api/images/{uid}/video.mp4" if is_video(item) else None,
             "dicom": f"/api/images/{uid}/dicom",
         },
     }

@@ -36,7 +36,6 @@ from archive.convert import (
     sniff,
     working_memory,
 )
-from archive.viewer_support import patient_of_study, timeline
 from web_viewer.deps import (
     CSRF_HEADER,
     Ctx,
@@ -100,7 +99,7 @@ def store(ctx: Ctx, viewer: Viewer, form: Form) -> tuple[str, list[str]]:
     study = form.get("study")
     if study:
         uid_or_400(study, "study")
-        if patient_of_study(ctx.archive, viewer.requester(), study) != patient_id:
+        if ctx.archive.patient_of_study(study, requester=viewer.requester()) != patient_id:
             raise BadRequest("that encounter belongs to another patient")
     try:
         demographics = Demographics(
@@ -143,7 +142,9 @@ def upload_page(request: Request, ctx: Ctx, viewer: Uploader, patient_id: str = 
     known = None
     if patient_id:
         try:
-            known = timeline(ctx.archive, viewer.requester(), clean_text(patient_id, "patient ID"))
+            known = ctx.archive.timeline(
+                clean_text(patient_id, "patient ID"), requester=viewer.requester()
+            )
         except (ArchiveError, BadRequest):
             known = None
     if known is None:

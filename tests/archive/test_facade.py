@@ -1,0 +1,72 @@
+"""The archive's one way in (issue #13): the edges import ``archive`` (its
+``__all__``) and ``archive.convert`` only, which an import-linter contract in
+pyproject.toml enforces. The contract names every other archive module; this
+test keeps that list exact, so a new module cannot slip past it."""
+
+from __future__ import annotations
+
+import inspect
+import pkgutil
+import tomllib
+import typing
+from pathlib import Path
+
+import archive
+from archive.models import Base
+
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+OPEN = {"archive.convert"}  # the edges may import it (and its modules)
+
+
+def _facade_contract() -> dict[str, object]:
+    config = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))
+    contracts = config["tool"]["importlinter"]["contracts"]
+    found = [
+        c
+        for c in contracts
+        if c["type"] == "forbidden" and set(c["source_modules"]) == {"dicom_gateway", "web_viewer"}
+    ]
+    assert len(found) == 1, "one forbidden contract for the edges' imports of archive"
+    contract: dict[str, object] = found[0]
+    return contract
+
+
+def _archive_modules() -> set[str]:
+    """The modules and packages directly under archive/ (what import-linter sees)."""
+    return {f"archive.{m.name}" for m in pkgutil.iter_modules(archive.__path__)}
+
+
+def test_the_contract_forbids_every_archive_module_but_convert() -> None:
+    contract = _facade_contract()
+    forbidden = set(contract["forbidden_modules"])  # type: ignore[call-overload]
+    modules = _archive_modules()
+    missing = sorted(modules - OPEN - forbidden)
+    assert not missing, (
+        f"{missing} not in the edges' forbidden_modules in pyproject.toml: add them "
+        "(and re-export from archive/__init__.py what the edges need of them)"
+    )
+    stale = sorted(forbidden - modules)
+    assert not stale, f"forbidden_modules names modules that are gone: {stale}"
+    assert not forbidden & OPEN
+    assert contract["allow_indirect_imports"] is True  # archive/__init__ imports them all
+
+
+def test_everything_in_all_is_there() -> None:
+    missing = [name for name in archive.__all__ if not hasattr(archive, name)]
+    assert not missing
+
+
+def _types(hint: object) -> list[object]:
+    return [hint, *(t for arg in typing.get_args(hint) for t in _types(arg))]
+
+
+def test_archive_methods_return_no_index_rows() -> None:
+    """Public methods return dataclasses, never ORM rows."""
+    rows = [
+        name
+        for name, fn in inspect.getmembers(archive.Archive, inspect.isfunction)
+        if not name.startswith("_")
+        for t in _types(typing.get_type_hints(fn).get("return"))
+        if isinstance(t, type) and issubclass(t, Base)
+    ]
+    assert not rows
