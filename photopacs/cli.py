@@ -36,12 +36,12 @@ from archive.convert import ConversionError
 from archive.db import migrate, schema_revision
 from archive.reviews import valid_reason
 from photopacs.capture import Capture, build_capture, capture_options, is_media
+from photopacs.commands.consent import consent
+from photopacs.commands.dicom import send
+from photopacs.commands.forward import commitment, forward
+from photopacs.commands.review import review
+from photopacs.commands.users import user
 from photopacs.common import EXIT_PROBLEMS, fail, open_archive, operator
-from photopacs.consent_commands import consent
-from photopacs.dicom_commands import send
-from photopacs.forward_commands import commitment, forward
-from photopacs.review_commands import review
-from photopacs.user_commands import user
 
 LEVELS = click.Choice(["patient", "study", "series", "instance"], case_sensitive=False)
 
