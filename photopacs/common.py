@@ -17,6 +17,8 @@ T = TypeVar("T")
 EXIT_PROBLEMS = 1
 EXIT_ARCHIVE = 3
 
+LEVELS = click.Choice(["patient", "study", "series", "instance"], case_sensitive=False)
+
 
 def operator() -> str:
     try:

@@ -1,4 +1,5 @@
-"""`photopacs send`: push DICOM files (or photos and videos, converted first)
+"""`photopacs node ...`: the known DICOM nodes (unknown AE titles are refused at
+association), and `photopacs send`: push DICOM files (or photos and videos, converted first)
 to a DICOM node over one association, with optional storage commitment.
 
 With --commit the request is recorded in the index before the N-ACTION and
@@ -10,6 +11,7 @@ itself while it waits (:mod:`dicom_gateway.commitment_index`)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 
 import click
 
-from archive import Archive, ArchiveError, ArchiveSettings, InvalidArgument
+from archive import Archive, ArchiveError, ArchiveSettings, InvalidArgument, NodeRole
 from archive.convert import ConversionError
 from archive.nodes import valid_ae_title
 from dicom_gateway import GatewaySettings
@@ -25,7 +27,7 @@ from dicom_gateway.commitment_index import IndexedCommitment
 from dicom_gateway.scu import Destination, Item, Sender, SendError, SendResult, inspect
 from dicom_gateway.tls import client_context
 from photopacs.capture import build_capture, capture_options, is_media
-from photopacs.common import EXIT_PROBLEMS, fail, operator
+from photopacs.common import EXIT_PROBLEMS, fail, open_archive, operator
 from photopacs.settings import ServeSettings
 
 
@@ -197,3 +199,105 @@ def _commit_summary(result: SendResult, where: str) -> None:
             "still recorded (photopacs commitment sent)",
             err=True,
         )
+
+
+@click.group()
+def node() -> None:
+    """Known DICOM nodes: unknown AE titles are refused at association."""
+
+
+@node.command("add")
+@click.argument("ae_title")
+@click.option("--host", required=True, help="Host name or address of the node.")
+@click.option("--port", type=int, required=True, help="Its DICOM port.")
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in NodeRole]),
+    required=True,
+    help="modality: echo, store, commit; epr: echo, find, move, get; peer: move/forward "
+    "destination; epr and peer may report on `send --commit` requests; governance: review "
+    "of held/quarantined objects.",
+)
+@click.option(
+    "--check-address/--no-check-address",
+    default=True,
+    show_default=True,
+    help="Refuse associations with this AE title from any other address than --host's.",
+)
+@click.option(
+    "--transcode/--no-transcode",
+    default=True,
+    show_default=True,
+    help="Decode objects to Explicit VR Little Endian when the node cannot take the stored "
+    "transfer syntax (C-MOVE, C-GET, forwarding, send).",
+)
+@click.option("--description", default="", help="Free text, e.g. the device's location.")
+def node_add(
+    ae_title: str,
+    host: str,
+    port: int,
+    role: str,
+    check_address: bool,
+    transcode: bool,
+    description: str,
+) -> None:
+    """Register a DICOM node."""
+    with open_archive() as archive:
+        try:
+            info = archive.add_node(
+                ae_title,
+                host=host,
+                port=port,
+                role=role,
+                check_address=check_address,
+                transcode=transcode,
+                description=description,
+                actor=operator(),
+            )
+        except ArchiveError as exc:
+            fail(str(exc))
+    click.echo(f"added {info.ae_title} ({info.role}) at {info.host}:{info.port}")
+
+
+@node.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def node_list(as_json: bool) -> None:
+    """List the registered nodes."""
+    with open_archive() as archive:
+        found = archive.nodes()
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "ae_title": n.ae_title,
+                        "host": n.host,
+                        "port": n.port,
+                        "role": str(n.role),
+                        "check_address": n.check_address,
+                        "transcode": n.transcode,
+                        "description": n.description,
+                    }
+                    for n in found
+                ],
+                indent=2,
+            )
+        )
+        return
+    for n in found:
+        notes = ("" if n.check_address else " (address not checked)") + (
+            "" if n.transcode else " (no transcoding)"
+        )
+        click.echo(f"{n.ae_title:<16} {n.role!s:<10} {n.host}:{n.port}{notes}  {n.description}")
+
+
+@node.command("remove")
+@click.argument("ae_title")
+def node_remove(ae_title: str) -> None:
+    """Forget a DICOM node: it can no longer associate."""
+    with open_archive() as archive:
+        try:
+            archive.remove_node(ae_title, actor=operator())
+        except ArchiveError as exc:
+            fail(str(exc))
+    click.echo(f"removed {ae_title.strip()}")
