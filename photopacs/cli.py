@@ -28,9 +28,10 @@ from photopacs.commands import (
     serve,
     users,
 )
+from photopacs.common import ArchiveGroup
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ArchiveGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 def main(verbose: int) -> None:
     """photopacs: a consent-aware archive for clinical photographs and video."""

@@ -6,7 +6,7 @@ import getpass
 import os
 import sys
 from collections.abc import Callable
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -32,20 +32,32 @@ def fail(message: str, code: int = EXIT_ARCHIVE) -> NoReturn:
     sys.exit(code)
 
 
-def open_archive() -> Archive:
+class ArchiveGroup(click.Group):
+    """The `photopacs` group: an :class:`ArchiveError` that leaves any command
+    under it, nested groups' included, becomes ``photopacs: <message>`` on
+    standard error and exit code 3, here and nowhere else. A command catches an
+    archive error itself only to say something else or to go on."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ArchiveError as exc:
+            fail(str(exc))
+
+
+def archive_settings() -> ArchiveSettings:
     try:
-        return Archive.open(ArchiveSettings())
-    except ArchiveError as exc:
-        fail(str(exc))
+        return ArchiveSettings()
     except ValueError as exc:  # pydantic validation of PHOTOPACS_* settings
         fail(f"invalid setting: {exc}")
 
 
+def open_archive() -> Archive:
+    """The archive, its schema checked (:meth:`Archive.open`)."""
+    return Archive.open(archive_settings())
+
+
 def with_archive(action: Callable[[Archive], T]) -> T:
-    """Open the archive, run ``action`` on it, and turn an archive error into a
-    CLI message with exit code 3."""
+    """Open the archive, run ``action`` on it, and close it again."""
     with open_archive() as archive:
-        try:
-            return action(archive)
-        except ArchiveError as exc:
-            fail(str(exc))
+        return action(archive)

@@ -7,9 +7,9 @@ import sys
 
 import click
 
-from archive import Archive, ArchiveError, ArchiveSettings
+from archive import Archive, ArchiveError
 from archive.db import migrate, schema_revision
-from photopacs.common import EXIT_PROBLEMS, fail
+from photopacs.common import EXIT_PROBLEMS, archive_settings, fail
 
 
 @click.group()
@@ -20,25 +20,18 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the index database to this version's schema."""
-    try:
-        archive = Archive(ArchiveSettings())
-        with archive:
-            migrate(archive.engine)
-            current, _ = schema_revision(archive.engine)
-            archive.store.initialise()
-    except ArchiveError as exc:
-        fail(str(exc))
+    with Archive(archive_settings()) as archive:
+        migrate(archive.engine)
+        current, _ = schema_revision(archive.engine)
+        archive.store.initialise()
     click.echo(f"index database at revision {current}")
 
 
 @db.command("status")
 def db_status() -> None:
     """Show the schema revision of the database and of this code."""
-    try:
-        with Archive(ArchiveSettings()) as archive:
-            current, head = schema_revision(archive.engine)
-    except ArchiveError as exc:
-        fail(str(exc))
+    with Archive(archive_settings()) as archive:
+        current, head = schema_revision(archive.engine)
     click.echo(f"database: {current or 'empty'}\ncode:     {head}")
     if current != head:
         sys.exit(EXIT_PROBLEMS)
@@ -51,7 +44,7 @@ def db_wait(timeout: float) -> None:
     import time
 
     deadline = time.monotonic() + timeout
-    with Archive(ArchiveSettings()) as archive:
+    with Archive(archive_settings()) as archive:
         while True:
             try:
                 schema_revision(archive.engine)

@@ -243,19 +243,16 @@ def node_add(
 ) -> None:
     """Register a DICOM node."""
     with open_archive() as archive:
-        try:
-            info = archive.add_node(
-                ae_title,
-                host=host,
-                port=port,
-                role=role,
-                check_address=check_address,
-                transcode=transcode,
-                description=description,
-                actor=operator(),
-            )
-        except ArchiveError as exc:
-            fail(str(exc))
+        info = archive.add_node(
+            ae_title,
+            host=host,
+            port=port,
+            role=role,
+            check_address=check_address,
+            transcode=transcode,
+            description=description,
+            actor=operator(),
+        )
     click.echo(f"added {info.ae_title} ({info.role}) at {info.host}:{info.port}")
 
 
@@ -296,8 +293,5 @@ def node_list(as_json: bool) -> None:
 def node_remove(ae_title: str) -> None:
     """Forget a DICOM node: it can no longer associate."""
     with open_archive() as archive:
-        try:
-            archive.remove_node(ae_title, actor=operator())
-        except ArchiveError as exc:
-            fail(str(exc))
+        archive.remove_node(ae_title, actor=operator())
     click.echo(f"removed {ae_title.strip()}")

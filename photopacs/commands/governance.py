@@ -8,25 +8,22 @@ from typing import Any
 
 import click
 
-from archive import ArchiveError, Availability, Level, ReasonCode, Requester, Role
-from photopacs.common import LEVELS, fail, open_archive, operator
+from archive import Availability, Level, ReasonCode, Requester, Role
+from photopacs.common import LEVELS, open_archive, operator
 
 REASON_CODES = click.Choice([c.value for c in ReasonCode])
 
 
 def _transition(level: str, uid: str, target: Availability, reason: str, code: str = "") -> None:
     with open_archive() as archive:
-        try:
-            result = archive.govern(
-                Level.parse(level),
-                uid,
-                target,
-                reason=reason,
-                requester=Requester.operator(operator()),
-                reason_code=code,
-            )
-        except ArchiveError as exc:
-            fail(str(exc))
+        result = archive.govern(
+            Level.parse(level),
+            uid,
+            target,
+            reason=reason,
+            requester=Requester.operator(operator()),
+            reason_code=code,
+        )
     click.echo(
         f"{len(result.changed)} instance(s) now {target}; {len(result.unchanged)} left as they were"
     )
@@ -85,17 +82,14 @@ def release(level: str, reason: str, uid: str) -> None:
 def legal_hold(action: str, level: str, reason: str, uid: str) -> None:
     """Place or lift a legal hold: held objects may not be erased."""
     with open_archive() as archive:
-        try:
-            n = archive.set_legal_hold(
-                Level.parse(level),
-                uid,
-                on=action == "set",
-                reason=reason,
-                actor=operator(),
-                role=str(Role.OPERATOR),
-            )
-        except ArchiveError as exc:
-            fail(str(exc))
+        n = archive.set_legal_hold(
+            Level.parse(level),
+            uid,
+            on=action == "set",
+            reason=reason,
+            actor=operator(),
+            role=str(Role.OPERATOR),
+        )
     click.echo(f"legal hold {'placed on' if action == 'set' else 'lifted from'} {n} instance(s)")
 
 

@@ -12,10 +12,10 @@ from typing import Any
 import click
 from pydicom.dataset import Dataset
 
-from archive import ArchiveError, ArchiveSettings, Origin, Role
+from archive import ArchiveError, Origin, Role
 from archive.convert import ConversionError
 from photopacs.capture import Capture, build_capture, capture_options, is_media
-from photopacs.common import EXIT_PROBLEMS, fail, open_archive, operator
+from photopacs.common import EXIT_PROBLEMS, archive_settings, open_archive, operator
 
 
 def _files(paths: tuple[Path, ...]) -> Iterator[Path]:
@@ -85,11 +85,7 @@ def import_(paths: tuple[Path, ...], **options: Any) -> None:
 @capture_options
 def convert(inputs: tuple[Path, ...], out: Path, **options: Any) -> None:
     """Convert photos and videos to DICOM Visible Light objects without storing them."""
-    try:
-        settings = ArchiveSettings()
-    except ValueError as exc:
-        fail(f"invalid setting: {exc}")
-    capture = build_capture(options, uid_root=settings.uid_root)
+    capture = build_capture(options, uid_root=archive_settings().uid_root)
     out.mkdir(parents=True, exist_ok=True)
     written = 0
     failed: list[tuple[Path, str]] = []

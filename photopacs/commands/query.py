@@ -49,10 +49,7 @@ def query(level: str, as_json: bool, review: bool, reason: str, keys: tuple[str,
         review_reason=reason,
     )
     with open_archive() as archive:
-        try:
-            matches = archive.find(Level.parse(level), identifier, requester=requester)
-        except ArchiveError as exc:
-            fail(str(exc))
+        matches = archive.find(Level.parse(level), identifier, requester=requester)
     if as_json:
         click.echo(json.dumps(matches, indent=2, ensure_ascii=False))
         return
