@@ -8,7 +8,6 @@ import sys
 import click
 
 from archive import Archive, ArchiveError
-from archive.db import migrate, schema_revision
 from photopacs.common import EXIT_PROBLEMS, archive_settings, fail
 
 
@@ -21,9 +20,7 @@ def db() -> None:
 def db_upgrade() -> None:
     """Create or migrate the index database to this version's schema."""
     with Archive(archive_settings()) as archive:
-        migrate(archive.engine)
-        current, _ = schema_revision(archive.engine)
-        archive.store.initialise()
+        current = archive.upgrade()
     click.echo(f"index database at revision {current}")
 
 
@@ -31,7 +28,7 @@ def db_upgrade() -> None:
 def db_status() -> None:
     """Show the schema revision of the database and of this code."""
     with Archive(archive_settings()) as archive:
-        current, head = schema_revision(archive.engine)
+        current, head = archive.schema_status()
     click.echo(f"database: {current or 'empty'}\ncode:     {head}")
     if current != head:
         sys.exit(EXIT_PROBLEMS)
@@ -47,7 +44,7 @@ def db_wait(timeout: float) -> None:
     with Archive(archive_settings()) as archive:
         while True:
             try:
-                schema_revision(archive.engine)
+                archive.schema_status()
                 return
             except ArchiveError as exc:
                 if time.monotonic() > deadline:

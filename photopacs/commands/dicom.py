@@ -19,9 +19,15 @@ from typing import Any
 
 import click
 
-from archive import Archive, ArchiveError, ArchiveSettings, InvalidArgument, NodeRole
+from archive import (
+    Archive,
+    ArchiveError,
+    ArchiveSettings,
+    InvalidArgument,
+    NodeRole,
+    valid_ae_title,
+)
 from archive.convert import ConversionError
-from archive.nodes import valid_ae_title
 from dicom_gateway import GatewaySettings
 from dicom_gateway.commitment_index import IndexedCommitment
 from dicom_gateway.scu import Destination, Item, Sender, SendError, SendResult, inspect

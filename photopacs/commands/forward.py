@@ -10,12 +10,16 @@ from collections.abc import Callable
 
 import click
 
-from archive import CommitmentRequestInfo, InvalidArgument
-from archive.commitment_requests import STATUSES as REQUEST_STATUSES
-from archive.commitment_requests import UNSETTLED
-from archive.commitments import ReportInfo
-from archive.forwarding import ANY_SOURCE, STATUSES, JobInfo, RuleInfo, valid_sop_class
-from archive.nodes import valid_ae_title
+from archive import (
+    ANY_SOURCE,
+    CommitmentRequestInfo,
+    InvalidArgument,
+    JobInfo,
+    ReportInfo,
+    RuleInfo,
+    valid_ae_title,
+    valid_sop_class,
+)
 from photopacs.common import open_archive, operator, with_archive
 
 
@@ -129,7 +133,7 @@ def _job(j: JobInfo) -> dict[str, object]:
 def queue(show_all: bool, as_json: bool) -> None:
     """Forwarding jobs still pending (waiting for consent, or retrying) and failed ones."""
     with open_archive() as archive:
-        jobs = archive.forwarding.jobs(statuses=STATUSES if show_all else ("pending", "failed"))
+        jobs = archive.forwarding.jobs(statuses=None) if show_all else archive.forwarding.jobs()
     if as_json:
         click.echo(json.dumps([_job(j) for j in jobs], indent=2))
         return
@@ -176,7 +180,8 @@ def _report(r: ReportInfo) -> dict[str, object]:
 def commitment_list(show_all: bool, as_json: bool) -> None:
     """Reports not delivered yet (retried) or given up; --all adds delivered ones."""
     with open_archive() as archive:
-        rows = archive.commitments.listing(statuses=None if show_all else ("pending", "failed"))
+        reports = archive.commitments
+        rows = reports.listing(statuses=None) if show_all else reports.listing()
     if as_json:
         click.echo(json.dumps([_report(r) for r in rows], indent=2))
         return
@@ -224,9 +229,8 @@ def commitment_sent(show_all: bool, as_json: bool) -> None:
     not (yet) fully committed: pending, partly-failed, timed-out or refused, with
     every instance that was not committed; --all adds committed ones."""
     with open_archive() as archive:
-        rows = archive.commitment_requests.listing(
-            statuses=REQUEST_STATUSES if show_all else UNSETTLED
-        )
+        requests = archive.commitment_requests
+        rows = requests.listing(statuses=None) if show_all else requests.listing()
     if as_json:
         click.echo(json.dumps([_request(r) for r in rows], indent=2))
         return

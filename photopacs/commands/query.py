@@ -7,8 +7,7 @@ import json
 
 import click
 
-from archive import ArchiveError, Level, Purpose, Requester, Role
-from archive.reviews import valid_reason
+from archive import ArchiveError, Level, Purpose, Requester, Role, valid_reason
 from photopacs.common import LEVELS, fail, open_archive, operator
 
 

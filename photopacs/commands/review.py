@@ -11,8 +11,7 @@ import json
 
 import click
 
-from archive import node_subject
-from archive.reviews import DEFAULT_HOURS, ReviewInfo
+from archive import DEFAULT_HOURS, ReviewInfo, node_subject
 from photopacs.common import fail, open_archive, operator, with_archive
 
 

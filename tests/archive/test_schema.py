@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from archive import Archive
+from archive import Archive, ArchiveSettings
 from archive.db import schema_revision
 from archive.models import Base
 
@@ -22,3 +22,15 @@ def test_upgrade_is_idempotent(archive: Archive) -> None:
     archive.migrate()
     archive.migrate()
     assert schema_revision(archive.engine)[0] == schema_revision(archive.engine)[1]
+
+
+def test_upgrade_reports_the_revision_and_readies_an_empty_archive(
+    settings: ArchiveSettings,
+) -> None:
+    with Archive(settings) as fresh:
+        current, head = fresh.schema_status()
+        assert current is None and head is not None
+        assert not (settings.data_dir / "objects").exists()
+        assert fresh.upgrade() == head
+        assert fresh.schema_status() == (head, head)
+        assert (settings.data_dir / "objects").is_dir()
