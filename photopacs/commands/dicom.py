@@ -6,7 +6,10 @@ With --commit the request is recorded in the index before the N-ACTION and
 the report is taken on the same association or on a new one the destination
 opens to our AE title (PS3.4 J.3.3.1.3): `photopacs serve` receives and
 records it when it runs; otherwise `send` listens on the archive's DICOM port
-itself while it waits (:mod:`dicom_gateway.commitment_index`)."""
+itself while it waits (:mod:`dicom_gateway.commitment_index`).
+
+`send` imports the DICOM gateway (pynetdicom) and :mod:`archive.convert` when it
+runs, so that `--help` and the other commands start without them."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -27,14 +30,12 @@ from archive import (
     NodeRole,
     valid_ae_title,
 )
-from archive.convert import ConversionError
-from dicom_gateway import GatewaySettings
-from dicom_gateway.commitment_index import IndexedCommitment
-from dicom_gateway.scu import Destination, Item, Sender, SendError, SendResult, inspect
-from dicom_gateway.tls import client_context
 from photopacs.capture import build_capture, capture_options, is_media
 from photopacs.common import EXIT_PROBLEMS, fail, open_archive, operator
 from photopacs.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from dicom_gateway.scu import SendResult
 
 
 def _files(paths: tuple[Path, ...]) -> list[Path]:
@@ -105,6 +106,12 @@ def send(
     """Send DICOM files, photos and videos (converted first, see `photopacs convert`)
     to a DICOM node over one association; with --commit, exit 0 only when the
     node has committed to keeping every object (PS3.4 J.3)."""
+    from archive.convert import ConversionError
+    from dicom_gateway import GatewaySettings
+    from dicom_gateway.commitment_index import IndexedCommitment
+    from dicom_gateway.scu import Destination, Item, Sender, SendError, inspect
+    from dicom_gateway.tls import client_context
+
     try:
         gateway_settings = GatewaySettings()
         serve_settings = ServeSettings()

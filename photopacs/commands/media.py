@@ -1,5 +1,7 @@
 """`photopacs import` (store files, photos and videos in the archive) and
-`photopacs convert` (photos and videos to DICOM files, stored nowhere)."""
+`photopacs convert` (photos and videos to DICOM files, stored nowhere).
+
+:mod:`archive.convert` is imported by the commands that use it, not at start-up."""
 
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ import click
 from pydicom.dataset import Dataset
 
 from archive import ArchiveError, Origin, Role
-from archive.convert import ConversionError
 from photopacs.capture import Capture, build_capture, capture_options, is_media
 from photopacs.common import EXIT_PROBLEMS, archive_settings, open_archive, operator
 
@@ -39,6 +40,8 @@ def import_(paths: tuple[Path, ...], **options: Any) -> None:
     """Ingest DICOM files, photos (JPEG, PNG, TIFF, HEIC) and videos (MP4, MOV), or
     folders of them. Photos and videos are converted first (see `photopacs convert`)
     and need --patient-id; files of one run form one capture session (one series)."""
+    from archive.convert import ConversionError
+
     files = list(_files(paths))
     stored = duplicates = 0
     refused: list[tuple[Path, str]] = []
@@ -85,6 +88,8 @@ def import_(paths: tuple[Path, ...], **options: Any) -> None:
 @capture_options
 def convert(inputs: tuple[Path, ...], out: Path, **options: Any) -> None:
     """Convert photos and videos to DICOM Visible Light objects without storing them."""
+    from archive.convert import ConversionError
+
     capture = build_capture(options, uid_root=archive_settings().uid_root)
     out.mkdir(parents=True, exist_ok=True)
     written = 0
