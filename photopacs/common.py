@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -61,3 +62,22 @@ def with_archive(action: Callable[[Archive], T]) -> T:
     """Open the archive, run ``action`` on it, and close it again."""
     with open_archive() as archive:
         return action(archive)
+
+
+def echo_rows(
+    rows: Sequence[T],
+    *,
+    as_json: bool,
+    record: Callable[[T], object],
+    line: Callable[[T], str],
+    counted: str,
+) -> None:
+    """A listing: with --json one JSON array of ``record(row)`` for scripts;
+    otherwise ``line(row)`` for each row, then how many (``counted``, e.g.
+    "job(s)") on standard error, so that the count never mixes with the rows."""
+    if as_json:
+        click.echo(json.dumps([record(row) for row in rows], indent=2, ensure_ascii=False))
+        return
+    for row in rows:
+        click.echo(line(row))
+    click.echo(f"{len(rows)} {counted}", err=True)

@@ -5,7 +5,6 @@ made, and what their reports said)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 import click
@@ -20,7 +19,7 @@ from archive import (
     valid_ae_title,
     valid_sop_class,
 )
-from photopacs.common import open_archive, operator, with_archive
+from photopacs.common import echo_rows, open_archive, operator, with_archive
 
 
 def _ae(allow_any: bool) -> Callable[[click.Context, click.Parameter, str], str]:
@@ -96,12 +95,11 @@ def listing(as_json: bool) -> None:
     """The forwarding rules."""
     with open_archive() as archive:
         rules = archive.forwarding.rules()
-    if as_json:
-        click.echo(json.dumps([_rule(r) for r in rules], indent=2))
-        return
-    for r in rules:
-        click.echo(f"{r.number:>5} {r.source_ae:<16} -> {r.destination:<16} {r.sop_class_uid}")
-    click.echo(f"{len(rules)} rule(s)", err=True)
+    echo_rows(rules, as_json=as_json, record=_rule, line=_rule_line, counted="rule(s)")
+
+
+def _rule_line(r: RuleInfo) -> str:
+    return f"{r.number:>5} {r.source_ae:<16} -> {r.destination:<16} {r.sop_class_uid}"
 
 
 @forward.command("remove")
@@ -134,16 +132,15 @@ def queue(show_all: bool, as_json: bool) -> None:
     """Forwarding jobs still pending (waiting for consent, or retrying) and failed ones."""
     with open_archive() as archive:
         jobs = archive.forwarding.jobs(statuses=None) if show_all else archive.forwarding.jobs()
-    if as_json:
-        click.echo(json.dumps([_job(j) for j in jobs], indent=2))
-        return
-    for j in jobs:
-        error = f"  {j.last_error}" if j.last_error else ""
-        click.echo(
-            f"{j.number:>6} {j.destination:<16} {j.status:<8} {j.attempts} attempt(s) "
-            f"{j.sop_instance_uid}{error}"
-        )
-    click.echo(f"{len(jobs)} job(s)", err=True)
+    echo_rows(jobs, as_json=as_json, record=_job, line=_job_line, counted="job(s)")
+
+
+def _job_line(j: JobInfo) -> str:
+    error = f"  {j.last_error}" if j.last_error else ""
+    return (
+        f"{j.number:>6} {j.destination:<16} {j.status:<8} {j.attempts} attempt(s) "
+        f"{j.sop_instance_uid}{error}"
+    )
 
 
 @forward.command("retry")
@@ -182,16 +179,15 @@ def commitment_list(show_all: bool, as_json: bool) -> None:
     with open_archive() as archive:
         reports = archive.commitments
         rows = reports.listing(statuses=None) if show_all else reports.listing()
-    if as_json:
-        click.echo(json.dumps([_report(r) for r in rows], indent=2))
-        return
-    for r in rows:
-        error = f"  {r.last_error}" if r.last_error else ""
-        click.echo(
-            f"{r.number:>6} {r.requester:<16} {r.status:<9} committed {len(r.committed)}, "
-            f"failed {len(r.failed)}, {r.attempts} attempt(s) {r.transaction_uid}{error}"
-        )
-    click.echo(f"{len(rows)} report(s)", err=True)
+    echo_rows(rows, as_json=as_json, record=_report, line=_report_line, counted="report(s)")
+
+
+def _report_line(r: ReportInfo) -> str:
+    error = f"  {r.last_error}" if r.last_error else ""
+    return (
+        f"{r.number:>6} {r.requester:<16} {r.status:<9} committed {len(r.committed)}, "
+        f"failed {len(r.failed)}, {r.attempts} attempt(s) {r.transaction_uid}{error}"
+    )
 
 
 def _request(r: CommitmentRequestInfo) -> dict[str, object]:
@@ -231,18 +227,19 @@ def commitment_sent(show_all: bool, as_json: bool) -> None:
     with open_archive() as archive:
         requests = archive.commitment_requests
         rows = requests.listing(statuses=None) if show_all else requests.listing()
-    if as_json:
-        click.echo(json.dumps([_request(r) for r in rows], indent=2))
-        return
-    for r in rows:
-        via = f" via {r.via}" if r.via else ""
-        click.echo(
-            f"{r.number:>6} {r.destination:<16} {r.status:<13} committed {len(r.committed)}, "
-            f"not committed {len(r.not_committed)}{via} {r.transaction_uid}"
-        )
-        if r.detail:
-            click.echo(f"         {r.detail}")
-        for i in r.not_committed:
-            reason = f"0x{i.failure_reason:04X}" if i.failure_reason is not None else i.result
-            click.echo(f"         {i.sop_instance_uid} {reason}")
-    click.echo(f"{len(rows)} request(s)", err=True)
+    echo_rows(rows, as_json=as_json, record=_request, line=_request_lines, counted="request(s)")
+
+
+def _request_lines(r: CommitmentRequestInfo) -> str:
+    """The request, its detail, and each instance not committed with why."""
+    via = f" via {r.via}" if r.via else ""
+    lines = [
+        f"{r.number:>6} {r.destination:<16} {r.status:<13} committed {len(r.committed)}, "
+        f"not committed {len(r.not_committed)}{via} {r.transaction_uid}"
+    ]
+    if r.detail:
+        lines.append(f"         {r.detail}")
+    for i in r.not_committed:
+        reason = f"0x{i.failure_reason:04X}" if i.failure_reason is not None else i.result
+        lines.append(f"         {i.sop_instance_uid} {reason}")
+    return "\n".join(lines)

@@ -3,12 +3,10 @@ with --review, as a governance review of hidden objects."""
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from archive import ArchiveError, Level, Purpose, Requester, Role, valid_reason
-from photopacs.common import LEVELS, fail, open_archive, operator
+from archive import ArchiveError, Level, Match, Purpose, Requester, Role, valid_reason
+from photopacs.common import LEVELS, echo_rows, fail, open_archive, operator
 
 
 def _parse_keys(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -49,12 +47,11 @@ def query(level: str, as_json: bool, review: bool, reason: str, keys: tuple[str,
     )
     with open_archive() as archive:
         matches = archive.find(Level.parse(level), identifier, requester=requester)
-    if as_json:
-        click.echo(json.dumps(matches, indent=2, ensure_ascii=False))
-        return
-    for match in matches:
-        click.echo("  ".join(f"{k}={_show(v)}" for k, v in match.items()))
-    click.echo(f"{len(matches)} match(es)", err=True)
+    echo_rows(matches, as_json=as_json, record=lambda m: m, line=_line, counted="match(es)")
+
+
+def _line(match: Match) -> str:
+    return "  ".join(f"{k}={_show(v)}" for k, v in match.items())
 
 
 def _show(value: object) -> str:

@@ -7,12 +7,10 @@ it takes (:mod:`archive.reviews`).
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from archive import DEFAULT_HOURS, ReviewInfo, node_subject
-from photopacs.common import fail, open_archive, operator, with_archive
+from photopacs.common import echo_rows, fail, open_archive, operator, with_archive
 
 
 @click.group()
@@ -72,14 +70,13 @@ def listing(open_only: bool, as_json: bool) -> None:
     """Every review (web and DICOM): who opened it, why, and when it ended."""
     with open_archive() as archive:
         rows = archive.reviews(open_only=open_only)
-    if as_json:
-        click.echo(json.dumps([_row(r) for r in rows], indent=2, ensure_ascii=False))
-        return
-    for r in rows:
-        ended = (
-            f"closed {r.closed_at:%Y-%m-%d %H:%M}"
-            if r.closed_at
-            else f"until {r.expires_at:%Y-%m-%d %H:%M}"
-        )
-        click.echo(f"{r.number:>5} {r.subject:<24} {r.opened_by:<16} {ended}  {r.reason}")
-    click.echo(f"{len(rows)} review(s)", err=True)
+    echo_rows(rows, as_json=as_json, record=_row, line=_line, counted="review(s)")
+
+
+def _line(r: ReviewInfo) -> str:
+    ended = (
+        f"closed {r.closed_at:%Y-%m-%d %H:%M}"
+        if r.closed_at
+        else f"until {r.expires_at:%Y-%m-%d %H:%M}"
+    )
+    return f"{r.number:>5} {r.subject:<24} {r.opened_by:<16} {ended}  {r.reason}"
