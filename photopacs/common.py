@@ -7,11 +7,12 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
 
-from archive import Archive, ArchiveError, ArchiveSettings
+from archive import Archive, ArchiveError, ArchiveSettings, InvalidArgument
 
 T = TypeVar("T")
 
@@ -81,3 +82,31 @@ def echo_rows(
     for row in rows:
         click.echo(line(row))
     click.echo(f"{len(rows)} {counted}", err=True)
+
+
+def checked(
+    validate: Callable[[str], str],
+) -> Callable[[click.Context, click.Parameter, str | None], str | None]:
+    """A click callback: the value as ``validate`` returns it (an absent option stays
+    None), or a usage error (exit 2) with the archive's reason."""
+
+    def check(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return validate(value)
+        except InvalidArgument as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return check
+
+
+def files(paths: Sequence[Path]) -> list[Path]:
+    """The files named, and every file below the folders named, in order."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file()))
+        else:
+            found.append(path)
+    return found

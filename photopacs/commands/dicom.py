@@ -1,6 +1,7 @@
-"""`photopacs node ...`: the known DICOM nodes (unknown AE titles are refused at
-association), and `photopacs send`: push DICOM files (or photos and videos, converted first)
-to a DICOM node over one association, with optional storage commitment.
+"""`photopacs node ...`: the known DICOM nodes (unknown AE titles are refused
+at association); `photopacs send`: push DICOM files (or photos and videos,
+converted first) to a DICOM node over one association, with optional storage
+commitment.
 
 With --commit the request is recorded in the index before the N-ACTION and
 the report is taken on the same association or on a new one the destination
@@ -26,26 +27,15 @@ from archive import (
     Archive,
     ArchiveError,
     ArchiveSettings,
-    InvalidArgument,
     NodeRole,
     valid_ae_title,
 )
 from photopacs.capture import build_capture, capture_options, is_media
-from photopacs.common import EXIT_PROBLEMS, fail, open_archive, operator
+from photopacs.common import EXIT_PROBLEMS, checked, fail, files, open_archive, operator
 from photopacs.settings import ServeSettings
 
 if TYPE_CHECKING:
     from dicom_gateway.scu import SendResult
-
-
-def _files(paths: tuple[Path, ...]) -> list[Path]:
-    out: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*") if p.is_file()))
-        else:
-            out.append(path)
-    return out
 
 
 def _destination(to: str, host: str | None, port: int | None) -> tuple[str, int, bool]:
@@ -62,24 +52,22 @@ def _destination(to: str, host: str | None, port: int | None) -> tuple[str, int,
     return host or node.host, port or node.port, node.transcode
 
 
-def _ae_title(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return valid_ae_title(value)
-    except InvalidArgument as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 @click.command("send")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(
-    "--to", "to", required=True, callback=_ae_title, help="AE title of the destination node."
+    "--to",
+    "to",
+    required=True,
+    callback=checked(valid_ae_title),
+    help="AE title of the destination node.",
 )
 @click.option("--host", default=None, help="Its address (default: from the node registry).")
 @click.option("--port", type=int, default=None, help="Its port (default: from the registry).")
 @click.option(
-    "--aet", default=None, callback=_ae_title, help="Our (calling) AE title [PHOTOPACS_AET]."
+    "--aet",
+    default=None,
+    callback=checked(valid_ae_title),
+    help="Our (calling) AE title [PHOTOPACS_AET].",
 )
 @click.option(
     "--commit",
@@ -145,7 +133,7 @@ def send(
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="photopacs-send-"))
         items: list[Item] = []
         capture = None
-        for path in _files(paths):
+        for path in files(paths):
             try:
                 if is_media(path):
                     if capture is None:

@@ -5,40 +5,22 @@ made, and what their reports said)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import click
 
 from archive import (
     ANY_SOURCE,
     CommitmentRequestInfo,
-    InvalidArgument,
     JobInfo,
     ReportInfo,
     RuleInfo,
     valid_ae_title,
     valid_sop_class,
 )
-from photopacs.common import echo_rows, open_archive, operator, with_archive
+from photopacs.common import checked, echo_rows, open_archive, operator, with_archive
 
 
-def _ae(allow_any: bool) -> Callable[[click.Context, click.Parameter, str], str]:
-    def check(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-        if allow_any and value.strip() == ANY_SOURCE:
-            return ANY_SOURCE
-        try:
-            return valid_ae_title(value)
-        except InvalidArgument as exc:
-            raise click.BadParameter(str(exc)) from None
-
-    return check
-
-
-def _sop_class(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    try:
-        return valid_sop_class(value)
-    except InvalidArgument as exc:
-        raise click.BadParameter(str(exc)) from None
+def _source(value: str) -> str:
+    return ANY_SOURCE if value.strip() == ANY_SOURCE else valid_ae_title(value)
 
 
 @click.group()
@@ -54,18 +36,21 @@ def forward() -> None:
     "--from",
     "source",
     required=True,
-    callback=_ae(True),
+    callback=checked(_source),
     help="Calling AE title whose objects are forwarded, or * for every source.",
 )
 @click.option(
     "--to",
     "destination",
     required=True,
-    callback=_ae(False),
+    callback=checked(valid_ae_title),
     help="Registered node (role peer or epr) to send them to.",
 )
 @click.option(
-    "--sop-class", default="", callback=_sop_class, help="Only objects of this SOP Class UID."
+    "--sop-class",
+    default="",
+    callback=checked(valid_sop_class),
+    help="Only objects of this SOP Class UID.",
 )
 def add(source: str, destination: str, sop_class: str) -> None:
     """Forward every new object from --from to --to."""

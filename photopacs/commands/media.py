@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +15,7 @@ from pydicom.dataset import Dataset
 
 from archive import ArchiveError, Origin, Role
 from photopacs.capture import Capture, build_capture, capture_options, is_media
-from photopacs.common import EXIT_PROBLEMS, archive_settings, open_archive, operator
-
-
-def _files(paths: tuple[Path, ...]) -> Iterator[Path]:
-    for path in paths:
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file())
-        else:
-            yield path
+from photopacs.common import EXIT_PROBLEMS, archive_settings, files, open_archive, operator
 
 
 def _encode(ds: Dataset) -> bytes:
@@ -42,15 +33,15 @@ def import_(paths: tuple[Path, ...], **options: Any) -> None:
     and need --patient-id; files of one run form one capture session (one series)."""
     from archive.convert import ConversionError
 
-    files = list(_files(paths))
+    found = files(paths)
     stored = duplicates = 0
     refused: list[tuple[Path, str]] = []
     origin = Origin(actor=operator(), role=str(Role.OPERATOR), received_from="import")
-    media = {path for path in files if is_media(path)}
+    media = {path for path in found if is_media(path)}
     capture: Capture | None = None
     with (
         open_archive() as archive,
-        click.progressbar(files, label="importing", file=sys.stderr, show_pos=True) as bar,
+        click.progressbar(found, label="importing", file=sys.stderr, show_pos=True) as bar,
     ):
         for path in bar:
             try:
@@ -94,7 +85,7 @@ def convert(inputs: tuple[Path, ...], out: Path, **options: Any) -> None:
     out.mkdir(parents=True, exist_ok=True)
     written = 0
     failed: list[tuple[Path, str]] = []
-    for path in _files(inputs):
+    for path in files(inputs):
         try:
             datasets = capture.convert(path)
         except ConversionError as exc:
