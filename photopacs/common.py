@@ -20,6 +20,7 @@ EXIT_PROBLEMS = 1
 EXIT_ARCHIVE = 3
 
 LEVELS = click.Choice(["patient", "study", "series", "instance"], case_sensitive=False)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
 
 def operator() -> str:

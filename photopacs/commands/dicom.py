@@ -31,7 +31,15 @@ from archive import (
     valid_ae_title,
 )
 from photopacs.capture import build_capture, capture_options, is_media
-from photopacs.common import EXIT_PROBLEMS, checked, fail, files, open_archive, operator
+from photopacs.common import (
+    EXIT_PROBLEMS,
+    checked,
+    fail,
+    files,
+    json_option,
+    open_archive,
+    operator,
+)
 from photopacs.settings import ServeSettings
 
 if TYPE_CHECKING:
@@ -258,7 +266,7 @@ def node_add(
 
 
 @node.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 def node_list(as_json: bool) -> None:
     """List the registered nodes."""
     with open_archive() as archive:

@@ -16,7 +16,7 @@ from archive import (
     valid_ae_title,
     valid_sop_class,
 )
-from photopacs.common import checked, echo_rows, open_archive, operator, with_archive
+from photopacs.common import checked, echo_rows, json_option, open_archive, operator, with_archive
 
 
 def _source(value: str) -> str:
@@ -75,7 +75,7 @@ def _rule(r: RuleInfo) -> dict[str, object]:
 
 
 @forward.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 def listing(as_json: bool) -> None:
     """The forwarding rules."""
     with open_archive() as archive:
@@ -112,7 +112,7 @@ def _job(j: JobInfo) -> dict[str, object]:
 
 @forward.command("queue")
 @click.option("--all", "show_all", is_flag=True, help="Include sent and dropped jobs.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 def queue(show_all: bool, as_json: bool) -> None:
     """Forwarding jobs still pending (waiting for consent, or retrying) and failed ones."""
     with open_archive() as archive:
@@ -158,7 +158,7 @@ def _report(r: ReportInfo) -> dict[str, object]:
 
 @commitment.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Include delivered reports.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 def commitment_list(show_all: bool, as_json: bool) -> None:
     """Reports not delivered yet (retried) or given up; --all adds delivered ones."""
     with open_archive() as archive:
@@ -204,7 +204,7 @@ def _request(r: CommitmentRequestInfo) -> dict[str, object]:
 
 @commitment.command("sent")
 @click.option("--all", "show_all", is_flag=True, help="Include fully committed requests.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 def commitment_sent(show_all: bool, as_json: bool) -> None:
     """Storage-commitment requests photopacs sent (`photopacs send --commit`) that are
     not (yet) fully committed: pending, partly-failed, timed-out or refused, with

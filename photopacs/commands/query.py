@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from archive import ArchiveError, Level, Match, Purpose, Requester, Role, valid_reason
-from photopacs.common import LEVELS, echo_rows, fail, open_archive, operator
+from photopacs.common import LEVELS, echo_rows, fail, json_option, open_archive, operator
 
 
 def _parse_keys(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -21,7 +21,7 @@ def _parse_keys(pairs: tuple[str, ...]) -> dict[str, str]:
 
 @click.command()
 @click.option("--level", type=LEVELS, required=True, help="Query/retrieve level.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 @click.option(
     "--review", is_flag=True, help="Governance review: show held and quarantined objects only."
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from archive import DEFAULT_HOURS, ReviewInfo, node_subject
-from photopacs.common import echo_rows, fail, open_archive, operator, with_archive
+from photopacs.common import echo_rows, fail, json_option, open_archive, operator, with_archive
 
 
 @click.group()
@@ -65,7 +65,7 @@ def _row(r: ReviewInfo) -> dict[str, object]:
 
 @review.command("list")
 @click.option("--open", "open_only", is_flag=True, help="Only the reviews open now.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 def listing(open_only: bool, as_json: bool) -> None:
     """Every review (web and DICOM): who opened it, why, and when it ended."""
     with open_archive() as archive:
