@@ -31,7 +31,9 @@ from archive.errors import (
     StorageFull,
 )
 from archive.exchange.commitment_requests import CommitmentRequestInfo
-from archive.exchange.nodes import NodeInfo
+from archive.exchange.commitments import ReportInfo
+from archive.exchange.forwarding import ANY_SOURCE, JobInfo, RuleInfo, valid_sop_class
+from archive.exchange.nodes import NodeInfo, valid_ae_title
 from archive.exchange.propagation import PropagationInfo
 from archive.fixity import FixityReport
 from archive.ingest import IngestResult, Origin
@@ -52,7 +54,7 @@ from archive.records import (
 )
 from archive.retrieve import Located
 from archive.reviews import DEFAULT_HOURS as DEFAULT_REVIEW_HOURS
-from archive.reviews import ReviewInfo, node_subject, session_subject
+from archive.reviews import ReviewInfo, node_subject, session_subject, valid_reason
 from archive.service import Archive, Health
 from archive.settings import ArchiveSettings
 from archive.transcode import CannotTranscode, can_decode, decoded, why_not
@@ -83,6 +85,7 @@ from archive.users import (
 
 __all__ = [
     "ADULT_AGE",
+    "ANY_SOURCE",
     "DECODABLE",
     "DEFAULT_REVIEW_HOURS",
     "DEFLATED",
@@ -127,6 +130,7 @@ __all__ = [
     "InvalidObject",
     "InvalidQuery",
     "InvalidTransition",
+    "JobInfo",
     "Level",
     "Located",
     "Match",
@@ -146,10 +150,12 @@ __all__ = [
     "Purpose",
     "ReasonCode",
     "Recorded",
+    "ReportInfo",
     "Requester",
     "ReviewInfo",
     "ReviewItem",
     "Role",
+    "RuleInfo",
     "SchemaOutOfDate",
     "SessionInfo",
     "SignInThrottled",
@@ -167,5 +173,8 @@ __all__ = [
     "session_subject",
     "syntaxes_for",
     "uid_name",
+    "valid_ae_title",
+    "valid_reason",
+    "valid_sop_class",
     "why_not",
 ]

@@ -31,7 +31,7 @@ from archive import (
     reviews,
 )
 from archive.audit import Action, AuditEntry, ChainReport, Outcome
-from archive.db import check_schema, make_engine, make_sessionmaker, migrate
+from archive.db import check_schema, make_engine, make_sessionmaker, migrate, schema_revision
 from archive.dicomfile import Expected
 from archive.errors import ArchiveError, InvalidTransition, NotFound
 from archive.exchange import nodes, propagation
@@ -113,6 +113,19 @@ class Archive:
 
     def migrate(self) -> None:
         migrate(self.engine)
+
+    def upgrade(self) -> str | None:
+        """Create or migrate the index to this code's schema and make the data
+        folder ready (`photopacs db upgrade`); the revision the database is at now."""
+        self.migrate()
+        current, _ = self.schema_status()
+        self.store.initialise()
+        return current
+
+    def schema_status(self) -> tuple[str | None, str | None]:
+        """(revision of the index database, None when empty; newest revision of
+        this code). Raises ConfigurationError while the database cannot be reached."""
+        return schema_revision(self.engine)
 
     def close(self) -> None:
         self.writer.stop()

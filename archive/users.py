@@ -15,6 +15,7 @@ account change is an audit event.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import math
@@ -49,8 +50,16 @@ from archive.settings import ArchiveSettings
 
 PEOPLE_ROLES = (Role.CLINICIAN, Role.PHOTOGRAPHER, Role.EDUCATOR, Role.GOVERNANCE, Role.ADMIN)
 _hasher = PasswordHasher()
-# Verified against when the user does not exist, so timing does not tell.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so timing does not tell.
+
+    Made on first use, not at import: hashing takes a tenth of a second or more, which
+    every `photopacs` command would pay. Two first sign-ins at once may each make
+    one; either serves, and the cache keeps one from then on."""
+    return _hasher.hash(secrets.token_hex(16))
 
 
 class SignInThrottled(ArchiveError):
@@ -371,9 +380,10 @@ class Accounts:
                 detail = {"reason": "rate limited", "retry_after": str(wait)}
                 _event(session, name, Outcome.REFUSED, detail, source)
             raise SignInThrottled(wait)
+        dummy = _dummy_hash()  # made by the first sign-in, whether or not the user exists
         with self.factory() as session:
             seen = session.scalar(select(User.password_hash).where(User.username == name))
-        matches = _verify(seen if seen is not None else _DUMMY_HASH, password)
+        matches = _verify(seen if seen is not None else dummy, password)
         now = _now()
         with self.factory() as session, session.begin():
             # The row lock serialises concurrent sign-ins to one account, so parallel

@@ -1,5 +1,8 @@
 """Command-line options that describe who a photo or video is of and where it
-belongs, shared by `photopacs convert` and `photopacs import`."""
+belongs, shared by `photopacs convert`, `photopacs import` and `photopacs send`.
+
+:mod:`archive.convert` (and PyAV with it) is imported when a file is looked at,
+not when the command line starts: `--help` and the other commands never need it."""
 
 from __future__ import annotations
 
@@ -7,19 +10,14 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from pydicom.dataset import Dataset
 
-from archive.convert import (
-    CaptureContext,
-    ConversionError,
-    Demographics,
-    MediaKind,
-    convert_file,
-    sniff,
-)
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+    from archive.convert import CaptureContext, Demographics
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,6 +77,8 @@ class Capture:
 
     def convert(self, path: Path) -> list[Dataset]:
         """Convert one file; chosen frames apply to videos only."""
+        from archive.convert import MediaKind, convert_file, sniff
+
         video = sniff(path) is MediaKind.VIDEO
         datasets = convert_file(
             path,
@@ -94,6 +94,8 @@ class Capture:
 
 
 def is_media(path: Path) -> bool:
+    from archive.convert import sniff
+
     try:
         return sniff(path) is not None
     except OSError:
@@ -102,6 +104,8 @@ def is_media(path: Path) -> bool:
 
 def build_capture(options: dict[str, Any], *, uid_root: str | None) -> Capture:
     """Validate the options once, before any file is touched."""
+    from archive.convert import CaptureContext, ConversionError, Demographics
+
     if not options.get("patient_id"):
         raise click.UsageError("photos and video need --patient-id")
     birth: dt.datetime | None = options.get("birth_date")

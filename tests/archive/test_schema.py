@@ -51,3 +51,15 @@ def test_0013_makes_queued_propagations_due_at_once(settings: ArchiveSettings) -
         assert owed.next_attempt_at == queued
     finally:
         archive.close()
+
+
+def test_upgrade_reports_the_revision_and_readies_an_empty_archive(
+    settings: ArchiveSettings,
+) -> None:
+    with Archive(settings) as fresh:
+        current, head = fresh.schema_status()
+        assert current is None and head is not None
+        assert not (settings.data_dir / "objects").exists()
+        assert fresh.upgrade() == head
+        assert fresh.schema_status() == (head, head)
+        assert (settings.data_dir / "objects").is_dir()

@@ -9,10 +9,13 @@ import socket
 import subprocess
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
+from archive import NotFound
 from photopacs.cli import main
+from photopacs.common import ArchiveGroup
 from tests.factory import encode, make_dataset
 from tests.serving import free_port, photopacs_bin, running
 
@@ -128,6 +131,26 @@ def test_errors_have_messages_and_exit_codes(cli: CliRunner) -> None:
         cli, "quarantine", "--level", "study", "1.2.3", "--code", "whim", "--reason", "x"
     )
     assert bad_code.exit_code == 2
+
+
+def test_an_archive_error_at_any_depth_is_one_message_and_exit_3() -> None:
+    assert isinstance(main, ArchiveGroup)
+
+    @click.group(cls=ArchiveGroup)
+    def top() -> None:
+        pass
+
+    @top.group()
+    def inner() -> None:
+        pass
+
+    @inner.command()
+    def boom() -> None:
+        raise NotFound("no study 1.2.3")
+
+    result = CliRunner().invoke(top, ["inner", "boom"])
+    assert result.exit_code == 3
+    assert result.stderr == "photopacs: no study 1.2.3\n" and result.stdout == ""
 
 
 def test_audit_verify_and_fixity_exit_codes(

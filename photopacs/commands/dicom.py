@@ -1,42 +1,49 @@
-"""`photopacs send`: push DICOM files (or photos and videos, converted first)
-to a DICOM node over one association, with optional storage commitment.
+"""`photopacs node ...`: the known DICOM nodes (unknown AE titles are refused
+at association); `photopacs send`: push DICOM files (or photos and videos,
+converted first) to a DICOM node over one association, with optional storage
+commitment.
 
 With --commit the request is recorded in the index before the N-ACTION and
 the report is taken on the same association or on a new one the destination
 opens to our AE title (PS3.4 J.3.3.1.3): `photopacs serve` receives and
 records it when it runs; otherwise `send` listens on the archive's DICOM port
-itself while it waits (:mod:`dicom_gateway.commitment_index`)."""
+itself while it waits (:mod:`dicom_gateway.commitment_index`).
+
+`send` imports the DICOM gateway (pynetdicom) and :mod:`archive.convert` when it
+runs, so that `--help` and the other commands start without them."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from archive import Archive, ArchiveError, ArchiveSettings, InvalidArgument
-from archive.convert import ConversionError
-from archive.exchange.nodes import valid_ae_title
-from dicom_gateway import GatewaySettings
-from dicom_gateway.commitment_index import IndexedCommitment
-from dicom_gateway.scu import Destination, Item, Sender, SendError, SendResult, inspect
-from dicom_gateway.tls import client_context
+from archive import (
+    Archive,
+    ArchiveError,
+    ArchiveSettings,
+    NodeRole,
+    valid_ae_title,
+)
 from photopacs.capture import build_capture, capture_options, is_media
-from photopacs.common import EXIT_PROBLEMS, fail, operator
+from photopacs.common import (
+    EXIT_PROBLEMS,
+    checked,
+    fail,
+    files,
+    json_option,
+    open_archive,
+    operator,
+)
 from photopacs.settings import ServeSettings
 
-
-def _files(paths: tuple[Path, ...]) -> list[Path]:
-    out: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*") if p.is_file()))
-        else:
-            out.append(path)
-    return out
+if TYPE_CHECKING:
+    from dicom_gateway.scu import SendResult
 
 
 def _destination(to: str, host: str | None, port: int | None) -> tuple[str, int, bool]:
@@ -53,24 +60,22 @@ def _destination(to: str, host: str | None, port: int | None) -> tuple[str, int,
     return host or node.host, port or node.port, node.transcode
 
 
-def _ae_title(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return valid_ae_title(value)
-    except InvalidArgument as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 @click.command("send")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(
-    "--to", "to", required=True, callback=_ae_title, help="AE title of the destination node."
+    "--to",
+    "to",
+    required=True,
+    callback=checked(valid_ae_title),
+    help="AE title of the destination node.",
 )
 @click.option("--host", default=None, help="Its address (default: from the node registry).")
 @click.option("--port", type=int, default=None, help="Its port (default: from the registry).")
 @click.option(
-    "--aet", default=None, callback=_ae_title, help="Our (calling) AE title [PHOTOPACS_AET]."
+    "--aet",
+    default=None,
+    callback=checked(valid_ae_title),
+    help="Our (calling) AE title [PHOTOPACS_AET].",
 )
 @click.option(
     "--commit",
@@ -97,6 +102,12 @@ def send(
     """Send DICOM files, photos and videos (converted first, see `photopacs convert`)
     to a DICOM node over one association; with --commit, exit 0 only when the
     node has committed to keeping every object (PS3.4 J.3)."""
+    from archive.convert import ConversionError
+    from dicom_gateway import GatewaySettings
+    from dicom_gateway.commitment_index import IndexedCommitment
+    from dicom_gateway.scu import Destination, Item, Sender, SendError, inspect
+    from dicom_gateway.tls import client_context
+
     try:
         gateway_settings = GatewaySettings()
         serve_settings = ServeSettings()
@@ -130,7 +141,7 @@ def send(
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="photopacs-send-"))
         items: list[Item] = []
         capture = None
-        for path in _files(paths):
+        for path in files(paths):
             try:
                 if is_media(path):
                     if capture is None:
@@ -197,3 +208,99 @@ def _commit_summary(result: SendResult, where: str) -> None:
             "still recorded (photopacs commitment sent)",
             err=True,
         )
+
+
+@click.group()
+def node() -> None:
+    """Known DICOM nodes: unknown AE titles are refused at association."""
+
+
+@node.command("add")
+@click.argument("ae_title")
+@click.option("--host", required=True, help="Host name or address of the node.")
+@click.option("--port", type=int, required=True, help="Its DICOM port.")
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in NodeRole]),
+    required=True,
+    help="modality: echo, store, commit; epr: echo, find, move, get; peer: move/forward "
+    "destination; epr and peer may report on `send --commit` requests; governance: review "
+    "of held/quarantined objects.",
+)
+@click.option(
+    "--check-address/--no-check-address",
+    default=True,
+    show_default=True,
+    help="Refuse associations with this AE title from any other address than --host's.",
+)
+@click.option(
+    "--transcode/--no-transcode",
+    default=True,
+    show_default=True,
+    help="Decode objects to Explicit VR Little Endian when the node cannot take the stored "
+    "transfer syntax (C-MOVE, C-GET, forwarding, send).",
+)
+@click.option("--description", default="", help="Free text, e.g. the device's location.")
+def node_add(
+    ae_title: str,
+    host: str,
+    port: int,
+    role: str,
+    check_address: bool,
+    transcode: bool,
+    description: str,
+) -> None:
+    """Register a DICOM node."""
+    with open_archive() as archive:
+        info = archive.add_node(
+            ae_title,
+            host=host,
+            port=port,
+            role=role,
+            check_address=check_address,
+            transcode=transcode,
+            description=description,
+            actor=operator(),
+        )
+    click.echo(f"added {info.ae_title} ({info.role}) at {info.host}:{info.port}")
+
+
+@node.command("list")
+@json_option
+def node_list(as_json: bool) -> None:
+    """List the registered nodes."""
+    with open_archive() as archive:
+        found = archive.nodes()
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "ae_title": n.ae_title,
+                        "host": n.host,
+                        "port": n.port,
+                        "role": str(n.role),
+                        "check_address": n.check_address,
+                        "transcode": n.transcode,
+                        "description": n.description,
+                    }
+                    for n in found
+                ],
+                indent=2,
+            )
+        )
+        return
+    for n in found:
+        notes = ("" if n.check_address else " (address not checked)") + (
+            "" if n.transcode else " (no transcoding)"
+        )
+        click.echo(f"{n.ae_title:<16} {n.role!s:<10} {n.host}:{n.port}{notes}  {n.description}")
+
+
+@node.command("remove")
+@click.argument("ae_title")
+def node_remove(ae_title: str) -> None:
+    """Forget a DICOM node: it can no longer associate."""
+    with open_archive() as archive:
+        archive.remove_node(ae_title, actor=operator())
+    click.echo(f"removed {ae_title.strip()}")

@@ -11,7 +11,7 @@ import click
 
 from archive import ConsentRequest, Origin, Purpose, Requester, Role
 from consent_sr import ConsentStatus
-from photopacs.common import operator, with_archive
+from photopacs.common import json_option, operator, with_archive
 
 LEVELS = {"1": "record", "2": "teaching", "3": "specified"}
 BY = {
@@ -219,7 +219,7 @@ def vital_interests(
 
 @consent.command("show")
 @click.option("--patient", "patient_id", required=True, help="Patient ID.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 def show(patient_id: str, as_json: bool) -> None:
     """A patient's consent history, and what each recording may be used for now."""
     requester = Requester(actor=operator(), role=Role.OPERATOR, purpose=Purpose.GOVERNANCE)

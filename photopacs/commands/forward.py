@@ -5,37 +5,22 @@ made, and what their reports said)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-
 import click
 
-from archive import CommitmentRequestInfo, InvalidArgument
-from archive.exchange.commitment_requests import STATUSES as REQUEST_STATUSES
-from archive.exchange.commitment_requests import UNSETTLED
-from archive.exchange.commitments import ReportInfo
-from archive.exchange.forwarding import ANY_SOURCE, STATUSES, JobInfo, RuleInfo, valid_sop_class
-from archive.exchange.nodes import valid_ae_title
-from photopacs.common import open_archive, operator, with_archive
+from archive import (
+    ANY_SOURCE,
+    CommitmentRequestInfo,
+    JobInfo,
+    ReportInfo,
+    RuleInfo,
+    valid_ae_title,
+    valid_sop_class,
+)
+from photopacs.common import checked, echo_rows, json_option, open_archive, operator, with_archive
 
 
-def _ae(allow_any: bool) -> Callable[[click.Context, click.Parameter, str], str]:
-    def check(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-        if allow_any and value.strip() == ANY_SOURCE:
-            return ANY_SOURCE
-        try:
-            return valid_ae_title(value)
-        except InvalidArgument as exc:
-            raise click.BadParameter(str(exc)) from None
-
-    return check
-
-
-def _sop_class(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    try:
-        return valid_sop_class(value)
-    except InvalidArgument as exc:
-        raise click.BadParameter(str(exc)) from None
+def _source(value: str) -> str:
+    return ANY_SOURCE if value.strip() == ANY_SOURCE else valid_ae_title(value)
 
 
 @click.group()
@@ -51,18 +36,21 @@ def forward() -> None:
     "--from",
     "source",
     required=True,
-    callback=_ae(True),
+    callback=checked(_source),
     help="Calling AE title whose objects are forwarded, or * for every source.",
 )
 @click.option(
     "--to",
     "destination",
     required=True,
-    callback=_ae(False),
+    callback=checked(valid_ae_title),
     help="Registered node (role peer or epr) to send them to.",
 )
 @click.option(
-    "--sop-class", default="", callback=_sop_class, help="Only objects of this SOP Class UID."
+    "--sop-class",
+    default="",
+    callback=checked(valid_sop_class),
+    help="Only objects of this SOP Class UID.",
 )
 def add(source: str, destination: str, sop_class: str) -> None:
     """Forward every new object from --from to --to."""
@@ -87,17 +75,16 @@ def _rule(r: RuleInfo) -> dict[str, object]:
 
 
 @forward.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 def listing(as_json: bool) -> None:
     """The forwarding rules."""
     with open_archive() as archive:
         rules = archive.forwarding.rules()
-    if as_json:
-        click.echo(json.dumps([_rule(r) for r in rules], indent=2))
-        return
-    for r in rules:
-        click.echo(f"{r.number:>5} {r.source_ae:<16} -> {r.destination:<16} {r.sop_class_uid}")
-    click.echo(f"{len(rules)} rule(s)", err=True)
+    echo_rows(rules, as_json=as_json, record=_rule, line=_rule_line, counted="rule(s)")
+
+
+def _rule_line(r: RuleInfo) -> str:
+    return f"{r.number:>5} {r.source_ae:<16} -> {r.destination:<16} {r.sop_class_uid}"
 
 
 @forward.command("remove")
@@ -125,21 +112,20 @@ def _job(j: JobInfo) -> dict[str, object]:
 
 @forward.command("queue")
 @click.option("--all", "show_all", is_flag=True, help="Include sent and dropped jobs.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 def queue(show_all: bool, as_json: bool) -> None:
     """Forwarding jobs still pending (waiting for consent, or retrying) and failed ones."""
     with open_archive() as archive:
-        jobs = archive.forwarding.jobs(statuses=STATUSES if show_all else ("pending", "failed"))
-    if as_json:
-        click.echo(json.dumps([_job(j) for j in jobs], indent=2))
-        return
-    for j in jobs:
-        error = f"  {j.last_error}" if j.last_error else ""
-        click.echo(
-            f"{j.number:>6} {j.destination:<16} {j.status:<8} {j.attempts} attempt(s) "
-            f"{j.sop_instance_uid}{error}"
-        )
-    click.echo(f"{len(jobs)} job(s)", err=True)
+        jobs = archive.forwarding.jobs(statuses=None) if show_all else archive.forwarding.jobs()
+    echo_rows(jobs, as_json=as_json, record=_job, line=_job_line, counted="job(s)")
+
+
+def _job_line(j: JobInfo) -> str:
+    error = f"  {j.last_error}" if j.last_error else ""
+    return (
+        f"{j.number:>6} {j.destination:<16} {j.status:<8} {j.attempts} attempt(s) "
+        f"{j.sop_instance_uid}{error}"
+    )
 
 
 @forward.command("retry")
@@ -172,21 +158,21 @@ def _report(r: ReportInfo) -> dict[str, object]:
 
 @commitment.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Include delivered reports.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 def commitment_list(show_all: bool, as_json: bool) -> None:
     """Reports not delivered yet (retried) or given up; --all adds delivered ones."""
     with open_archive() as archive:
-        rows = archive.commitments.listing(statuses=None if show_all else ("pending", "failed"))
-    if as_json:
-        click.echo(json.dumps([_report(r) for r in rows], indent=2))
-        return
-    for r in rows:
-        error = f"  {r.last_error}" if r.last_error else ""
-        click.echo(
-            f"{r.number:>6} {r.requester:<16} {r.status:<9} committed {len(r.committed)}, "
-            f"failed {len(r.failed)}, {r.attempts} attempt(s) {r.transaction_uid}{error}"
-        )
-    click.echo(f"{len(rows)} report(s)", err=True)
+        reports = archive.commitments
+        rows = reports.listing(statuses=None) if show_all else reports.listing()
+    echo_rows(rows, as_json=as_json, record=_report, line=_report_line, counted="report(s)")
+
+
+def _report_line(r: ReportInfo) -> str:
+    error = f"  {r.last_error}" if r.last_error else ""
+    return (
+        f"{r.number:>6} {r.requester:<16} {r.status:<9} committed {len(r.committed)}, "
+        f"failed {len(r.failed)}, {r.attempts} attempt(s) {r.transaction_uid}{error}"
+    )
 
 
 def _request(r: CommitmentRequestInfo) -> dict[str, object]:
@@ -218,27 +204,27 @@ def _request(r: CommitmentRequestInfo) -> dict[str, object]:
 
 @commitment.command("sent")
 @click.option("--all", "show_all", is_flag=True, help="Include fully committed requests.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 def commitment_sent(show_all: bool, as_json: bool) -> None:
     """Storage-commitment requests photopacs sent (`photopacs send --commit`) that are
     not (yet) fully committed: pending, partly-failed, timed-out or refused, with
     every instance that was not committed; --all adds committed ones."""
     with open_archive() as archive:
-        rows = archive.commitment_requests.listing(
-            statuses=REQUEST_STATUSES if show_all else UNSETTLED
-        )
-    if as_json:
-        click.echo(json.dumps([_request(r) for r in rows], indent=2))
-        return
-    for r in rows:
-        via = f" via {r.via}" if r.via else ""
-        click.echo(
-            f"{r.number:>6} {r.destination:<16} {r.status:<13} committed {len(r.committed)}, "
-            f"not committed {len(r.not_committed)}{via} {r.transaction_uid}"
-        )
-        if r.detail:
-            click.echo(f"         {r.detail}")
-        for i in r.not_committed:
-            reason = f"0x{i.failure_reason:04X}" if i.failure_reason is not None else i.result
-            click.echo(f"         {i.sop_instance_uid} {reason}")
-    click.echo(f"{len(rows)} request(s)", err=True)
+        requests = archive.commitment_requests
+        rows = requests.listing(statuses=None) if show_all else requests.listing()
+    echo_rows(rows, as_json=as_json, record=_request, line=_request_lines, counted="request(s)")
+
+
+def _request_lines(r: CommitmentRequestInfo) -> str:
+    """The request, its detail, and each instance not committed with why."""
+    via = f" via {r.via}" if r.via else ""
+    lines = [
+        f"{r.number:>6} {r.destination:<16} {r.status:<13} committed {len(r.committed)}, "
+        f"not committed {len(r.not_committed)}{via} {r.transaction_uid}"
+    ]
+    if r.detail:
+        lines.append(f"         {r.detail}")
+    for i in r.not_committed:
+        reason = f"0x{i.failure_reason:04X}" if i.failure_reason is not None else i.result
+        lines.append(f"         {i.sop_instance_uid} {reason}")
+    return "\n".join(lines)

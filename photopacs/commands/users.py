@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from archive.users import PEOPLE_ROLES
+from archive import PEOPLE_ROLES
 from photopacs.common import fail, open_archive, operator, with_archive
 
 

@@ -7,13 +7,10 @@ it takes (:mod:`archive.reviews`).
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from archive import node_subject
-from archive.reviews import DEFAULT_HOURS, ReviewInfo
-from photopacs.common import fail, open_archive, operator, with_archive
+from archive import DEFAULT_REVIEW_HOURS, ReviewInfo, node_subject
+from photopacs.common import echo_rows, fail, json_option, open_archive, operator, with_archive
 
 
 @click.group()
@@ -27,7 +24,7 @@ def review() -> None:
 @click.option(
     "--hours",
     type=float,
-    default=DEFAULT_HOURS,
+    default=DEFAULT_REVIEW_HOURS,
     show_default=True,
     help="The review closes itself after this long.",
 )
@@ -68,19 +65,18 @@ def _row(r: ReviewInfo) -> dict[str, object]:
 
 @review.command("list")
 @click.option("--open", "open_only", is_flag=True, help="Only the reviews open now.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 def listing(open_only: bool, as_json: bool) -> None:
     """Every review (web and DICOM): who opened it, why, and when it ended."""
     with open_archive() as archive:
         rows = archive.reviews(open_only=open_only)
-    if as_json:
-        click.echo(json.dumps([_row(r) for r in rows], indent=2, ensure_ascii=False))
-        return
-    for r in rows:
-        ended = (
-            f"closed {r.closed_at:%Y-%m-%d %H:%M}"
-            if r.closed_at
-            else f"until {r.expires_at:%Y-%m-%d %H:%M}"
-        )
-        click.echo(f"{r.number:>5} {r.subject:<24} {r.opened_by:<16} {ended}  {r.reason}")
-    click.echo(f"{len(rows)} review(s)", err=True)
+    echo_rows(rows, as_json=as_json, record=_row, line=_line, counted="review(s)")
+
+
+def _line(r: ReviewInfo) -> str:
+    ended = (
+        f"closed {r.closed_at:%Y-%m-%d %H:%M}"
+        if r.closed_at
+        else f"until {r.expires_at:%Y-%m-%d %H:%M}"
+    )
+    return f"{r.number:>5} {r.subject:<24} {r.opened_by:<16} {ended}  {r.reason}"
