@@ -40,7 +40,24 @@ from archive.ingest import IngestResult, Origin
 from archive.keys import KEYS, UNIQUE, Level
 from archive.keys import Kind as MatchKind
 from archive.models import Availability, NodeRole, ReasonCode
-from archive.policy import Purpose, Requester, Role, may_record_consent, role_may_act_for
+from archive.policy import (
+    MAX_SESSION_REVIEW_HOURS,
+    Purpose,
+    Requester,
+    Role,
+    acts_for_purposes,
+    acts_under_review,
+    may_administer,
+    may_open_review,
+    may_oversee,
+    may_receive,
+    may_record_consent,
+    may_upload,
+    node_may_review,
+    node_may_store,
+    review_names_patient,
+    role_may_act_for,
+)
 from archive.query import Match
 from archive.records import (
     AccessEvent,
@@ -94,6 +111,7 @@ __all__ = [
     "EXPLICIT_LE",
     "KEYS",
     "KOS",
+    "MAX_SESSION_REVIEW_HOURS",
     "NATIVE",
     "PEOPLE_ROLES",
     "PIXEL_CLASSES",
@@ -164,11 +182,21 @@ __all__ = [
     "StudyEntry",
     "Timeline",
     "UserInfo",
+    "acts_for_purposes",
+    "acts_under_review",
     "age_on",
     "can_decode",
     "decoded",
+    "may_administer",
+    "may_open_review",
+    "may_oversee",
+    "may_receive",
     "may_record_consent",
+    "may_upload",
+    "node_may_review",
+    "node_may_store",
     "node_subject",
+    "review_names_patient",
     "role_may_act_for",
     "session_subject",
     "syntaxes_for",

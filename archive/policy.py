@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.orm import Session
 
-from archive.models import Availability, Instance, Patient, Series, Study
+from archive.models import Availability, Instance, NodeRole, Patient, Series, Study
+from archive.uids import KOS
 
 
 class Role(enum.StrEnum):
@@ -113,12 +114,94 @@ class Requester:
 MAY_REJECT = frozenset({Role.GOVERNANCE, Role.OPERATOR})
 
 
+def acts_for_purposes(role: Role) -> bool:
+    """Whether ``role`` works with recordings at all, under a purpose of use it
+    chooses first. An administrator manages accounts and nodes and sees no images."""
+    return bool(ROLE_PURPOSES.get(role))
+
+
+def may_administer(role: Role, purpose: Purpose | None = None) -> bool:
+    """Who manages accounts and DICOM nodes: administrators (who choose no purpose)."""
+    return role is Role.ADMIN
+
+
+# Who takes recordings and sends them in through the web viewer.
+UPLOADERS = frozenset({Role.PHOTOGRAPHER})
+
+
+def may_upload(role: Role, purpose: Purpose | None) -> bool:
+    """Who sends photos and videos in through the web viewer: a photographer, acting
+    for a purpose it may act for."""
+    return role in UPLOADERS and purpose is not None and role_may_act_for(role, purpose)
+
+
+def may_oversee(role: Role, purpose: Purpose | None) -> bool:
+    """Information-governance oversight: the review queue, availability changes
+    and the audit trail; and, within an open review, consent decisions and
+    governance actions over the held and quarantined recordings it shows.
+    Governance staff acting for the governance purpose, nobody else."""
+    return role is Role.GOVERNANCE and purpose is Purpose.GOVERNANCE
+
+
+def acts_under_review(role: Role, purpose: Purpose | None, *, review_open: bool) -> bool:
+    """Whether what someone decides (consent, availability) reaches beyond the
+    record the held and quarantined recordings their open review shows: those
+    who :func:`may_oversee`, while their review is open."""
+    return review_open and may_oversee(role, purpose)
+
+
+def may_open_review(role: Role, purpose: Purpose | None) -> bool:
+    """Who opens (and ends) a review of their own session: governance staff acting
+    for governance or for a subject access request. Only such sessions have one."""
+    return role is Role.GOVERNANCE and purpose in (Purpose.GOVERNANCE, Purpose.SUBJECT_ACCESS)
+
+
+def review_names_patient(purpose: Purpose | None) -> bool:
+    """A review for a subject access request names the one patient it discloses
+    (R1), and every look under that purpose carries it, on the review path or not."""
+    return purpose is Purpose.SUBJECT_ACCESS
+
+
+# How long a review may stay open, in hours: a web session's at most a day (and
+# never past its session), a governance node's (the operator opens it) a week.
+MAX_SESSION_REVIEW_HOURS = 24.0
+MAX_NODE_REVIEW_HOURS = 24.0 * 7
+
+
+def max_review_hours(*, session: bool) -> float:
+    """The longest review of a web session (``session``) or of a governance node."""
+    return MAX_SESSION_REVIEW_HOURS if session else MAX_NODE_REVIEW_HOURS
+
+
+def node_may_review(role: NodeRole) -> bool:
+    """Which DICOM nodes look at hidden objects: governance nodes alone call the
+    review AE title (under an open review) and receive what it retrieves."""
+    return role is NodeRole.GOVERNANCE
+
+
+# Where a C-MOVE or a forwarding rule may send recordings (PS3.4 C.4.2.1.5:
+# destinations are known to the SCP).
+DESTINATION_ROLES = frozenset({NodeRole.PEER, NodeRole.EPR})
+
+
+def may_receive(role: NodeRole, *, review: bool) -> bool:
+    """Whether a node of ``role`` may receive recordings (C-MOVE destination,
+    forwarding): held and quarantined ones (``review``) only a governance
+    workstation, the others peers and EPRs."""
+    return node_may_review(role) if review else role in DESTINATION_ROLES
+
+
+def node_may_store(role: NodeRole, sop_class_uid: str) -> bool:
+    """What a node may send us: a governance node only rejection notes (KOS)."""
+    return role is not NodeRole.GOVERNANCE or sop_class_uid == KOS
+
+
 def may_govern(requester: Requester) -> bool:
     """Who may hold, quarantine, release or erase: governance acting for governance,
     and the archive's administrator at the command line."""
     if requester.role is Role.OPERATOR:
         return True
-    return requester.role is Role.GOVERNANCE and requester.purpose is Purpose.GOVERNANCE
+    return may_oversee(requester.role, requester.purpose)
 
 
 def governable(requester: Requester) -> ColumnElement[bool]:
@@ -133,7 +216,7 @@ def governable(requester: Requester) -> ColumnElement[bool]:
 
 def may_read_audit(requester: Requester) -> bool:
     """Who may read the audit trail: governance acting for governance."""
-    return requester.role is Role.GOVERNANCE and requester.purpose is Purpose.GOVERNANCE
+    return may_oversee(requester.role, requester.purpose)
 
 
 def user_identity(requester: Requester) -> str:

@@ -25,14 +25,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive import audit
+from archive import audit, policy
 from archive.audit import Action, AuditEntry, Outcome
 from archive.db import aware
 from archive.errors import InvalidArgument, NotFound
-from archive.models import GovernanceReview, Node, NodeRole
+from archive.models import GovernanceReview, Node
 
 DEFAULT_HOURS = 8.0
-MAX_HOURS = 24.0 * 7
 MIN_REASON = 10  # "complaint" alone is not a reason; a case reference and a word or two is
 MAX_REASON = 1000
 
@@ -93,7 +92,7 @@ def _check_subject(session: Session, subject: str) -> None:
         node = session.scalar(select(Node).where(Node.ae_title == name))
         if node is None:
             raise NotFound(f"no node {name!r}")
-        if node.role is not NodeRole.GOVERNANCE:
+        if not policy.node_may_review(node.role):
             raise InvalidArgument(f"node {name!r} is not a governance node")
     elif kind != "session" or not name:
         raise InvalidArgument(f"unknown review subject {subject!r}")
@@ -117,8 +116,9 @@ def open_review(
     patient_id = patient_id.strip()
     if len(patient_id) > 64:
         raise InvalidArgument("a Patient ID is at most 64 characters")
-    if not 0 < hours <= MAX_HOURS:
-        raise InvalidArgument(f"a review lasts more than 0 and at most {MAX_HOURS:g} hours")
+    longest = policy.max_review_hours(session=subject.startswith("session:"))
+    if not 0 < hours <= longest:
+        raise InvalidArgument(f"a review lasts more than 0 and at most {longest:g} hours")
     now = datetime.now(UTC)
     expires = now + timedelta(hours=hours)
     if not_after is not None:

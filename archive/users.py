@@ -45,7 +45,7 @@ from archive.errors import (
 )
 from archive.models import User, WebSession
 from archive.passwords import password_problem
-from archive.policy import ROLE_PURPOSES, Purpose, Role
+from archive.policy import Purpose, Role, role_may_act_for
 from archive.settings import ArchiveSettings
 
 PEOPLE_ROLES = (Role.CLINICIAN, Role.PHOTOGRAPHER, Role.EDUCATOR, Role.GOVERNANCE, Role.ADMIN)
@@ -501,7 +501,7 @@ class Accounts:
                 raise NotFound("no such session")
             user = session.get(User, row.user_pk)
             assert user is not None
-            if purpose not in ROLE_PURPOSES.get(Role(user.role), frozenset()):
+            if not role_may_act_for(Role(user.role), purpose):
                 raise InvalidArgument(f"a {user.role} may not act for {purpose}")
             if purpose is Purpose.SPECIFIED and not specified.strip():
                 raise InvalidArgument("a specified purpose needs its text")

@@ -47,17 +47,15 @@ from archive.models import (
     ForwardRule,
     Instance,
     Node,
-    NodeRole,
     Patient,
     Series,
     Study,
 )
-from archive.policy import Purpose, Requester, Role, visible
+from archive.policy import Purpose, Requester, Role, may_receive, visible
 from archive.retrieve import Located
 from archive.store import BlobStore
 
 ANY_SOURCE = "*"
-DESTINATION_ROLES = frozenset({NodeRole.PEER, NodeRole.EPR})
 # Forwarding discloses recordings to a machine for care: decided as an EPR's care read.
 FORWARDER = Requester(actor="forwarder", role=Role.EPR, purpose=Purpose.CARE)
 STATUSES = (Status.PENDING, Status.SENT, Status.FAILED, Status.DROPPED)
@@ -168,7 +166,7 @@ class ForwardQueue:
             node = session.scalar(select(Node).where(Node.ae_title == target))
             if node is None:
                 raise NotFound(f"no registered node {target}: add it with `photopacs node add`")
-            if node.role not in DESTINATION_ROLES:
+            if not may_receive(node.role, review=False):
                 raise InvalidArgument(
                     f"{target} is a {node.role} node: forwarding goes to peer or epr nodes only"
                 )
@@ -261,7 +259,7 @@ class ForwardQueue:
             for job in jobs:
                 node = nodes.get(job.destination)
                 instance = instances.get(job.sop_instance_uid)
-                if node is None or node.role not in DESTINATION_ROLES:
+                if node is None or not may_receive(node.role, review=False):
                     gone = f"{job.destination} is no longer a registered peer or epr node"
                     dropped.append((job, outbox.give_up(job, Status.FAILED, gone, now=now)))
                 elif instance is None:
