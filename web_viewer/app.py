@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from archive import Action, Archive, AuditEntry, Outcome, Role
+from archive import Action, Archive, AuditEntry, Outcome, acts_for_purposes
 from archive.convert import MemoryBudget
 from web_viewer import errors
 from web_viewer.deps import Context, client_source, optional_viewer
@@ -159,7 +159,7 @@ def create_app(archive: Archive, settings: WebSettings | None = None) -> FastAPI
         viewer = optional_viewer(request, app.state.ctx)
         if viewer is None:
             return RedirectResponse("/login", status_code=303)
-        if viewer.role is Role.ADMIN:
+        if not acts_for_purposes(viewer.role):
             return RedirectResponse("/admin/users", status_code=303)
         if viewer.session.purpose is None:
             return RedirectResponse("/purpose", status_code=303)

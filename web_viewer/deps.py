@@ -29,6 +29,10 @@ from archive import (
     ReviewInfo,
     Role,
     SessionInfo,
+    acts_for_purposes,
+    acts_under_review,
+    may_open_review,
+    review_names_patient,
     session_subject,
 )
 from archive.convert import MemoryBudget
@@ -103,8 +107,8 @@ class Viewer:
         if review and self.review is None:
             raise ReviewRequired("open a review with a stated reason first")
         # A subject-access look carries the review that names its patient.
-        subject_access = self.session.purpose is Purpose.SUBJECT_ACCESS
-        attached = self.review if review or subject_access else None
+        carried = review or review_names_patient(self.session.purpose)
+        attached = self.review if carried else None
         return Requester(
             actor=self.username,
             role=self.role,
@@ -115,6 +119,14 @@ class Viewer:
             review_reason=attached.reason if attached else "",
             review_number=attached.number if attached else None,
             review_patient=attached.patient_id if attached else "",
+        )
+
+    def decider(self) -> Requester:
+        """Who decides (consent, availability): within an open review, for those
+        the policy lets act under it, also over what the review shows."""
+        purpose = self.session.purpose
+        return self.requester(
+            review=acts_under_review(self.role, purpose, review_open=self.review is not None)
         )
 
 
@@ -141,10 +153,7 @@ def optional_viewer(request: Request, ctx: Ctx) -> Viewer | None:
     if info is None:
         return None
     review = None
-    if info.role is Role.GOVERNANCE and info.purpose in (
-        Purpose.GOVERNANCE,
-        Purpose.SUBJECT_ACCESS,
-    ):
+    if may_open_review(info.role, info.purpose):
         review = ctx.archive.current_review(session_subject(info.token_hash))
     return Viewer(
         session=info, token=token, source=client_source(request), bearer=bearer, review=review
@@ -162,7 +171,7 @@ CurrentViewer = Annotated[Viewer, Depends(current_viewer)]
 
 def working_viewer(viewer: CurrentViewer) -> Viewer:
     """A signed-in person who may look at recordings and has chosen a purpose."""
-    if viewer.role is Role.ADMIN:
+    if not acts_for_purposes(viewer.role):
         raise NotFound("not available to administrators")
     if viewer.session.purpose is None:
         raise PurposeRequired("choose a purpose of use first")
@@ -172,15 +181,18 @@ def working_viewer(viewer: CurrentViewer) -> Viewer:
 Working = Annotated[Viewer, Depends(working_viewer)]
 
 
-def roles(*allowed: Role) -> Callable[[Viewer], Viewer]:
-    """A dependency that admits only ``allowed`` roles (others see 404: default deny)."""
+def admitted(rule: Callable[[Role, Purpose | None], bool]) -> Callable[[Viewer], Viewer]:
+    """A dependency that admits whom the policy ``rule`` (``archive.may_...``) lets in
+    with their role and purpose; someone whose role it would let in under some
+    purpose must choose one first; everyone else sees 404 (default deny)."""
 
     def check(viewer: CurrentViewer) -> Viewer:
-        if viewer.role not in allowed:
-            raise NotFound("not found")
-        if viewer.role is not Role.ADMIN and viewer.session.purpose is None:
+        purpose = viewer.session.purpose
+        if rule(viewer.role, purpose):
+            return viewer
+        if purpose is None and any(rule(viewer.role, p) for p in Purpose):
             raise PurposeRequired("choose a purpose of use first")
-        return viewer
+        raise NotFound("not found")
 
     return check
 

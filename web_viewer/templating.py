@@ -11,7 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from archive import Role
+from archive import may_administer, may_oversee, may_upload
 from web_viewer.deps import CSRF_FIELD, Viewer
 from web_viewer.media import is_document, is_video
 
@@ -91,14 +91,15 @@ def make_environment() -> Environment:
 def nav_for(viewer: Viewer | None) -> list[tuple[str, str]]:
     if viewer is None:
         return []
-    if viewer.role is Role.ADMIN:
+    role, purpose = viewer.role, viewer.session.purpose
+    if may_administer(role, purpose):
         return [("/admin/users", "Users"), ("/admin/nodes", "DICOM nodes")]
-    if viewer.session.purpose is None:
+    if purpose is None:
         return []
     items = [("/patients", "Patients")]
-    if viewer.role is Role.PHOTOGRAPHER:
+    if may_upload(role, purpose):
         items.append(("/upload", "Upload"))
-    if viewer.role is Role.GOVERNANCE and str(viewer.session.purpose) == "governance":
+    if may_oversee(role, purpose):
         items += [("/review", "Review queue"), ("/audit", "Audit")]
     return items
 

@@ -9,15 +9,15 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from archive import PEOPLE_ROLES, ArchiveError, NodeInfo, NotFound, Role, UserInfo
+from archive import PEOPLE_ROLES, ArchiveError, NodeInfo, NotFound, Role, UserInfo, may_administer
 from web_viewer.deps import (
     CSRF_HEADER,
     Ctx,
     Viewer,
+    admitted,
     check_csrf,
     form_password,
     record_page,
-    roles,
 )
 from web_viewer.errors import BadRequest
 from web_viewer.forms import read_form
@@ -26,7 +26,7 @@ from web_viewer.templating import render
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["administration"])
 
-Admin = Annotated[Viewer, Depends(roles(Role.ADMIN))]
+Admin = Annotated[Viewer, Depends(admitted(may_administer))]
 
 
 def _writer(request: Request, viewer: Admin) -> Viewer:

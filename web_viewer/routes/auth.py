@@ -16,6 +16,7 @@ from archive import (
     Purpose,
     Role,
     SignInThrottled,
+    acts_for_purposes,
     role_may_act_for,
 )
 from web_viewer.deps import (
@@ -53,7 +54,7 @@ def _failed(ctx: Ctx) -> str:
 
 
 def _landing(role: Role) -> str:
-    return "/admin/users" if role is Role.ADMIN else "/purpose"
+    return "/purpose" if acts_for_purposes(role) else "/admin/users"
 
 
 def _login_page(request: Request, ctx: Ctx, *, error: str = "", status: int = 200) -> Response:
@@ -143,7 +144,7 @@ def _choices(role: Role) -> list[str]:
 
 @pages.get("/purpose", response_class=HTMLResponse)
 def purpose_page(request: Request, ctx: Ctx, viewer: CurrentViewer) -> Response:
-    if viewer.role is Role.ADMIN:
+    if not acts_for_purposes(viewer.role):
         return RedirectResponse("/admin/users", status_code=303)
     record_page(ctx, viewer, "purpose page")
     return render(request, "purpose.html", viewer, choices=_choices(viewer.role), error="")

@@ -24,10 +24,8 @@ from archive import (
     NotFound,
     Origin,
     Overview,
-    Purpose,
-    Requester,
-    Role,
     age_on,
+    may_oversee,
     may_record_consent,
 )
 from consent_sr import ConsentStatus
@@ -74,8 +72,10 @@ class WithdrawBody(BaseModel):
 
 
 def _requesters(viewer: Viewer) -> list[Any]:
+    """The looks that find the study: oversight decides within an open review only
+    (until one is open, ``review_required``)."""
     base = viewer.requester()
-    if viewer.role is Role.GOVERNANCE and base.purpose is Purpose.GOVERNANCE:
+    if may_oversee(viewer.role, base.purpose):
         return [base, viewer.requester(review=True)]
     return [base]
 
@@ -177,7 +177,7 @@ def record(ctx: Ctx, viewer: Viewer, patient_id: str, body: ConsentBody, pdf: by
         form_pdf=pdf,
         **fields,
     )
-    return ctx.archive.record_consent(request, origin=_origin(viewer), requester=_decider(viewer))
+    return ctx.archive.record_consent(request, origin=_origin(viewer), requester=viewer.decider())
 
 
 def withdraw(ctx: Ctx, viewer: Viewer, patient_id: str, body: WithdrawBody) -> Any:
@@ -193,12 +193,7 @@ def withdraw(ctx: Ctx, viewer: Viewer, patient_id: str, body: WithdrawBody) -> A
         consenter_name=body.consenter_name or None,
         comment=body.comment or None,
     )
-    return ctx.archive.record_consent(request, origin=_origin(viewer), requester=_decider(viewer))
-
-
-def _decider(viewer: Viewer) -> Requester:
-    """Who decides: governance under an open review also over what the review shows."""
-    return viewer.requester(review=viewer.review is not None and viewer.role is Role.GOVERNANCE)
+    return ctx.archive.record_consent(request, origin=_origin(viewer), requester=viewer.decider())
 
 
 def _origin(viewer: Viewer) -> Origin:

@@ -14,18 +14,20 @@ from pydantic import BaseModel, Field
 
 from archive import (
     DEFAULT_REVIEW_HOURS,
+    MAX_SESSION_REVIEW_HOURS,
     AccessEvent,
     ArchiveError,
     Availability,
     InvalidArgument,
     Level,
     NotFound,
-    Purpose,
     ReasonCode,
     ReviewInfo,
-    Role,
+    may_open_review,
+    may_oversee,
+    review_names_patient,
 )
-from web_viewer.deps import CSRF_HEADER, Ctx, Viewer, check_csrf, record_page, roles
+from web_viewer.deps import CSRF_HEADER, Ctx, Viewer, admitted, check_csrf, record_page
 from web_viewer.errors import BadRequest
 from web_viewer.forms import read_form
 from web_viewer.routes.common import clean_text, patient_id_or_404, uid_or_400
@@ -35,23 +37,9 @@ pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["governance"])
 
 
-def _governance(viewer: Annotated[Viewer, Depends(roles(Role.GOVERNANCE))]) -> Viewer:
-    if viewer.session.purpose is not Purpose.GOVERNANCE:
-        raise NotFound("not found")
-    return viewer
-
-
-Governance = Annotated[Viewer, Depends(_governance)]
-
-
-def _reviewer(viewer: Annotated[Viewer, Depends(roles(Role.GOVERNANCE))]) -> Viewer:
-    """Opening and ending reviews: for governance work, or a subject access request."""
-    if viewer.session.purpose not in (Purpose.GOVERNANCE, Purpose.SUBJECT_ACCESS):
-        raise NotFound("not found")
-    return viewer
-
-
-Reviewer = Annotated[Viewer, Depends(_reviewer)]
+Governance = Annotated[Viewer, Depends(admitted(may_oversee))]
+# Opening and ending reviews: for governance work, or a subject access request.
+Reviewer = Annotated[Viewer, Depends(admitted(may_open_review))]
 TARGETS = {
     "quarantine": Availability.QUARANTINED,
     "hold": Availability.HELD,
@@ -77,7 +65,7 @@ def change(ctx: Ctx, viewer: Viewer, body: AvailabilityChange) -> dict[str, Any]
         body.uid,
         TARGETS[body.action],
         reason=body.reason.strip() or "released after review",
-        requester=viewer.requester(review=viewer.review is not None),
+        requester=viewer.decider(),
         reason_code="" if body.action == "release" else body.reason_code,
     )
     return {
@@ -108,13 +96,13 @@ class ReviewOpening(BaseModel):
     session acts for subject access; the review then shows that patient only)."""
 
     reason: str = Field(max_length=1000)
-    hours: float = Field(default=DEFAULT_REVIEW_HOURS, gt=0, le=24)
+    hours: float = Field(default=DEFAULT_REVIEW_HOURS, gt=0, le=MAX_SESSION_REVIEW_HOURS)
     patient_id: str = Field(default="", max_length=64)
 
 
 def open_review(ctx: Ctx, viewer: Viewer, body: ReviewOpening) -> ReviewInfo:
     """Open this session's review; it ends with the session at the latest."""
-    if viewer.session.purpose is Purpose.SUBJECT_ACCESS and not body.patient_id.strip():
+    if review_names_patient(viewer.session.purpose) and not body.patient_id.strip():
         raise BadRequest("a subject access review names the patient (Patient ID)")
     try:
         return ctx.archive.open_review(

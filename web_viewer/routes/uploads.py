@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from archive import ArchiveError, NotFound, Origin, Role
+from archive import ArchiveError, NotFound, Origin, may_upload
 from archive.convert import (
     CaptureContext,
     ConversionError,
@@ -40,9 +40,9 @@ from web_viewer.deps import (
     CSRF_HEADER,
     Ctx,
     Viewer,
+    admitted,
     check_csrf,
     record_page,
-    roles,
     staff_name,
 )
 from web_viewer.errors import BadRequest, TooManyPixels, UploadRejected
@@ -53,7 +53,7 @@ from web_viewer.templating import render
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["uploads"])
 
-Uploader = Annotated[Viewer, Depends(roles(Role.PHOTOGRAPHER))]
+Uploader = Annotated[Viewer, Depends(admitted(may_upload))]
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 KINDS = "JPEG, PNG, TIFF or HEIC photos, or MP4/MOV videos"
 
