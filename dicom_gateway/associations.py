@@ -50,6 +50,7 @@ from archive import (
     NodeRole,
     Outcome,
     ReviewInfo,
+    node_may_review,
     node_subject,
 )
 from dicom_gateway.sop import COMMITMENT, QR_MODELS, Service
@@ -188,7 +189,7 @@ class Peers:
             reason = "calling AE title not recognised"
         elif node.check_address and address not in _addresses(node.host):
             reason = "calling address does not match the registered node"
-        elif review and node.role is not NodeRole.GOVERNANCE:
+        elif review and not node_may_review(node.role):
             reason, diagnostic = "the review AE title is for governance nodes only", 0x07
         elif review and self._open_review(calling) is None:
             reason = "no open governance review with a stated reason for this node"

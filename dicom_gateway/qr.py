@@ -32,12 +32,12 @@ from archive import (
     CannotTranscode,
     Level,
     Located,
-    NodeRole,
     NotAuthorised,
     Outcome,
     Purpose,
     Requester,
     decoded,
+    may_receive,
     node_subject,
 )
 from archive import Role as ArchiveRole
@@ -51,10 +51,6 @@ log = logging.getLogger(__name__)
 PENDING_WARNING = 0xFF01  # matches continue; optional keys not supported
 # Keys of the identifier that are about the query itself, not matched or returned as keys.
 CONTROL = frozenset({"QueryRetrieveLevel", "SpecificCharacterSet", "RetrieveAETitle"})
-# Roles a C-MOVE may send to (PS3.4 C.4.2.1.5: destinations are known to the SCP).
-DESTINATION_ROLES = frozenset({NodeRole.PEER, NodeRole.EPR})
-# Held and quarantined objects go only to governance workstations.
-REVIEW_DESTINATION_ROLES = frozenset({NodeRole.GOVERNANCE})
 MAX_CONTEXTS = 128  # PS3.8 9.3.2.2: presentation context IDs are odd numbers 1-255
 
 
@@ -272,8 +268,8 @@ class QrHandlers:
         peer = self.peers.authorise(event, Service.MOVE)
         destination = str(event.move_destination or "").strip()
         node = self.archive.node(destination) if destination else None
-        roles = REVIEW_DESTINATION_ROLES if peer is not None and peer.review else DESTINATION_ROLES
-        if peer is None or node is None or node.role not in roles:
+        review = peer is not None and peer.review
+        if peer is None or node is None or not may_receive(node.role, review=review):
             if peer is not None:
                 self.peers.audit(
                     actor=peer.ae_title,

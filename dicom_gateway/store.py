@@ -16,18 +16,17 @@ from pydicom.dataset import Dataset
 from pynetdicom.events import Event
 
 from archive import (
-    KOS,
     Action,
     Archive,
     ArchiveError,
     AuditEntry,
     Expected,
-    NodeRole,
     ObjectTooLarge,
     Origin,
     Outcome,
     StorageError,
     StorageFull,
+    node_may_store,
 )
 from dicom_gateway.associations import Peer, Peers
 from dicom_gateway.sop import Service
@@ -55,7 +54,7 @@ class StoreHandler:
         if peer is None:
             return REFUSED
         req: Any = event.request
-        if peer.role is NodeRole.GOVERNANCE and str(req.AffectedSOPClassUID) != KOS:
+        if not node_may_store(peer.role, str(req.AffectedSOPClassUID)):
             self._audit_refusal(
                 peer, str(req.AffectedSOPInstanceUID), "governance nodes store rejection notes only"
             )

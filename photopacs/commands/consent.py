@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from archive import ConsentRequest, Origin, Purpose, Requester, Role
+from archive import ConsentRequest, Origin, Requester, Role
 from consent_sr import ConsentStatus
 from photopacs.common import json_option, operator, with_archive
 
@@ -222,7 +222,7 @@ def vital_interests(
 @json_option
 def show(patient_id: str, as_json: bool) -> None:
     """A patient's consent history, and what each recording may be used for now."""
-    requester = Requester(actor=operator(), role=Role.OPERATOR, purpose=Purpose.GOVERNANCE)
+    requester = Requester.operator(operator())
     result = with_archive(lambda a: a.consent_overview(patient_id, requester=requester))
     if as_json:
         click.echo(
