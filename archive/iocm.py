@@ -21,13 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.sequence import Sequence as DicomSequence
-from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+from highdicom.ko import KeyObjectSelection, KeyObjectSelectionDocument
+from highdicom.sr import CodedConcept
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
 
-from archive.uids import KOS
+from archive.uids import DOCUMENT_CLASSES, KOS
 
 PRIVATE_SCHEME = "99PHOTOPACS"
 REVOKE = "REVOKE-REJECTION"
@@ -98,12 +98,35 @@ def read_note(ds: Dataset) -> Rejection | None:
     )
 
 
-def _code(value: str, scheme: str, meaning: str) -> Dataset:
-    item = Dataset()
-    item.CodeValue = value
-    item.CodingSchemeDesignator = scheme
-    item.CodeMeaning = meaning
-    return item
+# Module attributes a note copies from the referenced instances (IHE IOCM: the note
+# belongs to their patient and study).
+PATIENT_KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex")
+STUDY_KEYWORDS = (
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "StudyID",
+    "ReferringPhysicianName",
+)
+
+
+def _evidence(ref: Reference, patient: Dataset, study: Dataset) -> Dataset:
+    """What highdicom needs of one referenced instance: the patient and the study of
+    the note (it inherits them from the first), its series and SOP identity. Rows and
+    Columns (never copied into the note) make highdicom reference it as an IMAGE
+    content item; documents are referenced as COMPOSITE."""
+    ds = Dataset()
+    for keyword in PATIENT_KEYWORDS:
+        setattr(ds, keyword, patient.get(keyword, ""))
+    for keyword in STUDY_KEYWORDS:
+        setattr(ds, keyword, study.get(keyword, ""))
+    ds.SeriesInstanceUID = ref.series_instance_uid
+    ds.SOPClassUID = ref.sop_class_uid
+    ds.SOPInstanceUID = ref.sop_instance_uid
+    if ref.sop_class_uid not in DOCUMENT_CLASSES:
+        ds.Rows = ds.Columns = 1
+    return ds
 
 
 def build_note(
@@ -115,83 +138,35 @@ def build_note(
     uid_root: str | None = None,
     manufacturer: str = "photopacs",
 ) -> Dataset:
-    """A Key Object Selection rejection note (IHE IOCM) for instances of one study.
+    """A Key Object Selection rejection note (IHE IOCM) for instances of one study,
+    built by :class:`highdicom.ko.KeyObjectSelectionDocument` (TID 2010): the title
+    code, one CONTAINS item per instance, and the instances grouped by study and
+    series in the Current Requested Procedure Evidence Sequence.
 
     ``patient`` and ``study`` carry the Patient and General Study module
     attributes to copy (PatientName, PatientID, PatientBirthDate, PatientSex;
     StudyInstanceUID, StudyDate, StudyTime, AccessionNumber, StudyID,
-    ReferringPhysicianName).
+    ReferringPhysicianName). New UIDs are made under ``uid_root``.
     """
     if title == REVOKE:
         meaning, scheme = "Revoke Rejection", PRIVATE_SCHEME
     else:
         meaning, scheme = TITLES[title][0], "DCM"
     prefix = f"{uid_root}." if uid_root else None
-    now = datetime.now(UTC)
-    ds = Dataset()
-    ds.SpecificCharacterSet = "ISO_IR 192"
-    ds.SOPClassUID = KOS
-    ds.SOPInstanceUID = generate_uid(prefix=prefix)
-    ds.InstanceCreationDate = now.strftime("%Y%m%d")
-    ds.InstanceCreationTime = now.strftime("%H%M%S")
-    for keyword in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex"):
-        setattr(ds, keyword, patient.get(keyword, ""))
-    for keyword in (
-        "StudyInstanceUID",
-        "StudyDate",
-        "StudyTime",
-        "AccessionNumber",
-        "StudyID",
-        "ReferringPhysicianName",
-    ):
-        setattr(ds, keyword, study.get(keyword, ""))
-    ds.Modality = "KO"
-    ds.SeriesInstanceUID = generate_uid(prefix=prefix)
-    ds.SeriesNumber = 9999
-    ds.ReferencedPerformedProcedureStepSequence = DicomSequence()
-    ds.Manufacturer = manufacturer
-    ds.InstanceNumber = 1
-    ds.ContentDate = now.strftime("%Y%m%d")
-    ds.ContentTime = now.strftime("%H%M%S")
-    ds.ValueType = "CONTAINER"
-    ds.ConceptNameCodeSequence = DicomSequence([_code(title, scheme, meaning)])
-    ds.ContinuityOfContent = "SEPARATE"
-    template = Dataset()
-    template.MappingResource = "DCMR"
-    template.TemplateIdentifier = "2010"
-    ds.ContentTemplateSequence = DicomSequence([template])
-    by_series: dict[str, list[Reference]] = {}
-    for ref in references:
-        by_series.setdefault(ref.series_instance_uid, []).append(ref)
-    series_items = []
-    content = []
-    for series_uid, refs in by_series.items():
-        series_item = Dataset()
-        series_item.SeriesInstanceUID = series_uid
-        sop_items = []
-        for ref in refs:
-            sop = Dataset()
-            sop.ReferencedSOPClassUID = ref.sop_class_uid
-            sop.ReferencedSOPInstanceUID = ref.sop_instance_uid
-            sop_items.append(sop)
-            item = Dataset()
-            item.RelationshipType = "CONTAINS"
-            item.ValueType = "IMAGE"
-            image = Dataset()
-            image.ReferencedSOPClassUID = ref.sop_class_uid
-            image.ReferencedSOPInstanceUID = ref.sop_instance_uid
-            item.ReferencedSOPSequence = DicomSequence([image])
-            content.append(item)
-        series_item.ReferencedSOPSequence = DicomSequence(sop_items)
-        series_items.append(series_item)
-    evidence = Dataset()
-    evidence.StudyInstanceUID = study.get("StudyInstanceUID", "")
-    evidence.ReferencedSeriesSequence = DicomSequence(series_items)
-    ds.CurrentRequestedProcedureEvidenceSequence = DicomSequence([evidence])
-    ds.ContentSequence = DicomSequence(content)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(KOS)
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta = meta
+    evidence = [_evidence(ref, patient, study) for ref in references]
+    note = KeyObjectSelectionDocument(
+        evidence=evidence,
+        content=KeyObjectSelection(
+            document_title=CodedConcept(value=title, scheme_designator=scheme, meaning=meaning),
+            referenced_objects=evidence,
+        ),
+        series_instance_uid=generate_uid(prefix=prefix),
+        series_number=9999,
+        sop_instance_uid=generate_uid(prefix=prefix),
+        instance_number=1,
+        manufacturer=manufacturer,
+        specific_character_set="ISO_IR 192",
+    )
+    ds = Dataset(note)
+    ds.file_meta = note.file_meta
     return ds

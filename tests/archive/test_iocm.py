@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 
 import pytest
 from pydicom.dataset import Dataset
@@ -21,6 +22,7 @@ from archive import (
     Role,
 )
 from archive.iocm import REVOKE, Reference, build_note, read_note
+from archive.uids import ENCAPSULATED_PDF, KOS
 from tests.archive.helpers import counts, stored_files
 from tests.factory import encode, make_dataset
 from tests.support import dciodvfy
@@ -137,25 +139,74 @@ def test_only_registered_senders_may_reject(archive: Archive) -> None:
     assert counts(archive) == before and len(_visible(archive)) == 2
 
 
-def test_rejection_notes_we_build_are_valid_and_read_back(tmp_path: object) -> None:
-    from pathlib import Path
-
+@pytest.mark.parametrize("title", ["113001", "113037", "113038", "113039", REVOKE])
+def test_rejection_notes_we_build_are_valid_and_read_back(tmp_path: Path, title: str) -> None:
+    """highdicom builds them: dciodvfy finds no error, each instance is referenced
+    under its study and series, the patient and study are the instances', the new
+    UIDs are ours; a document is referenced as COMPOSITE, an image as IMAGE."""
     images = _images()
-    ds = build_note(
-        "113037",
-        [
-            Reference(d.StudyInstanceUID, d.SeriesInstanceUID, d.SOPClassUID, d.SOPInstanceUID)
-            for d in images
-        ],
-        patient=images[0],
-        study=images[0],
+    pdf = make_dataset(
+        patient_id="IO1", study_uid=images[0].StudyInstanceUID, sop_class=ENCAPSULATED_PDF
     )
-    path = Path(str(tmp_path)) / "note.dcm"
+    refs = [
+        Reference(d.StudyInstanceUID, d.SeriesInstanceUID, d.SOPClassUID, d.SOPInstanceUID)
+        for d in [*images, pdf]
+    ]
+    root = "1.2.826.0.1.3680043.10.1234"
+    ds = build_note(title, refs, patient=images[0], study=images[0], uid_root=root)
+    path = tmp_path / "note.dcm"
     ds.save_as(path, enforce_file_format=True)
     assert dciodvfy(path).errors == []
+    assert ds.ConceptNameCodeSequence[0].CodeValue == title
+    assert ds.SOPInstanceUID.startswith(root + ".") and ds.SeriesInstanceUID.startswith(root + ".")
+    for keyword in ("PatientName", "PatientID", "PatientBirthDate", "StudyInstanceUID"):
+        assert str(ds[keyword].value) == str(images[0][keyword].value)
+    [study] = ds.CurrentRequestedProcedureEvidenceSequence
+    grouped = {
+        series.SeriesInstanceUID: {
+            sop.ReferencedSOPInstanceUID for sop in series.ReferencedSOPSequence
+        }
+        for series in study.ReferencedSeriesSequence
+    }
+    assert grouped == {
+        images[0].SeriesInstanceUID: {d.SOPInstanceUID for d in images},
+        pdf.SeriesInstanceUID: {pdf.SOPInstanceUID},
+    }
+    kinds = {
+        i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID: i.ValueType for i in ds.ContentSequence
+    }
+    assert kinds == {**{d.SOPInstanceUID: "IMAGE" for d in images}, pdf.SOPInstanceUID: "COMPOSITE"}
     note = read_note(ds)
-    assert note is not None and note.reason_code == "patient-safety"
-    assert {r.sop_instance_uid for r in note.references} == {d.SOPInstanceUID for d in images}
+    assert note is not None and note.title == title and note.revoke == (title == REVOKE)
+    assert {r.sop_instance_uid for r in note.references} == {r.sop_instance_uid for r in refs}
+
+
+def test_notes_other_systems_send_are_read() -> None:
+    """A minimal IOCM note as another archive writes it: only the title and the
+    evidence sequence matter, not how the content tree is built."""
+    image = _images(1)[0]
+    sop = Dataset()
+    sop.ReferencedSOPClassUID = image.SOPClassUID
+    sop.ReferencedSOPInstanceUID = image.SOPInstanceUID
+    series = Dataset()
+    series.SeriesInstanceUID = image.SeriesInstanceUID
+    series.ReferencedSOPSequence = [sop]
+    study = Dataset()
+    study.StudyInstanceUID = image.StudyInstanceUID
+    study.ReferencedSeriesSequence = [series]
+    title = Dataset()
+    title.CodeValue, title.CodingSchemeDesignator = "113039", "DCM"
+    title.CodeMeaning = "Data Retention Policy Expired"
+    note = Dataset()
+    note.SOPClassUID = KOS
+    note.SOPInstanceUID = "1.2.3.4"
+    note.ConceptNameCodeSequence = [title]
+    note.CurrentRequestedProcedureEvidenceSequence = [study]
+    parsed = read_note(note)
+    assert parsed is not None and parsed.reason_code == "retention-expired"
+    assert [r.sop_instance_uid for r in parsed.references] == [image.SOPInstanceUID]
+    title.CodeValue = "113000"  # Of Interest: a key object selection, not a rejection
+    assert read_note(note) is None
 
 
 def test_legal_hold_blocks_erasure(archive: Archive) -> None:
