@@ -125,6 +125,14 @@ def may_administer(role: Role, purpose: Purpose | None = None) -> bool:
     return role is Role.ADMIN
 
 
+def gives_up_administration(*, new_role: str | None = None, disable: bool = False) -> bool:
+    """Whether a change to an administrator's account takes their administration
+    away (disabled, or another role). Nobody makes it to their own account from
+    their session (another administrator can); the archive keeps an active
+    administrator whoever asks."""
+    return disable or (new_role is not None and new_role != Role.ADMIN)
+
+
 # Who takes recordings and sends them in through the web viewer.
 UPLOADERS = frozenset({Role.PHOTOGRAPHER})
 

@@ -24,6 +24,7 @@ from archive.policy import (
     ROLE_PURPOSES,
     acts_for_purposes,
     acts_under_review,
+    gives_up_administration,
     max_review_hours,
     may_administer,
     may_govern,
@@ -75,6 +76,14 @@ def test_administrators_and_machines_without_purposes_see_no_recordings(role: Ro
 @pytest.mark.parametrize("purpose", PURPOSES)
 def test_only_subject_access_reviews_name_a_patient(purpose: Purpose | None) -> None:
     assert review_names_patient(purpose) == (purpose is Purpose.SUBJECT_ACCESS)
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_what_takes_an_administrator_s_administration_away(role: Role) -> None:
+    assert gives_up_administration(new_role=str(role)) == (role is not Role.ADMIN)
+    assert gives_up_administration(new_role=str(role), disable=True)
+    assert gives_up_administration(disable=True)
+    assert not gives_up_administration()
 
 
 def test_review_lengths() -> None:

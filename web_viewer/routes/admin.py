@@ -9,7 +9,15 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from archive import PEOPLE_ROLES, ArchiveError, NodeInfo, NotFound, Role, UserInfo, may_administer
+from archive import (
+    PEOPLE_ROLES,
+    ArchiveError,
+    NodeInfo,
+    NotFound,
+    UserInfo,
+    gives_up_administration,
+    may_administer,
+)
 from web_viewer.deps import (
     CSRF_HEADER,
     Ctx,
@@ -128,11 +136,11 @@ async def users_submit(request: Request, ctx: Ctx, viewer: Admin) -> Response:
                 actor=viewer.username,
             )
         elif action in ("disable", "enable"):
-            if action == "disable":
+            if gives_up_administration(disable=action == "disable"):
                 _not_yourself(viewer, name)
             accounts.set_disabled(name, action == "disable", actor=viewer.username)
         elif action == "role":
-            if form.get("role") != str(Role.ADMIN):
+            if gives_up_administration(new_role=form.get("role")):
                 _not_yourself(viewer, name)
             accounts.set_role(name, form.get("role"), actor=viewer.username)
         elif action == "reset":
@@ -226,7 +234,7 @@ def api_change_user(
     username: str, body: UserChange, ctx: Ctx, viewer: AdminWriter
 ) -> dict[str, Any]:
     accounts = ctx.archive.accounts
-    if body.disabled or (body.role is not None and body.role != str(Role.ADMIN)):
+    if gives_up_administration(new_role=body.role, disable=bool(body.disabled)):
         _not_yourself(viewer, username)
     if body.role is not None:
         accounts.set_role(username, body.role, actor=viewer.username)
