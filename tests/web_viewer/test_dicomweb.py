@@ -149,6 +149,12 @@ def served(archive: Archive, settings: ArchiveSettings, tmp_path: Path) -> Itera
         )
 
 
+def decoded_pixels(path: Path) -> bytes:
+    ds = pydicom.dcmread(path)
+    ds.decompress(generate_instance_uid=False)
+    return bytes(ds.PixelData)
+
+
 def _values(result: dict[str, dict[str, list[object]]], tag: str) -> list[object]:
     return result.get(tag, {}).get("Value", [])
 
@@ -220,6 +226,12 @@ def test_wado_sends_the_stored_bytes_metadata_and_frames(served: Served) -> None
     assert served.stored[rose].read_bytes() in raw.content  # the stored file, unchanged
     instance = client.retrieve_instance(served.study, served.series, rose)
     assert instance.file_meta.TransferSyntaxUID == JPEG_BASELINE
+    # A client that takes only Explicit VR Little Endian gets the object decoded.
+    plain = client.retrieve_instance(
+        served.study, served.series, rose, media_types=(("application/dicom", EXPLICIT_LE),)
+    )
+    assert plain.file_meta.TransferSyntaxUID == EXPLICIT_LE
+    assert plain.SOPInstanceUID == rose and plain.PixelData == decoded_pixels(served.stored[rose])
     series = client.retrieve_series(served.study, served.series)
     assert {ds.SOPInstanceUID for ds in series} == {
         u for u, p in served.stored.items() if p.name.startswith("vlp_") and u != served.held
@@ -253,8 +265,12 @@ def test_wado_sends_the_stored_bytes_metadata_and_frames(served: Served) -> None
         [1],
         media_types=(("application/octet-stream", EXPLICIT_LE),),
     )
-    stored.decompress()
-    assert native == stored.PixelData  # decoded on request: the client takes nothing else
+    assert native == decoded_pixels(served.stored[rose])  # decoded: nothing else accepted
+    r = served.get(
+        f"/studies/{served.study}/series/{served.series}/instances/{rose}/frames/1,1",
+        Accept="image/jpeg",
+    )
+    assert r.status_code == 400  # more frames than the instance has
 
     endo = client.search_for_instances(study_instance_uid=ENDOSCOPY_STUDY)
     first = endo[0]

@@ -211,7 +211,7 @@ def retrieve_frames(
     media, syntax = choice
     ds = _decoded(item) if media == OCTET and not native(stored) else pydicom.dcmread(item.path)
     available = _frames_of(ds, encapsulated=media != OCTET)
-    if max(numbers) > len(available):
+    if max(numbers) > len(available) or len(numbers) > len(available):
         raise BadRequest(f"the instance has {len(available)} frame(s)")
     content_type = f"{media}; transfer-syntax={syntax}"
     parts = [multipart.Part(content_type, data=available[n - 1]) for n in numbers]
