@@ -22,17 +22,15 @@ from archive import (
     Archive,
     ArchiveSettings,
     Availability,
-    ConsentRequest,
     Level,
     Origin,
-    Requester,
 )
 from archive.models import AuditEvent
 from consent_sr import ConsentStatus
 from tests.factory import make_instance
 from tests.serving import free_port, photopacs_bin, running
 from tests.support import corpus
-from tests.web_viewer.helpers import PASSWORD, Scenario, add_user, build_scenario
+from tests.web_viewer.helpers import PASSWORD, Scenario, _consent, add_user, build_scenario
 
 JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -94,18 +92,8 @@ def served(archive: Archive, settings: ArchiveSettings, tmp_path: Path) -> Itera
         path = corpus("dicom", f"{name}.dcm")
         stored[_ingest(archive, path)] = path
     sample = pydicom.dcmread(corpus("dicom", "vlp_rose.dcm"), stop_before_pixels=True)
-    archive.record_consent(
-        ConsentRequest(
-            study_instance_uid=sample.StudyInstanceUID,
-            status=ConsentStatus.GIVEN,
-            recorded_by="Nurse^Ann",
-            level="record",
-            consenter="patient",
-            form="written",
-        ),
-        origin=Origin(actor="nurse", role="clinician"),
-        requester=Requester.operator("test"),
-    )
+    given = {"level": "record", "consenter": "patient", "form": "written"}
+    _consent(archive, sample.StudyInstanceUID, ConsentStatus.GIVEN, **given)
     held = pydicom.dcmread(corpus("dicom", "vlp_logo.dcm"), stop_before_pixels=True)
     archive.set_availability(
         Level.IMAGE, held.SOPInstanceUID, Availability.HELD, reason="check", actor="ig"

@@ -11,6 +11,7 @@ refused). No matches is ``200`` with ``[]`` (DICOM CP-2473; PS3.18 2025 still sa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
@@ -150,37 +151,24 @@ def _retrieve_url(base: str, level: Level, match: dict[str, Any]) -> str:
     return url
 
 
-@api.get("/studies", summary="QIDO-RS: search for studies")
-def search_studies(request: Request, ctx: Ctx, viewer: Working) -> JSONResponse:
-    return search(request, ctx, viewer, Level.STUDY, {})
+def _searcher(level: Level) -> Callable[[Request, Ctx, Working], JSONResponse]:
+    def search_level(request: Request, ctx: Ctx, viewer: Working) -> JSONResponse:
+        path = request.path_params
+        scope = {keyword: uid_or_404(path[name]) for name, keyword in SCOPES if name in path}
+        return search(request, ctx, viewer, level, scope)
+
+    return search_level
 
 
-@api.get("/series", summary="QIDO-RS: search for series")
-def search_series(request: Request, ctx: Ctx, viewer: Working) -> JSONResponse:
-    return search(request, ctx, viewer, Level.SERIES, {})
-
-
-@api.get("/instances", summary="QIDO-RS: search for instances")
-def search_instances(request: Request, ctx: Ctx, viewer: Working) -> JSONResponse:
-    return search(request, ctx, viewer, Level.IMAGE, {})
-
-
-@api.get("/studies/{study}/series", summary="QIDO-RS: search for a study's series")
-def search_study_series(request: Request, ctx: Ctx, viewer: Working, study: str) -> JSONResponse:
-    return search(request, ctx, viewer, Level.SERIES, {"StudyInstanceUID": uid_or_404(study)})
-
-
-@api.get("/studies/{study}/instances", summary="QIDO-RS: search for a study's instances")
-def search_study_instances(request: Request, ctx: Ctx, viewer: Working, study: str) -> JSONResponse:
-    return search(request, ctx, viewer, Level.IMAGE, {"StudyInstanceUID": uid_or_404(study)})
-
-
-@api.get(
-    "/studies/{study}/series/{series}/instances",
-    summary="QIDO-RS: search for a series' instances",
-)
-def search_series_instances(
-    request: Request, ctx: Ctx, viewer: Working, study: str, series: str
-) -> JSONResponse:
-    scope = {"StudyInstanceUID": uid_or_404(study), "SeriesInstanceUID": uid_or_404(series)}
-    return search(request, ctx, viewer, Level.IMAGE, scope)
+SCOPES = (("study", "StudyInstanceUID"), ("series", "SeriesInstanceUID"))
+for resource, level, named in (
+    ("/studies", Level.STUDY, "studies"),
+    ("/series", Level.SERIES, "series"),
+    ("/instances", Level.IMAGE, "instances"),
+    ("/studies/{study}/series", Level.SERIES, "a study's series"),
+    ("/studies/{study}/instances", Level.IMAGE, "a study's instances"),
+    ("/studies/{study}/series/{series}/instances", Level.IMAGE, "a series' instances"),
+):
+    api.add_api_route(
+        resource, _searcher(level), methods=["GET"], summary=f"QIDO-RS: search for {named}"
+    )

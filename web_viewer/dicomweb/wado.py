@@ -142,51 +142,30 @@ def _frames_of(ds: Dataset, encapsulated: bool) -> list[bytes]:
     return [data[i * size : (i + 1) * size] for i in range(count)]
 
 
-@api.get("/studies/{study}", summary="WADO-RS: a study's instances as stored")
-def retrieve_study(request: Request, ctx: Ctx, viewer: Working, study: str) -> Response:
-    return _retrieve(request, _located(ctx, viewer, "study", study))
+def _named(request: Request, ctx: Ctx, viewer: Working, what: str) -> list[Located]:
+    p = request.path_params
+    return _located(ctx, viewer, what, p["study"], p.get("series", ""), p.get("instance", ""))
 
 
-@api.get("/studies/{study}/series/{series}", summary="WADO-RS: a series' instances as stored")
-def retrieve_series(
-    request: Request, ctx: Ctx, viewer: Working, study: str, series: str
-) -> Response:
-    return _retrieve(request, _located(ctx, viewer, "series", study, series))
+def retrieve(request: Request, ctx: Ctx, viewer: Working) -> Response:
+    """The study's, series' or instance's visible instances as stored."""
+    return _retrieve(request, _named(request, ctx, viewer, "retrieve"))
 
 
-@api.get(
-    "/studies/{study}/series/{series}/instances/{instance}",
-    summary="WADO-RS: one instance as stored",
-)
-def retrieve_instance(
-    request: Request, ctx: Ctx, viewer: Working, study: str, series: str, instance: str
-) -> Response:
-    return _retrieve(request, _located(ctx, viewer, "instance", study, series, instance))
+def metadata(request: Request, ctx: Ctx, viewer: Working) -> JSONResponse:
+    """DICOM JSON of the study's, series' or instance's visible instances."""
+    return _metadata(request, _named(request, ctx, viewer, "metadata"))
 
 
-@api.get("/studies/{study}/metadata", summary="WADO-RS: metadata of a study's instances")
-def study_metadata(request: Request, ctx: Ctx, viewer: Working, study: str) -> JSONResponse:
-    return _metadata(request, _located(ctx, viewer, "metadata", study))
-
-
-@api.get(
-    "/studies/{study}/series/{series}/metadata",
-    summary="WADO-RS: metadata of a series' instances",
-)
-def series_metadata(
-    request: Request, ctx: Ctx, viewer: Working, study: str, series: str
-) -> JSONResponse:
-    return _metadata(request, _located(ctx, viewer, "metadata", study, series))
-
-
-@api.get(
-    "/studies/{study}/series/{series}/instances/{instance}/metadata",
-    summary="WADO-RS: metadata of one instance",
-)
-def instance_metadata(
-    request: Request, ctx: Ctx, viewer: Working, study: str, series: str, instance: str
-) -> JSONResponse:
-    return _metadata(request, _located(ctx, viewer, "metadata", study, series, instance))
+for resource, named in (
+    ("/studies/{study}", "a study's instances"),
+    ("/studies/{study}/series/{series}", "a series' instances"),
+    ("/studies/{study}/series/{series}/instances/{instance}", "one instance"),
+):
+    api.add_api_route(resource, retrieve, methods=["GET"], summary=f"WADO-RS: {named} as stored")
+    api.add_api_route(
+        f"{resource}/metadata", metadata, methods=["GET"], summary=f"WADO-RS: {named}, metadata"
+    )
 
 
 @api.get(
