@@ -109,7 +109,9 @@ def search(
         key = KEYS.get(keyword)
         if key is not None and key.kind is MatchKind.UID:
             value = value.replace(",", UID_LIST)
-        if keyword in identifier and value:  # a repeated UID key is a UID list
+        if keyword in identifier:  # a repeated UID key is a UID list; others are errors
+            if key is None or key.kind is not MatchKind.UID:
+                raise BadRequest(f"{name[:80]} is given twice")
             value = f"{identifier[keyword]}{UID_LIST}{value}"
         identifier[keyword] = value
     if scope.keys() & identifier.keys():

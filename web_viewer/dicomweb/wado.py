@@ -136,7 +136,10 @@ def _frame_numbers(text: str) -> list[int]:
 def _frames_of(ds: Dataset, encapsulated: bool) -> list[bytes]:
     count = int(ds.get("NumberOfFrames", 1) or 1)
     if encapsulated:
-        return list(generate_frames(ds.PixelData, number_of_frames=count))
+        # A bitstream ends at its EOI marker; the byte after it pads the fragment to
+        # an even length (PS3.5 A.4) and is not part of the camera's JPEG.
+        frames = generate_frames(ds.PixelData, number_of_frames=count)
+        return [f[:-1] if f.endswith(b"\xff\xd9\x00") else f for f in frames]
     size = (int(ds.Rows) * int(ds.Columns) * int(ds.SamplesPerPixel) * int(ds.BitsAllocated)) // 8
     data = bytes(ds.PixelData)
     return [data[i * size : (i + 1) * size] for i in range(count)]
