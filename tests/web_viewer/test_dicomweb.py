@@ -284,6 +284,27 @@ def test_wado_sends_the_stored_bytes_metadata_and_frames(served: Served) -> None
     assert r.status_code == 406 and "video" in r.json()["error"]["message"]
 
 
+def test_rendered_and_thumbnail_come_from_the_viewers_renderer(served: Served) -> None:
+    rose = next(u for u, p in served.stored.items() if p.name == "vlp_rose.dcm")
+    instance = f"/studies/{served.study}/series/{served.series}/instances/{rose}"
+    r = served.get(f"{instance}/rendered?viewport=100,100", Accept="image/jpeg")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert r.content.startswith(b"\xff\xd8") and r.content.endswith(b"\xff\xd9")
+    assert "viewport" in r.headers["warning"]
+    assert (
+        served.client().retrieve_instance_rendered(
+            served.study, served.series, rose, media_types=("image/jpeg",)
+        )
+        == r.content
+    )
+    thumb = served.get(f"{instance}/thumbnail")
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert len(thumb.content) < len(r.content)
+    assert served.get(f"{instance}/rendered", Accept="image/gif").status_code == 406
+    other = f"/studies/{served.study}/series/{served.scenario.studies['vital']}/instances/{rose}"
+    assert served.get(f"{other}/rendered").status_code == 404  # not in that series
+
+
 def test_hidden_is_absent_on_every_endpoint_and_the_look_is_refused(served: Served) -> None:
     sc = served.scenario
     held_uid, quarantined_uid = sc.uids["held"], sc.uids["quarantined"]
@@ -309,6 +330,8 @@ def test_hidden_is_absent_on_every_endpoint_and_the_look_is_refused(served: Serv
             f"/studies/{study}/series/{series}/instances/{sop}",
             f"/studies/{study}/series/{series}/instances/{sop}/metadata",
             f"/studies/{study}/series/{series}/instances/{sop}/frames/1",
+            f"/studies/{study}/series/{series}/instances/{sop}/rendered",
+            f"/studies/{study}/series/{series}/instances/{sop}/thumbnail",
         ):
             before = served.refused()
             r = served.get(path)
