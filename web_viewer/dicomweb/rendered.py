@@ -11,6 +11,8 @@ ignored, with a ``Warning`` header saying so.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import Request
 from fastapi.responses import FileResponse, Response
 
@@ -40,7 +42,7 @@ def _answer(request: Request, picture: Picture, what: str) -> Response:
     if not any(
         matches(w.media, picture.media_type) for w in accepted(request.headers.get("accept"))
     ):
-        raise NotAcceptable(f"the {what} is {picture.media_type}")
+        raise NotAcceptable(f"{what}: the picture is {picture.media_type}")
     ignored = [p for p in RENDERING_PARAMS if p in request.query_params]
     headers = (
         {"Warning": f'299 photopacs "not supported, ignored: {", ".join(ignored)}"'}
@@ -57,21 +59,26 @@ def _media(request: Request) -> MediaCache:
     return cache
 
 
-@api.get(f"{INSTANCE}/rendered", summary="WADO-RS: the instance rendered (JPEG or PNG)")
-def rendered(request: Request, ctx: Ctx, viewer: Working) -> Response:
-    record = _look(request, ctx, viewer, "rendered")
-    try:
-        picture = _media(request).picture(record.item, record.path)
-    except NotRenderable as exc:
-        raise NotAcceptable(f"the instance cannot be rendered: {exc}") from None
-    return _answer(request, picture, "rendered instance")
+def _shown(what: str) -> Callable[[Request, Ctx, Working], Response]:
+    def show(request: Request, ctx: Ctx, viewer: Working) -> Response:
+        record = _look(request, ctx, viewer, what)
+        cache = _media(request)
+        try:
+            if what == "thumbnail":
+                picture = Picture(None, cache.thumbnail(record.item, record.path), "image/jpeg")
+            else:
+                picture = cache.picture(record.item, record.path)
+        except NotRenderable as exc:
+            raise NotAcceptable(f"the instance cannot be shown: {exc}") from None
+        return _answer(request, picture, what)
+
+    return show
 
 
-@api.get(f"{INSTANCE}/thumbnail", summary="WADO-RS: a small JPEG of the instance")
-def thumbnail(request: Request, ctx: Ctx, viewer: Working) -> Response:
-    record = _look(request, ctx, viewer, "thumbnail")
-    try:
-        path = _media(request).thumbnail(record.item, record.path)
-    except NotRenderable as exc:
-        raise NotAcceptable(f"the instance has no thumbnail: {exc}") from None
-    return _answer(request, Picture(None, path, "image/jpeg"), "thumbnail")
+for what, summary in (
+    ("rendered", "the instance rendered (JPEG or PNG)"),
+    ("thumbnail", "a small JPEG of the instance"),
+):
+    api.add_api_route(
+        f"{INSTANCE}/{what}", _shown(what), methods=["GET"], summary=f"WADO-RS: {summary}"
+    )
