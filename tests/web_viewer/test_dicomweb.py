@@ -69,11 +69,14 @@ def _ingest(archive: Archive, data: bytes | Path) -> str:
 
 
 def _sign_in(base: str, username: str, purpose: str) -> str:
+    """A Bearer token for ``username``, acting for ``purpose`` (none chosen if "")."""
     r = requests.post(
         f"{base}/api/session", json={"username": username, "password": PASSWORD}, timeout=30
     )
     assert r.status_code == 200, r.text
     token: str = r.json()["token"]
+    if not purpose:
+        return token
     r = requests.put(
         f"{base}/api/session/purpose",
         json={"purpose": purpose},
@@ -354,29 +357,13 @@ def test_hidden_is_absent_on_every_endpoint_and_the_look_is_refused(served: Serv
     r = requests.get(f"{served.base}/dicomweb/studies", timeout=30, allow_redirects=False)
     assert r.status_code == 401 and r.json()["error"]["code"] == "not_signed_in"
     assert "access-control-allow-origin" not in r.headers  # CORS stays off
-    admin = served.client(_sign_in_admin(served.base))
+    admin = served.client(_sign_in(served.base, "ada", ""))
     with pytest.raises(requests.HTTPError) as refused:
         admin.search_for_studies()
     assert refused.value.response.status_code == 404
 
 
-def _sign_in_admin(base: str) -> str:
-    r = requests.post(
-        f"{base}/api/session", json={"username": "ada", "password": PASSWORD}, timeout=30
-    )
-    assert r.status_code == 200, r.text
-    token: str = r.json()["token"]
-    return token
-
-
 def test_the_session_must_have_a_purpose(served: Served) -> None:
-    r = requests.post(
-        f"{served.base}/api/session", json={"username": "cara", "password": PASSWORD}, timeout=30
-    )
-    token = r.json()["token"]
-    r = requests.get(
-        f"{served.base}/dicomweb/studies",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=30,
-    )
+    token = _sign_in(served.base, "cara", "")
+    r = served.get("/studies", Authorization=f"Bearer {token}")
     assert r.status_code == 403 and r.json()["error"]["code"] == "purpose_required"
