@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from archive import Action, Archive, AuditEntry, Outcome, acts_for_purposes
 from archive.convert import MemoryBudget
-from web_viewer import errors
+from web_viewer import dicomweb, errors
 from web_viewer.deps import Context, client_source, optional_viewer
 from web_viewer.media import MediaCache
 from web_viewer.routes import admin, auth, consent, governance, images, patients, uploads
@@ -24,6 +24,8 @@ from web_viewer.settings import WebSettings
 from web_viewer.templating import make_environment, render
 
 STATIC = Path(__file__).parent / "static"
+# The path parameters naming recordings, most specific first (a refused look names them).
+NAMED_UIDS = ("uid", "instance", "series", "study")
 
 SECURITY_HEADERS = [
     (
@@ -113,7 +115,7 @@ def create_app(archive: Archive, settings: WebSettings | None = None) -> FastAPI
         except Exception:
             viewer = None
         params = request.path_params
-        uid = str(params.get("uid", ""))[:64]
+        uid = str(params.get("uid") or params.get("instance") or "")[:64]
         named = str(params.get("patient_id", ""))[:64]
         patient = archive.patient_of(uid) if uid else ""
         if named and archive.holds_patient(named):
@@ -128,7 +130,7 @@ def create_app(archive: Archive, settings: WebSettings | None = None) -> FastAPI
                 action=Action.VIEW if request.method in ("GET", "HEAD") else Action.CONSENT,
                 outcome=Outcome.REFUSED,
                 patient_id=patient,
-                object_uids=(uid,) if uid else (),
+                object_uids=tuple(str(params[p])[:64] for p in NAMED_UIDS if p in params),
                 source=client_source(request),
                 detail={"what": f"{request.method} {route}", "reason": type(exc).__name__},
             )
@@ -140,6 +142,7 @@ def create_app(archive: Archive, settings: WebSettings | None = None) -> FastAPI
     for module in (auth, patients, images, consent, uploads, governance, admin):
         app.include_router(module.pages)
         app.include_router(module.api)
+    app.include_router(dicomweb.api)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:

@@ -105,7 +105,8 @@ Renderer = Callable[[Request, int, str, str], Response]
 
 
 def wants_json(request: Request) -> bool:
-    return request.url.path == "/api" or request.url.path.startswith("/api/")
+    path = request.url.path
+    return any(path == root or path.startswith(root + "/") for root in ("/api", "/dicomweb"))
 
 
 def json_error(status: int, code: str, message: str) -> JSONResponse:
@@ -114,7 +115,8 @@ def json_error(status: int, code: str, message: str) -> JSONResponse:
 
 # Path parameters that name patient data: a 404 on a route carrying one is a
 # refused look (or action), and every refused look is evidence (R14).
-PATIENT_DATA_PARAMS = ("uid", "patient_id")
+# (DICOMweb names its study, series and instance.)
+PATIENT_DATA_PARAMS = ("uid", "patient_id", "study", "series", "instance")
 
 
 def install(

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from archive import Archive
-from archive.models import AuditEvent
+from archive.models import AuditEvent, Instance, Series
 from tests.web_viewer.helpers import add_user, build_scenario, choose, make_client, sign_in
 from web_viewer.errors import PATIENT_DATA_PARAMS
 
@@ -46,21 +46,35 @@ def test_every_patient_data_route_refuses_hidden_and_absent_alike(
     choose(client, "care")
     hidden_uid = scenario.uids["held"]  # M1's photo awaiting consent
     hidden_study = scenario.studies["other-held"]  # M2 has nothing a clinician may see
+    with archive.sessions() as s:  # DICOMweb names the held photo by study, series, instance
+        hidden_series = s.scalar(
+            select(Series.series_instance_uid)
+            .join(Instance, Instance.series_pk == Series.pk)
+            .where(Instance.sop_instance_uid == hidden_uid)
+        )
+    dicomweb = {
+        "{study}": (scenario.studies["held"], ABSENT_UID),
+        "{series}": (hidden_series, ABSENT_UID),
+        "{instance}": (hidden_uid, ABSENT_UID),
+        "{frames}": ("1", "1"),
+    }
     routes = [
         (path, method)
         for path, methods in _walk(client.app.routes)  # type: ignore[attr-defined]
         for method in sorted(methods - {"HEAD"})
         if any(f"{{{p}}}" in path for p in PATIENT_DATA_PARAMS)
     ]
-    assert len(routes) >= 12, routes  # images x6, timelines x2, consent x5
+    # images x6, timelines x2, consent x5, DICOMweb x10
+    assert len(routes) >= 23, routes
     problems: list[str] = []
     for path, method in routes:
         answers = []
-        for uid, patient, study in (
-            (hidden_uid, "M2", hidden_study),
-            (ABSENT_UID, "NOPE", ABSENT_UID),
+        for which, (uid, patient, study) in enumerate(
+            ((hidden_uid, "M2", hidden_study), (ABSENT_UID, "NOPE", ABSENT_UID))
         ):
             url = path.replace("{uid}", uid).replace("{patient_id}", patient)
+            for param, values in dicomweb.items():
+                url = url.replace(param, str(values[which]))
             before = _refused(archive)
             if method == "GET":
                 r = client.get(url)
