@@ -40,7 +40,7 @@ from archive.ingest import IngestResult, Origin
 from archive.keys import KEYS, UNIQUE, Level
 from archive.keys import Kind as MatchKind
 from archive.models import Availability, NodeRole, ReasonCode
-from archive.policy import Purpose, Requester, Role, may_record_consent, role_may_act_for
+from archive.policy import Actor, Purpose, Role, may_record_consent, role_may_act_for
 from archive.query import Match
 from archive.records import (
     AccessEvent,
@@ -105,6 +105,7 @@ __all__ = [
     "AccessEvent",
     "Accounts",
     "Action",
+    "Actor",
     "AlreadyExists",
     "Archive",
     "ArchiveError",
@@ -151,7 +152,6 @@ __all__ = [
     "ReasonCode",
     "Recorded",
     "ReportInfo",
-    "Requester",
     "ReviewInfo",
     "ReviewItem",
     "Role",

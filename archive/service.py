@@ -50,7 +50,7 @@ from archive.models import (
     Patient,
     ReasonCode,
 )
-from archive.policy import Requester
+from archive.policy import Actor
 from archive.query import Match
 from archive.records import AccessEvent, ImageRecord, ReviewItem, Timeline
 from archive.retrieve import Located
@@ -182,7 +182,7 @@ class Archive:
 
     @contextmanager
     def refusals(
-        self, requester: Requester, action: Action | str, detail: Mapping[str, object]
+        self, requester: Actor, action: Action | str, detail: Mapping[str, object]
     ) -> Iterator[None]:
         """Every archive error raised in this block is one refused audit event (R14):
         its own ``refusal`` if it carries one, else an entry naming the request and
@@ -227,7 +227,7 @@ class Archive:
         target: Availability,
         *,
         reason: str,
-        requester: Requester,
+        requester: Actor,
         reason_code: ReasonCode | str = "",
     ) -> availability.Transition:
         """A governance action (hold, quarantine, release, erase) by ``requester``,
@@ -363,7 +363,7 @@ class Archive:
         level: Level,
         identifier: Mapping[str, str],
         *,
-        requester: Requester,
+        requester: Actor,
         limit: int | None = None,
     ) -> list[Match]:
         """The one query function (PS3.4 C.2.2.2 matching), audited."""
@@ -383,7 +383,7 @@ class Archive:
         level: Level,
         identifier: Mapping[str, str],
         *,
-        requester: Requester,
+        requester: Actor,
         destination: str,
         limit: int | None = None,
     ) -> list[Located]:
@@ -399,31 +399,31 @@ class Archive:
                 limit=limit or self.settings.query_max_results,
             )
 
-    def timeline(self, patient_id: str, *, requester: Requester) -> Timeline:
+    def timeline(self, patient_id: str, *, requester: Actor) -> Timeline:
         """A patient's studies with the recordings ``requester`` may see, audited as a
         view; :class:`NotFound` (its refusal audited) when nothing is visible."""
         with self.transaction() as session:
             return records.timeline(session, requester, patient_id)
 
-    def image(self, sop_instance_uid: str, *, requester: Requester, what: str) -> ImageRecord:
+    def image(self, sop_instance_uid: str, *, requester: Actor, what: str) -> ImageRecord:
         """One recording ``requester`` may see, with its consent badge and where its
         stored object is; audited as a view of ``what``, a refusal too."""
         with self.transaction() as session:
             return records.image(session, self.store, requester, sop_instance_uid, what=what)
 
-    def visible_instances(self, patient_id: str, *, requester: Requester) -> set[str]:
+    def visible_instances(self, patient_id: str, *, requester: Actor) -> set[str]:
         """SOP Instance UIDs of a patient's recordings ``requester`` may see (not audited:
         for filtering what an audited read returned)."""
         with self.transaction() as session:
             return records.visible_instances(session, requester, patient_id)
 
-    def patient_of_study(self, study_instance_uid: str, *, requester: Requester) -> str:
+    def patient_of_study(self, study_instance_uid: str, *, requester: Actor) -> str:
         """The PatientID of a study holding a recording ``requester`` may see, else
         :class:`NotFound` (not audited)."""
         with self.transaction() as session:
             return records.patient_of_study(session, requester, study_instance_uid)
 
-    def review_queue(self, *, requester: Requester, limit: int = 500) -> list[ReviewItem]:
+    def review_queue(self, *, requester: Actor, limit: int = 500) -> list[ReviewItem]:
         """Held and quarantined recordings, on the governance review path only; audited."""
         with self.transaction() as session:
             return records.review_queue(session, requester, limit=limit)
@@ -431,7 +431,7 @@ class Archive:
     def accesses(
         self,
         *,
-        requester: Requester,
+        requester: Actor,
         patient_id: str = "",
         about_actor: str = "",
         refused_only: bool = False,
@@ -485,7 +485,7 @@ class Archive:
 
     # --- consent ------------------------------------------------------------
     def record_consent(
-        self, request: consent_ops.ConsentRequest, *, origin: Origin, requester: Requester
+        self, request: consent_ops.ConsentRequest, *, origin: Origin, requester: Actor
     ) -> consent_ops.Recorded:
         """Build the consent SR (and signed-form PDF) and ingest them like any object.
 
@@ -533,7 +533,7 @@ class Archive:
             availability={uid: str(state) for uid, state in states},
         )
 
-    def consent_overview(self, patient_id: str, *, requester: Requester) -> consent_ops.Overview:
+    def consent_overview(self, patient_id: str, *, requester: Actor) -> consent_ops.Overview:
         """History and current uses of a patient's recordings (audited as a view)."""
         with self.sessions() as session, session.begin():
             result = consent_ops.overview(session, patient_id)

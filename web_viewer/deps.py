@@ -22,10 +22,10 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from archive import (
+    Actor,
     Archive,
     NotFound,
     Purpose,
-    Requester,
     ReviewInfo,
     Role,
     SessionInfo,
@@ -95,7 +95,7 @@ class Viewer:
             return f"specified: {s.specified_purpose}"
         return str(s.purpose)
 
-    def requester(self, *, review: bool = False) -> Requester:
+    def requester(self, *, review: bool = False) -> Actor:
         """The archive's view of this person now; raises when no purpose is chosen,
         or (``review``) when this session has no open review with a stated reason."""
         if self.session.purpose is None:
@@ -105,7 +105,7 @@ class Viewer:
         # A subject-access look carries the review that names its patient.
         subject_access = self.session.purpose is Purpose.SUBJECT_ACCESS
         attached = self.review if review or subject_access else None
-        return Requester(
+        return Actor(
             actor=self.username,
             role=self.role,
             purpose=self.session.purpose,

@@ -12,6 +12,7 @@ from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import VideoPhotographicImageStorage, generate_uid
 
 from archive import (
+    Actor,
     Archive,
     ArchiveError,
     Availability,
@@ -19,7 +20,6 @@ from archive import (
     InvalidArgument,
     Level,
     Purpose,
-    Requester,
     Role,
 )
 from consent_sr import ConsentStatus
@@ -36,8 +36,8 @@ from tests.archive.test_consent_flow import (
 )
 from tests.factory import VL_PHOTO, encode
 
-OPERATOR = Requester.operator("test")
-PHOTOGRAPHER = Requester(actor="photographer1", role=Role.PHOTOGRAPHER, purpose=Purpose.CARE)
+OPERATOR = Actor.operator("test")
+PHOTOGRAPHER = Actor(actor="photographer1", role=Role.PHOTOGRAPHER, purpose=Purpose.CARE)
 CHILD_BORN = "20140101"  # 12 at the photos' acquisition (2026)
 SIGNED = b"%PDF-1.4\n% signed consent form\n%%EOF\n"
 
@@ -321,7 +321,7 @@ def test_a_further_consent_adds_its_use_and_only_a_withdrawal_narrows(archive: A
         consenter="patient",
         form="written",
     )
-    other = Requester(
+    other = Actor(
         actor="edu", role=Role.EDUCATOR, purpose=Purpose.SPECIFIED, specified_purpose=lancet
     )
     assert seen(archive, other) == set(uids) == seen(archive, PUBLISHER)

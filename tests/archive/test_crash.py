@@ -11,11 +11,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from archive import Archive, ArchiveSettings, Level, Purpose, Requester, Role
+from archive import Actor, Archive, ArchiveSettings, Level, Purpose, Role
 from archive.models import Instance
 from tests.support import REPO
 
-OP = Requester(actor="t", role=Role.OPERATOR, purpose=Purpose.CARE)
+OP = Actor(actor="t", role=Role.OPERATOR, purpose=Purpose.CARE)
 
 
 def _worker(settings: ArchiveSettings, mode: str, count: int = 1) -> subprocess.Popen[str]:

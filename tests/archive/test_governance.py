@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from archive import (
+    Actor,
     Archive,
     Availability,
     InvalidTransition,
@@ -15,14 +16,13 @@ from archive import (
     NotFound,
     Origin,
     Purpose,
-    Requester,
     Role,
 )
 from tests.archive.helpers import audit_rows, stored_files
 from tests.factory import encode, make_dataset
 
 ORIGIN = Origin(actor="test")
-OP = Requester(actor="t", role=Role.OPERATOR, purpose=Purpose.CARE)
+OP = Actor(actor="t", role=Role.OPERATOR, purpose=Purpose.CARE)
 
 
 def _two_instances(archive: Archive) -> tuple[str, str, str]:

@@ -11,6 +11,7 @@ import pytest
 from pydicom import dcmread
 
 from archive import (
+    Actor,
     Archive,
     ArchiveSettings,
     DuplicateInstance,
@@ -21,7 +22,6 @@ from archive import (
     ObjectTooLarge,
     Origin,
     Purpose,
-    Requester,
     Role,
     StorageFull,
 )
@@ -29,7 +29,7 @@ from tests.archive.helpers import audit_rows, counts, stored_files
 from tests.factory import encode, make_dataset, make_instance
 
 ORIGIN = Origin(actor="camera-1", role="modality", received_from="CAMERA1")
-OP = Requester(actor="test", role=Role.OPERATOR, purpose=Purpose.CARE)
+OP = Actor(actor="test", role=Role.OPERATOR, purpose=Purpose.CARE)
 
 
 def test_stored_object_is_byte_identical_and_content_addressed(archive: Archive) -> None:

@@ -10,6 +10,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from archive import (
+    Actor,
     Archive,
     Availability,
     InvalidTransition,
@@ -17,7 +18,6 @@ from archive import (
     NotAuthorised,
     Origin,
     Purpose,
-    Requester,
     Role,
 )
 from archive.iocm import REVOKE, Reference, build_note, read_note
@@ -25,7 +25,7 @@ from tests.archive.helpers import counts, stored_files
 from tests.factory import encode, make_dataset
 from tests.support import dciodvfy
 
-EPR = Requester(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE)
+EPR = Actor(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE)
 GOVERNANCE = Origin(actor="IGNODE", role="governance", received_from="IGNODE")
 CAMERA = Origin(actor="CAM1", role="modality", received_from="CAM1")
 
@@ -96,7 +96,7 @@ def test_rejection_note_quarantines_with_its_reason(
         for m in archive.find(
             Level.IMAGE,
             {},
-            requester=Requester(
+            requester=Actor(
                 actor="ig",
                 role=Role.GOVERNANCE,
                 purpose=Purpose.GOVERNANCE,

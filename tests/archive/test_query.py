@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from archive import Archive, Availability, InvalidQuery, Level, Origin, Purpose, Requester, Role
+from archive import Actor, Archive, Availability, InvalidQuery, Level, Origin, Purpose, Role
 from tests.factory import SECONDARY_CAPTURE, encode, make_dataset
 
-OP = Requester(actor="test", role=Role.OPERATOR, purpose=Purpose.CARE)
-REVIEW = Requester(
+OP = Actor(actor="test", role=Role.OPERATOR, purpose=Purpose.CARE)
+REVIEW = Actor(
     actor="ig",
     role=Role.GOVERNANCE,
     purpose=Purpose.GOVERNANCE,
@@ -338,13 +338,13 @@ def test_a_patient_with_nothing_visible_disappears(world: World) -> None:
 def test_review_requires_the_governance_purpose_and_a_reason(world: World) -> None:
     a, u = world.archive, world.uids
     a.set_availability(Level.IMAGE, u["m1"], Availability.QUARANTINED, reason="x", actor="ig")
-    sneaky = Requester(
+    sneaky = Actor(
         actor="c", role=Role.CLINICIAN, purpose=Purpose.CARE, review=True, review_reason="x" * 20
     )
     assert a.find(Level.IMAGE, {}, requester=sneaky) == []
-    unstated = Requester(actor="ig", role=Role.GOVERNANCE, purpose=Purpose.GOVERNANCE, review=True)
+    unstated = Actor(actor="ig", role=Role.GOVERNANCE, purpose=Purpose.GOVERNANCE, review=True)
     assert a.find(Level.IMAGE, {}, requester=unstated) == []  # no look without a reason
-    stated = Requester(
+    stated = Actor(
         actor="ig",
         role=Role.GOVERNANCE,
         purpose=Purpose.GOVERNANCE,
@@ -352,7 +352,7 @@ def test_review_requires_the_governance_purpose_and_a_reason(world: World) -> No
         review_reason="IG-7: incident review",
     )
     assert [m["SOPInstanceUID"] for m in a.find(Level.IMAGE, {}, requester=stated)] == [u["m1"]]
-    nobody = Requester(actor="adm", role=Role.ADMIN, purpose=Purpose.CARE)
+    nobody = Actor(actor="adm", role=Role.ADMIN, purpose=Purpose.CARE)
     assert a.find(Level.PATIENT, {}, requester=nobody) == []
 
 

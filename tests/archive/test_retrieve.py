@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-from archive import Archive, Availability, Level, Origin, Purpose, Requester, Role
+from archive import Actor, Archive, Availability, Level, Origin, Purpose, Role
 from tests.archive.helpers import audit_rows, stored_files
 from tests.factory import VL_ENDOSCOPIC as VL_PHOTO
 from tests.factory import encode, make_dataset
 
-EPR = Requester(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE, source="127.0.0.1")
+EPR = Actor(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE, source="127.0.0.1")
 ORIGIN = Origin(actor="test")
 
 
@@ -47,7 +47,7 @@ def test_locate_never_reaches_hidden_instances(archive: Archive) -> None:
     ]:
         found = archive.locate(level, ident, requester=EPR, destination="X")
         assert [f.sop_instance_uid for f in found] == [uids[2]]
-    admin = Requester(actor="a", role=Role.ADMIN, purpose=Purpose.CARE)
+    admin = Actor(actor="a", role=Role.ADMIN, purpose=Purpose.CARE)
     assert (
         archive.locate(Level.STUDY, {"StudyInstanceUID": study}, requester=admin, destination="X")
         == []

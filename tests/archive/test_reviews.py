@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from archive import (
+    Actor,
     Archive,
     Availability,
     InvalidArgument,
@@ -17,7 +18,6 @@ from archive import (
     NotFound,
     Origin,
     Purpose,
-    Requester,
     Role,
     node_subject,
     session_subject,
@@ -100,7 +100,7 @@ def test_a_session_review_never_outlives_the_session(archive: Archive) -> None:
 
 def test_every_review_read_carries_the_reason(archive: Archive, hidden: str) -> None:
     info = archive.open_review(node_subject("IGNODE"), reason=REASON, actor="ig", role="operator")
-    requester = Requester(
+    requester = Actor(
         actor="IGNODE",
         role=Role.GOVERNANCE,
         purpose=Purpose.GOVERNANCE,

@@ -1,7 +1,7 @@
-from archive import Archive, Level, Origin, Purpose, Requester, Role
+from archive import Actor, Archive, Level, Origin, Purpose, Role
 from tests.factory import make_instance
 
-OP = Requester(actor="test", role=Role.OPERATOR, purpose=Purpose.CARE)
+OP = Actor(actor="test", role=Role.OPERATOR, purpose=Purpose.CARE)
 
 
 def test_ingest_then_find(archive: Archive) -> None:

@@ -20,6 +20,7 @@ from pynetdicom.association import Association
 from sqlalchemy import select
 
 from archive import (
+    Actor,
     Archive,
     ArchiveSettings,
     Availability,
@@ -27,7 +28,6 @@ from archive import (
     IngestResult,
     Level,
     Origin,
-    Requester,
 )
 from archive.models import Instance
 from consent_sr import ConsentStatus
@@ -62,7 +62,7 @@ def seed(archive: Archive, *objects: Dataset | bytes | Path) -> list[IngestResul
                 recorded_by="Seed^Nurse",
             ),
             origin=origin,
-            requester=Requester.operator("test"),
+            requester=Actor.operator("test"),
         )
     return results
 

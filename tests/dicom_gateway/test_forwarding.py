@@ -19,13 +19,13 @@ from pydicom.uid import ExplicitVRLittleEndian
 from sqlalchemy import select
 
 from archive import (
+    Actor,
     Archive,
     ArchiveSettings,
     Availability,
     ConsentRequest,
     Level,
     Origin,
-    Requester,
 )
 from archive.models import AuditEvent, Delivery
 from consent_sr import ConsentStatus
@@ -218,7 +218,7 @@ def test_a_held_photo_waits_for_consent_then_goes(gateway: Running) -> None:
             recorded_by="Nurse^Kim",
         ),
         origin=Origin(actor="nurse", role="photographer"),
-        requester=Requester.operator("test"),
+        requester=Actor.operator("test"),
     )
     assert forwarder.run_once() == (1, 0)
     assert [r.SOPInstanceUID for r in gateway.received] == [photo.SOPInstanceUID]

@@ -18,7 +18,7 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import _config
 from sqlalchemy import select
 
-from archive import Archive, ArchiveSettings, Level, Purpose, Requester, Role
+from archive import Actor, Archive, ArchiveSettings, Level, Purpose, Role
 from archive.models import AuditEvent, Instance
 from dicom_gateway import Gateway, GatewaySettings
 from dicom_gateway.sop import STORAGE, TRANSFER_SYNTAXES, UNCOMPRESSED
@@ -27,7 +27,7 @@ from tests.factory import encode, make_dataset
 from tests.serving import free_port
 from tests.support import corpus
 
-OP = Requester(actor="t", role=Role.OPERATOR, purpose=Purpose.CARE)
+OP = Actor(actor="t", role=Role.OPERATOR, purpose=Purpose.CARE)
 COMPRESSED = [
     ts for ts in TRANSFER_SYNTAXES if ts not in (*UNCOMPRESSED, DeflatedExplicitVRLittleEndian)
 ]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from archive import Archive, Availability, ConsentRequest, Level, Origin, Requester
+from archive import Actor, Archive, Availability, ConsentRequest, Level, Origin
 from consent_sr import ConsentStatus
 from tests.factory import VL_PHOTO, encode, make_dataset
 from web_viewer import create_app
@@ -97,7 +97,7 @@ def _consent(archive: Archive, study: str, status: ConsentStatus, **kw: object) 
     archive.record_consent(
         request,
         origin=Origin(actor="nurse", role="clinician"),
-        requester=Requester.operator("test"),
+        requester=Actor.operator("test"),
     )
 
 

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from archive import (
+    Actor,
     Archive,
     ArchiveSettings,
     Availability,
@@ -20,7 +21,6 @@ from archive import (
     Level,
     Origin,
     Purpose,
-    Requester,
     Role,
 )
 from archive.models import AuditEvent, Instance
@@ -147,7 +147,7 @@ def test_by_setting_a_mismatch_is_held_for_governance_with_the_differences_shown
                 )
             ).one()
             assert json.loads(event.detail)["identity_differs"] == ["name", "sex"]
-        care = Requester(actor="dr", role=Role.CLINICIAN, purpose=Purpose.CARE)
+        care = Actor(actor="dr", role=Role.CLINICIAN, purpose=Purpose.CARE)
         assert archive.find(Level.IMAGE, {"SOPInstanceUID": uid}, requester=care) == []
         archive.set_availability(
             Level.IMAGE,

@@ -14,7 +14,7 @@ import pydicom
 from pydicom.encaps import encapsulate, generate_fragments, generate_frames
 from pydicom.uid import generate_uid
 
-from archive import Archive, ConsentRequest, Origin, Requester
+from archive import Actor, Archive, ConsentRequest, Origin
 from consent_sr import ConsentStatus
 from tests.factory import encode
 from tests.support import corpus
@@ -54,7 +54,7 @@ def _consented(archive: Archive, study: str) -> None:
             form="written",
         ),
         origin=Origin(actor="nurse"),
-        requester=Requester.operator("test"),
+        requester=Actor.operator("test"),
     )
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from archive import (
     ADULT_AGE,
+    Actor,
     ArchiveError,
     ConsentRequest,
     Level,
@@ -25,7 +26,6 @@ from archive import (
     Origin,
     Overview,
     Purpose,
-    Requester,
     Role,
     age_on,
     may_record_consent,
@@ -196,7 +196,7 @@ def withdraw(ctx: Ctx, viewer: Viewer, patient_id: str, body: WithdrawBody) -> A
     return ctx.archive.record_consent(request, origin=_origin(viewer), requester=_decider(viewer))
 
 
-def _decider(viewer: Viewer) -> Requester:
+def _decider(viewer: Viewer) -> Actor:
     """Who decides: governance under an open review also over what the review shows."""
     return viewer.requester(review=viewer.review is not None and viewer.role is Role.GOVERNANCE)
 
