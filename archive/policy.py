@@ -60,7 +60,11 @@ REVIEWABLE = (Availability.HELD, Availability.QUARANTINED)
 
 @dataclass(frozen=True)
 class Actor:
-    """Who reads, in which role, for which purpose, from where.
+    """Who acts, in which role, for which purpose, from where: what every archive
+    operation takes and its audit events record (ADR 0009).
+
+    ``purpose`` is None for someone who acts for no purpose of use (an administrator,
+    a camera sending what it took): such an actor sees nothing.
 
     ``review`` asks for the governance review path: it shows exactly the
     held and quarantined instances, and only to a role acting for the
@@ -70,7 +74,7 @@ class Actor:
 
     actor: str
     role: Role
-    purpose: Purpose
+    purpose: Purpose | None
     source: str = ""
     specified_purpose: str = ""
     review: bool = False
@@ -86,6 +90,8 @@ class Actor:
 
     @property
     def purpose_label(self) -> str:
+        if self.purpose is None:
+            return ""
         if self.purpose is Purpose.SPECIFIED:
             return f"specified:{self.specified_purpose}"
         return str(self.purpose)
@@ -141,7 +147,7 @@ def user_identity(requester: Actor) -> str:
     return f"user:{requester.actor}"
 
 
-def role_may_act_for(role: Role, purpose: Purpose) -> bool:
+def role_may_act_for(role: Role, purpose: Purpose | None) -> bool:
     return purpose in ROLE_PURPOSES.get(role, frozenset())
 
 

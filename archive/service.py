@@ -257,15 +257,7 @@ class Archive:
                         f"no {level.name.lower()} {uid[:64]} in the archive", refusal=refusal
                     )
             return self.set_availability(
-                level,
-                uid,
-                target,
-                reason=reason,
-                actor=requester.actor,
-                role=str(requester.role),
-                purpose=requester.purpose_label,
-                source=requester.source,
-                reason_code=reason_code,
+                level, uid, target, reason=reason, requester=requester, reason_code=reason_code
             )
 
     # --- writes -------------------------------------------------------------
@@ -288,10 +280,7 @@ class Archive:
         target: Availability,
         *,
         reason: str,
-        actor: str,
-        role: str = "",
-        purpose: str = "",
-        source: str = "",
+        requester: Actor,
         reason_code: ReasonCode | str = "",
     ) -> availability.Transition:
         """Change availability at any level; erasure deletes bytes after the commit.
@@ -304,22 +293,22 @@ class Archive:
                     uid=uid,
                     target=target,
                     reason=reason,
-                    actor=actor,
-                    role=role,
-                    purpose=purpose,
-                    source=source,
+                    actor=requester.actor,
+                    role=str(requester.role),
+                    purpose=requester.purpose_label,
+                    source=requester.source,
                     reason_code=str(reason_code),
                 )
         except (InvalidTransition, NotFound) as exc:
             # A refused governance action is part of the record too.
             self.record_event(
                 AuditEntry(
-                    actor=actor,
-                    role=role,
-                    purpose=purpose,
+                    actor=requester.actor,
+                    role=str(requester.role),
+                    purpose=requester.purpose_label,
                     action=Action.ERASE if target is Availability.ERASED else Action.AVAILABILITY,
                     outcome=Outcome.REFUSED,
-                    source=source,
+                    source=requester.source,
                     detail={"level": level.name, "uid": uid, "to": str(target), "reason": str(exc)},
                 )
             )
@@ -334,12 +323,19 @@ class Archive:
         return result
 
     def set_legal_hold(
-        self, level: Level, uid: str, *, on: bool, reason: str, actor: str, role: str = ""
+        self, level: Level, uid: str, *, on: bool, reason: str, requester: Actor
     ) -> int:
         """Place or lift a legal hold; erasure is refused while it is on."""
         with self.sessions() as session, session.begin():
             return availability.set_legal_hold(
-                session, level=level, uid=uid, on=on, reason=reason, actor=actor, role=role
+                session,
+                level=level,
+                uid=uid,
+                on=on,
+                reason=reason,
+                actor=requester.actor,
+                role=str(requester.role),
+                source=requester.source,
             )
 
     # --- propagation to peers --------------------------------------------------
@@ -460,28 +456,32 @@ class Archive:
             audit.record(session, entry)
 
     # --- governance ---------------------------------------------------------
-    def verify_audit(self, *, actor: str, source: str = "") -> ChainReport:
+    def verify_audit(self, *, requester: Actor) -> ChainReport:
         with self.sessions() as session:
             report = audit.verify(session)
         with self.sessions() as session, session.begin():
             audit.record(
                 session,
                 AuditEntry(
-                    actor=actor,
+                    actor=requester.actor,
                     action=Action.AUDIT_VERIFY,
                     outcome=Outcome.SUCCESS if report.ok else Outcome.FAILURE,
-                    source=source,
+                    source=requester.source,
                     detail={"events": report.events, "problems": list(report.problems[:20])},
                 ),
             )
         return report
 
-    def fixity_check(self, *, actor: str, source: str = "") -> FixityReport:
-        return fixity.check(self.sessions, self.store, actor=actor, source=source)
+    def fixity_check(self, *, requester: Actor) -> FixityReport:
+        return fixity.check(
+            self.sessions, self.store, actor=requester.actor, source=requester.source
+        )
 
-    def verify_erasure(self, *, actor: str, source: str = "") -> fixity.ErasureReport:
+    def verify_erasure(self, *, requester: Actor) -> fixity.ErasureReport:
         """Search the data folder for any copy of an erased object (audited)."""
-        return fixity.verify_erasure(self.sessions, self.store, actor=actor, source=source)
+        return fixity.verify_erasure(
+            self.sessions, self.store, actor=requester.actor, source=requester.source
+        )
 
     # --- consent ------------------------------------------------------------
     def record_consent(
@@ -563,7 +563,7 @@ class Archive:
         check_address: bool = True,
         transcode: bool = True,
         description: str = "",
-        actor: str,
+        requester: Actor,
     ) -> NodeInfo:
         """Register a node; by default its calls must come from its address, and
         objects it cannot take in their stored syntax are decoded for it."""
@@ -576,11 +576,11 @@ class Archive:
             check_address=check_address,
             transcode=transcode,
             description=description,
-            actor=actor,
+            actor=requester.actor,
         )
 
-    def remove_node(self, ae_title: str, *, actor: str) -> None:
-        nodes.remove(self.sessions, ae_title, actor=actor)
+    def remove_node(self, ae_title: str, *, requester: Actor) -> None:
+        nodes.remove(self.sessions, ae_title, actor=requester.actor)
 
     def node(self, ae_title: str) -> NodeInfo | None:
         return nodes.get(self.sessions, ae_title)
@@ -594,9 +594,7 @@ class Archive:
         subject: str,
         *,
         reason: str,
-        actor: str,
-        role: str,
-        source: str = "",
+        requester: Actor,
         hours: float = reviews.DEFAULT_HOURS,
         not_after: datetime | None = None,
         patient_id: str = "",
@@ -605,16 +603,22 @@ class Archive:
             self.sessions,
             subject,
             reason=reason,
-            actor=actor,
-            role=role,
-            source=source,
+            actor=requester.actor,
+            role=str(requester.role),
+            source=requester.source,
             hours=hours,
             not_after=not_after,
             patient_id=patient_id,
         )
 
-    def close_review(self, subject: str, *, actor: str, role: str, source: str = "") -> list[int]:
-        return reviews.close_review(self.sessions, subject, actor=actor, role=role, source=source)
+    def close_review(self, subject: str, *, requester: Actor) -> list[int]:
+        return reviews.close_review(
+            self.sessions,
+            subject,
+            actor=requester.actor,
+            role=str(requester.role),
+            source=requester.source,
+        )
 
     def current_review(self, subject: str) -> ReviewInfo | None:
         with self.sessions() as session:

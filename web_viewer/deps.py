@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -95,6 +95,19 @@ class Viewer:
             return f"specified: {s.specified_purpose}"
         return str(s.purpose)
 
+    @property
+    def actor(self) -> Actor:
+        """Who this person is to the archive: name, role, the purpose of use if one is
+        chosen (an administrator has none), client address. What records account,
+        node and review changes; reads take :meth:`requester`."""
+        return Actor(
+            actor=self.username,
+            role=self.role,
+            purpose=self.session.purpose,
+            source=self.source,
+            specified_purpose=self.session.specified_purpose,
+        )
+
     def requester(self, *, review: bool = False) -> Actor:
         """The archive's view of this person now; raises when no purpose is chosen,
         or (``review``) when this session has no open review with a stated reason."""
@@ -105,12 +118,8 @@ class Viewer:
         # A subject-access look carries the review that names its patient.
         subject_access = self.session.purpose is Purpose.SUBJECT_ACCESS
         attached = self.review if review or subject_access else None
-        return Actor(
-            actor=self.username,
-            role=self.role,
-            purpose=self.session.purpose,
-            source=self.source,
-            specified_purpose=self.session.specified_purpose,
+        return replace(
+            self.actor,
             review=review,
             review_reason=attached.reason if attached else "",
             review_number=attached.number if attached else None,

@@ -256,7 +256,7 @@ def test_governance_quarantine_is_not_undone_by_consent(archive: Archive) -> Non
         uids[0],
         Availability.QUARANTINED,
         reason="incidental capture of another patient",
-        actor="ig",
+        requester=Actor.operator("ig"),
     )
     record(archive, study, ConsentStatus.GIVEN, **GIVEN1)
     assert seen(archive, EPR) == {uids[1]}
@@ -316,17 +316,21 @@ def test_release_is_refused_while_consent_forbids_use(archive: Archive) -> None:
         study,
         Availability.QUARANTINED,
         reason="wrong patient?",
-        actor="ig",
+        requester=Actor.operator("ig"),
         reason_code="wrong-patient",
     )
     with pytest.raises(ArchiveError, match="record consent"):
         archive.set_availability(
-            Level.STUDY, study, Availability.ACTIVE, reason="checked", actor="ig"
+            Level.STUDY,
+            study,
+            Availability.ACTIVE,
+            reason="checked",
+            requester=Actor.operator("ig"),
         )
     assert seen(archive, REVIEW) == set(uids)  # still quarantined by governance
     record(archive, study, ConsentStatus.GIVEN, **GIVEN1)
     assert seen(archive, EPR) == set()  # governance quarantine stays until released
     result = archive.set_availability(
-        Level.STUDY, study, Availability.ACTIVE, reason="checked", actor="ig"
+        Level.STUDY, study, Availability.ACTIVE, reason="checked", requester=Actor.operator("ig")
     )
     assert set(result.changed) == set(uids) and seen(archive, EPR) == set(uids)

@@ -150,7 +150,11 @@ def test_a_governance_hold_on_a_hidden_recording_survives_a_later_consent(
 ) -> None:
     study, uids = session_of_photos(archive)  # held: no consent yet
     result = archive.set_availability(
-        Level.IMAGE, uids[0], target, reason="incidental capture of another patient", actor="ig"
+        Level.IMAGE,
+        uids[0],
+        target,
+        reason="incidental capture of another patient",
+        requester=Actor.operator("ig"),
     )
     assert result.changed == (uids[0],)
     record(archive, study, ConsentStatus.GIVEN, level="record", consenter="patient", form="written")
@@ -169,7 +173,9 @@ def test_a_governance_hold_on_a_hidden_recording_survives_a_later_consent(
     )
     assert seen(archive, EPR) == {uids[1]}
     # Release hands it back to consent.
-    archive.set_availability(Level.IMAGE, uids[0], Availability.ACTIVE, reason="ok", actor="ig")
+    archive.set_availability(
+        Level.IMAGE, uids[0], Availability.ACTIVE, reason="ok", requester=Actor.operator("ig")
+    )
     assert seen(archive, EPR) == set(uids)
 
 
@@ -179,7 +185,11 @@ def test_a_photographer_does_not_see_their_photo_once_governance_holds_it(
     _, uids = session_of_photos(archive)
     assert seen(archive, PHOTOGRAPHER) == set(uids)  # held for want of consent
     archive.set_availability(
-        Level.IMAGE, uids[0], Availability.HELD, reason="complaint under review", actor="ig"
+        Level.IMAGE,
+        uids[0],
+        Availability.HELD,
+        reason="complaint under review",
+        requester=Actor.operator("ig"),
     )
     assert seen(archive, PHOTOGRAPHER) == {uids[1]}
     assert seen(archive, REVIEW) == set(uids)
@@ -258,14 +268,18 @@ def test_governance_decisions_on_a_video_reach_the_frames_made_from_it(archive: 
         video.SOPInstanceUID,
         Availability.QUARANTINED,
         reason="wrong patient",
-        actor="ig",
+        requester=Actor.operator("ig"),
         reason_code="wrong-patient",
     )
     assert set(moved.changed) == both
     assert in_use() == set() and seen(archive, EPR) == set()
     assert state(archive)[frame.SOPInstanceUID][:2] == ("quarantined", "wrong patient")
     archive.set_availability(
-        Level.IMAGE, video.SOPInstanceUID, Availability.ACTIVE, reason="checked", actor="ig"
+        Level.IMAGE,
+        video.SOPInstanceUID,
+        Availability.ACTIVE,
+        reason="checked",
+        requester=Actor.operator("ig"),
     )
     assert in_use() == both
     archive.set_availability(
@@ -273,7 +287,7 @@ def test_governance_decisions_on_a_video_reach_the_frames_made_from_it(archive: 
         video.SeriesInstanceUID,
         Availability.ERASED,
         reason="not needed",
-        actor="ig",
+        requester=Actor.operator("ig"),
     )
     assert in_use() == set() and seen(archive, EPR) == set()
     assert state(archive)[frame.SOPInstanceUID][0] == "erased"
@@ -368,10 +382,16 @@ def test_release_of_a_governance_hold_on_an_unconsented_photo_is_refused(
 ) -> None:
     _, uids = session_of_photos(archive, 1)
     archive.set_availability(
-        Level.IMAGE, uids[0], Availability.QUARANTINED, reason="wrong patient?", actor="ig"
+        Level.IMAGE,
+        uids[0],
+        Availability.QUARANTINED,
+        reason="wrong patient?",
+        requester=Actor.operator("ig"),
     )
     with pytest.raises(ArchiveError, match="record consent"):
-        archive.set_availability(Level.IMAGE, uids[0], Availability.ACTIVE, reason="x", actor="ig")
+        archive.set_availability(
+            Level.IMAGE, uids[0], Availability.ACTIVE, reason="x", requester=Actor.operator("ig")
+        )
     assert seen(archive, REVIEW) == set(uids)
 
 

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from archive import (
+    Actor,
     Archive,
     Availability,
     InvalidArgument,
@@ -26,10 +27,16 @@ CAMERA = Origin(actor="CAM1", role="modality", received_from="CAM1", source="127
 
 @pytest.fixture
 def nodes(archive: Archive) -> Archive:
-    archive.add_node("CAM1", host="127.0.0.1", port=104, role="modality", actor="t")
-    archive.add_node("PEER1", host="127.0.0.1", port=105, role="peer", actor="t")
-    archive.add_node("EPR1", host="127.0.0.1", port=106, role="epr", actor="t")
-    archive.add_node("GOV1", host="127.0.0.1", port=107, role="governance", actor="t")
+    archive.add_node(
+        "CAM1", host="127.0.0.1", port=104, role="modality", requester=Actor.operator("t")
+    )
+    archive.add_node(
+        "PEER1", host="127.0.0.1", port=105, role="peer", requester=Actor.operator("t")
+    )
+    archive.add_node("EPR1", host="127.0.0.1", port=106, role="epr", requester=Actor.operator("t"))
+    archive.add_node(
+        "GOV1", host="127.0.0.1", port=107, role="governance", requester=Actor.operator("t")
+    )
     return archive
 
 
@@ -119,7 +126,7 @@ def test_policy_decides_at_send_time(nodes: Archive) -> None:
         gone.SOPInstanceUID,
         Availability.QUARANTINED,
         reason="wrong patient",
-        actor="ig",
+        requester=Actor.operator("ig"),
         reason_code="wrong-patient",
     )
     (batch,) = fwd.due()

@@ -163,24 +163,31 @@ def test_legal_hold_blocks_erasure(archive: Archive) -> None:
     for d in images:
         archive.ingest(encode(d), origin=CAMERA)
     study = images[0].StudyInstanceUID
-    assert archive.set_legal_hold(Level.STUDY, study, on=True, reason="litigation", actor="ig") == 2
+    assert (
+        archive.set_legal_hold(
+            Level.STUDY, study, on=True, reason="litigation", requester=Actor.operator("ig")
+        )
+        == 2
+    )
     with pytest.raises(InvalidTransition, match="legal hold"):
         archive.set_availability(
             Level.STUDY,
             study,
             Availability.ERASED,
             reason="x",
-            actor="ig",
+            requester=Actor.operator("ig"),
             reason_code="not-needed-clinically",
         )
     assert len(stored_files(archive)) == 2
-    archive.set_legal_hold(Level.STUDY, study, on=False, reason="case closed", actor="ig")
+    archive.set_legal_hold(
+        Level.STUDY, study, on=False, reason="case closed", requester=Actor.operator("ig")
+    )
     archive.set_availability(
         Level.STUDY,
         study,
         Availability.ERASED,
         reason="x",
-        actor="ig",
+        requester=Actor.operator("ig"),
         reason_code="not-needed-clinically",
     )
     assert stored_files(archive) == []
@@ -197,7 +204,7 @@ def test_quarantine_owes_peers_that_hold_copies_a_note(archive: Archive) -> None
         images[0].StudyInstanceUID,
         Availability.QUARANTINED,
         reason="wrong patient",
-        actor="ig",
+        requester=Actor.operator("ig"),
         reason_code="wrong-patient",
     )
     owed = {(p.destination, p.title_code, len(p.sop_instance_uids)) for p in archive.propagations()}
@@ -221,7 +228,7 @@ def _delivered_then_quarantined_as_quality(archive: Archive) -> None:
         images[0].SOPInstanceUID,
         Availability.QUARANTINED,
         reason="blurred",
-        actor="ig",
+        requester=Actor.operator("ig"),
         reason_code="quality",
     )
 

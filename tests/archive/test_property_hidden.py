@@ -163,7 +163,7 @@ def _act(archive: Archive, action: tuple[str, Level, int]) -> None:
                 str(uid),
                 to,
                 reason="property test",
-                actor="ig",
+                requester=Actor.operator("ig"),
                 reason_code="governance-review",
             )
         else:

@@ -295,7 +295,9 @@ def test_malformed_queries_are_clear_errors(
 )
 def test_hidden_instances_never_appear(world: World, target: Availability) -> None:
     a, u = world.archive, world.uids
-    a.set_availability(Level.IMAGE, u["m3"], target, reason="governance review", actor="ig")
+    a.set_availability(
+        Level.IMAGE, u["m3"], target, reason="governance review", requester=Actor.operator("ig")
+    )
     assert u["m3"] not in ids(world, Level.IMAGE, PatientID="")
     assert u["m3.series"] not in ids(world, Level.SERIES, PatientID="MUL1")
     assert ids(world, Level.STUDY, ModalitiesInStudy="US") == []
@@ -326,18 +328,30 @@ def test_hidden_instances_never_appear(world: World, target: Availability) -> No
 def test_a_patient_with_nothing_visible_disappears(world: World) -> None:
     a = world.archive
     a.set_availability(
-        Level.PATIENT, "MUL1", Availability.QUARANTINED, reason="consent withdrawn", actor="ig"
+        Level.PATIENT,
+        "MUL1",
+        Availability.QUARANTINED,
+        reason="consent withdrawn",
+        requester=Actor.operator("ig"),
     )
     assert pids(world, PatientID="") == ["JP1", "MUL2", "X%_1"]
     assert pids(world, PatientName="MÜLLER*") == []
     assert ids(world, Level.STUDY, PatientID="MUL1") == []
-    a.set_availability(Level.PATIENT, "MUL1", Availability.ACTIVE, reason="released", actor="ig")
+    a.set_availability(
+        Level.PATIENT,
+        "MUL1",
+        Availability.ACTIVE,
+        reason="released",
+        requester=Actor.operator("ig"),
+    )
     assert pids(world, PatientID="MUL1") == ["MUL1"]
 
 
 def test_review_requires_the_governance_purpose_and_a_reason(world: World) -> None:
     a, u = world.archive, world.uids
-    a.set_availability(Level.IMAGE, u["m1"], Availability.QUARANTINED, reason="x", actor="ig")
+    a.set_availability(
+        Level.IMAGE, u["m1"], Availability.QUARANTINED, reason="x", requester=Actor.operator("ig")
+    )
     sneaky = Actor(
         actor="c", role=Role.CLINICIAN, purpose=Purpose.CARE, review=True, review_reason="x" * 20
     )

@@ -38,8 +38,12 @@ def test_locate_returns_paths_to_the_stored_bytes_and_audits(archive: Archive) -
 
 def test_locate_never_reaches_hidden_instances(archive: Archive) -> None:
     study, uids = _study(archive)
-    archive.set_availability(Level.IMAGE, uids[0], Availability.QUARANTINED, reason="x", actor="ig")
-    archive.set_availability(Level.IMAGE, uids[1], Availability.HELD, reason="y", actor="ig")
+    archive.set_availability(
+        Level.IMAGE, uids[0], Availability.QUARANTINED, reason="x", requester=Actor.operator("ig")
+    )
+    archive.set_availability(
+        Level.IMAGE, uids[1], Availability.HELD, reason="y", requester=Actor.operator("ig")
+    )
     for level, ident in [
         (Level.STUDY, {"StudyInstanceUID": study}),
         (Level.PATIENT, {"PatientID": "R1"}),
@@ -56,7 +60,9 @@ def test_locate_never_reaches_hidden_instances(archive: Archive) -> None:
 
 def test_commitment_only_for_durable_intact_instances(archive: Archive) -> None:
     _, uids = _study(archive)
-    archive.set_availability(Level.IMAGE, uids[1], Availability.ERASED, reason="x", actor="ig")
+    archive.set_availability(
+        Level.IMAGE, uids[1], Availability.ERASED, reason="x", requester=Actor.operator("ig")
+    )
     files = stored_files(archive)
     victim = next(f for f in files if uids[2] in _uids_in(f))
     victim.write_bytes(victim.read_bytes()[:-1] + b"\x01")

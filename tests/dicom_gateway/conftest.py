@@ -93,7 +93,9 @@ def gateway(archive: Archive) -> Iterator[Running]:
         (PEER, "peer", dest_port),
         (GOVERNANCE, "governance", free_port()),
     ):
-        archive.add_node(title, host="127.0.0.1", port=port, role=role, actor="test")
+        archive.add_node(
+            title, host="127.0.0.1", port=port, role=role, requester=Actor.operator("test")
+        )
     gw = Gateway(GatewaySettings(), archive, aet=AET)
     port = free_port()
     gw.start("127.0.0.1", port)
@@ -178,9 +180,13 @@ def serve(
 def register(archive: Archive, *, epr_port: int, camera_port: int | None = None) -> None:
     """The usual nodes: a camera, an EPR (also a move destination) and a peer."""
     archive.add_node(CAMERA, host="127.0.0.1", port=camera_port or free_port(),
-                     role="modality", actor="test")  # fmt: skip
-    archive.add_node(EPR, host="127.0.0.1", port=epr_port, role="epr", actor="test")
-    archive.add_node(PEER, host="127.0.0.1", port=epr_port, role="peer", actor="test")
+                     role="modality", requester=Actor.operator("test"))  # fmt: skip
+    archive.add_node(
+        EPR, host="127.0.0.1", port=epr_port, role="epr", requester=Actor.operator("test")
+    )
+    archive.add_node(
+        PEER, host="127.0.0.1", port=epr_port, role="peer", requester=Actor.operator("test")
+    )
 
 
 @dataclass
@@ -215,10 +221,14 @@ def world(gateway: Running) -> World:
     e = make_dataset(patient_id="QR4", patient_name="Hidden^Person", study_date="20250105")
     seed(gateway.archive, a, a2, held, b, c, d, e)
     gateway.archive.set_availability(
-        Level.IMAGE, held.SOPInstanceUID, Availability.HELD, reason="test", actor="t"
+        Level.IMAGE,
+        held.SOPInstanceUID,
+        Availability.HELD,
+        reason="test",
+        requester=Actor.operator("t"),
     )
     gateway.archive.set_availability(
-        Level.PATIENT, "QR4", Availability.QUARANTINED, reason="test", actor="t"
+        Level.PATIENT, "QR4", Availability.QUARANTINED, reason="test", requester=Actor.operator("t")
     )
     return World(
         study1=study1,

@@ -109,7 +109,9 @@ def test_dcmtk_clients_end_to_end(
                 row = stored(view, meta.MediaStorageSOPInstanceUID)
                 assert row is not None and row.transfer_syntax_uid == meta.TransferSyntaxUID
             hidden = sets["explicit"][0][0]
-            view.set_availability(Level.IMAGE, hidden, Availability.HELD, reason="test", actor="t")
+            view.set_availability(
+                Level.IMAGE, hidden, Availability.HELD, reason="test", requester=Actor.operator("t")
+            )
         visible = 8 + 6 + 6 - 1
 
         # findscu at every level

@@ -16,7 +16,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE, build_role, evt
 from sqlalchemy import select
 
-from archive import Archive, Availability, Level, node_subject
+from archive import Actor, Archive, Availability, Level, node_subject
 from archive.models import Instance
 from dicom_gateway import Gateway, GatewaySettings
 from dicom_gateway.sop import PATIENT_ROOT_FIND, PATIENT_ROOT_GET, UNCOMPRESSED
@@ -45,12 +45,13 @@ COUNTS = {
 @contextmanager
 def gateway_on(archive: Archive) -> Iterator[int]:
     for title, role in ((EPR, "epr"), (GOVERNANCE, "governance")):
-        archive.add_node(title, host="127.0.0.1", port=free_port(), role=role, actor="test")
+        archive.add_node(
+            title, host="127.0.0.1", port=free_port(), role=role, requester=Actor.operator("test")
+        )
     archive.open_review(
         node_subject(GOVERNANCE),
         reason="IG-1: property test of the review path",
-        actor="test",
-        role="operator",
+        requester=Actor.operator("test"),
     )
     gw = Gateway(GatewaySettings(), archive, aet=AET)
     port = free_port()

@@ -31,7 +31,11 @@ def make_client(archive: Archive, tmp_path: Path, **overrides: object) -> TestCl
 
 def add_user(archive: Archive, username: str, role: str, *, full_name: str = "") -> None:
     archive.accounts.add(
-        username, role=role, password=PASSWORD, full_name=full_name or "", actor="test"
+        username,
+        role=role,
+        password=PASSWORD,
+        full_name=full_name or "",
+        requester=Actor.operator("test"),
     )
 
 
@@ -113,7 +117,7 @@ def build_scenario(archive: Archive) -> Scenario:
         s.uids["quarantined"],
         Availability.QUARANTINED,
         reason="another patient in the picture",
-        actor="ig",
+        requester=Actor.operator("ig"),
     )
     _consent(archive, s.studies["withdrawn"], ConsentStatus.GIVEN, level="teaching", **given)
     _consent(archive, s.studies["withdrawn"], ConsentStatus.WITHDRAWN, consenter="patient")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from archive import Archive, Availability, Level, Origin
+from archive import Actor, Archive, Availability, Level, Origin
 from photopacs.cli import main
 from tests.factory import encode, make_dataset
 from tests.web_viewer.helpers import add_user, choose, make_client, sign_in
@@ -39,7 +39,11 @@ def test_erasure_leaves_no_copy_in_the_data_folder(archive: Archive, tmp_path: P
 
     assert _cli(archive, "verify-erasure")[0] == 0
     archive.set_availability(
-        Level.IMAGE, uid, Availability.ERASED, reason="not needed clinically", actor="ig"
+        Level.IMAGE,
+        uid,
+        Availability.ERASED,
+        reason="not needed clinically",
+        requester=Actor.operator("ig"),
     )
     assert not any(p.exists() for p in derived)
     assert archive.store.derived_copies(stored.sha256) == []
@@ -56,7 +60,11 @@ def test_verify_erasure_names_a_copy_left_behind(archive: Archive, tmp_path: Pat
     exports.mkdir()
     shutil.copyfile(source, exports / "bundle-item-1.bin")  # a copy under another name
     archive.set_availability(
-        Level.IMAGE, ds.SOPInstanceUID, Availability.ERASED, reason="erase", actor="ig"
+        Level.IMAGE,
+        ds.SOPInstanceUID,
+        Availability.ERASED,
+        reason="erase",
+        requester=Actor.operator("ig"),
     )
     code, output = _cli(archive, "verify-erasure")
     assert code == 1

@@ -85,7 +85,13 @@ def test_an_upload_for_a_known_patient_with_another_name_is_refused(
 def test_a_c_store_for_a_known_patient_with_another_birth_date_is_refused(
     archive: Archive,
 ) -> None:
-    archive.add_node("CAMERA1", host="127.0.0.1", port=free_port(), role="modality", actor="t")
+    archive.add_node(
+        "CAMERA1",
+        host="127.0.0.1",
+        port=free_port(),
+        role="modality",
+        requester=Actor.operator("t"),
+    )
     archive.ingest(encode(make_dataset(patient_id="ID3", birth_date="19600101")), origin=CAMERA)
     gateway = Gateway(GatewaySettings(), archive, aet="PHOTOPACS")
     port = free_port()
@@ -121,7 +127,13 @@ def test_by_setting_a_mismatch_is_held_for_governance_with_the_differences_shown
     first.migrate()
     first.close()
     with Archive.open(held_settings) as archive:
-        archive.add_node("CAMERA1", host="127.0.0.1", port=free_port(), role="modality", actor="t")
+        archive.add_node(
+            "CAMERA1",
+            host="127.0.0.1",
+            port=free_port(),
+            role="modality",
+            requester=Actor.operator("t"),
+        )
         archive.ingest(encode(make_dataset(patient_id="ID5", sex="F")), origin=CAMERA)
         gateway = Gateway(GatewaySettings(), archive, aet="PHOTOPACS")
         port = free_port()
@@ -154,8 +166,7 @@ def test_by_setting_a_mismatch_is_held_for_governance_with_the_differences_shown
             uid,
             Availability.ACTIVE,
             reason="confirmed: same patient after a change of name",
-            actor="ig",
-            role="governance",
+            requester=Actor("ig", Role.GOVERNANCE, Purpose.GOVERNANCE),
         )
         with archive.sessions() as s:
             row = s.scalars(select(Instance).where(Instance.sop_instance_uid == uid)).one()
