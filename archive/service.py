@@ -485,9 +485,10 @@ class Archive:
 
     # --- consent ------------------------------------------------------------
     def record_consent(
-        self, request: consent_ops.ConsentRequest, *, origin: Origin, requester: Actor
+        self, request: consent_ops.ConsentRequest, *, requester: Actor
     ) -> consent_ops.Recorded:
-        """Build the consent SR (and signed-form PDF) and ingest them like any object.
+        """Build the consent SR (and signed-form PDF) and ingest them like any object,
+        sent by ``requester``.
 
         ``requester`` is who decides: the access policy limits the decision to the
         recordings it may decide on (:func:`archive.policy.decidable`) and guards the
@@ -499,7 +500,8 @@ class Archive:
                     session, request, requester=requester, uid_root=self.settings.uid_root
                 )
             results = [
-                self.ingest(consent_ops.encode(ds), origin=origin) for ds in prepared.datasets
+                self.ingest(consent_ops.encode(ds), origin=Origin(requester))
+                for ds in prepared.datasets
             ]
         if prepared.reverses:
             self.record_event(

@@ -87,7 +87,7 @@ def run_backend(
             pydicom.dcmread(io.BytesIO(b), stop_before_pixels=True).StudyInstanceUID for b in data
         }
         with Archive.open(settings) as archive:
-            origin = Origin(actor="bench", received_from="BENCH")
+            origin = Origin(Actor.operator("bench"), received_from="BENCH")
             start = time.perf_counter()
             for blob in data:
                 archive.ingest(blob, origin=origin)
@@ -104,7 +104,6 @@ def run_backend(
                         form="written",
                         recorded_by="Bench^Nurse",
                     ),
-                    origin=origin,
                     requester=Actor.operator("test"),
                 )
             rng = random.Random(11)

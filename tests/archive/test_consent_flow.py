@@ -29,7 +29,7 @@ from consent_sr import Study as SRStudy
 from tests.archive.helpers import audit_rows, counts, stored_files
 from tests.factory import VL_PHOTO, encode, make_dataset
 
-ORIGIN = Origin(actor="photographer1", role="photographer")
+ORIGIN = Origin(Actor("photographer1", Role.PHOTOGRAPHER, None))
 EPR = Actor(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE)
 EDUCATOR = Actor(actor="edu", role=Role.EDUCATOR, purpose=Purpose.TEACHING)
 JOURNAL = "Publication in the British Journal of Dermatology, case report 2026"
@@ -80,7 +80,7 @@ def seen(archive: Archive, who: Actor) -> set[str]:
 
 def record(archive: Archive, study: str, status: ConsentStatus, **kw: object) -> object:
     req = ConsentRequest(study_instance_uid=study, status=status, recorded_by="Nurse^Ann", **kw)  # type: ignore[arg-type]
-    return archive.record_consent(req, origin=ORIGIN, requester=Actor.operator("test"))
+    return archive.record_consent(req, requester=Actor.operator("test"))
 
 
 GIVEN1 = {"level": "record", "consenter": "patient", "form": "written"}
@@ -183,7 +183,7 @@ def test_consent_that_arrives_before_its_images_applies_when_they_arrive(
     sr = build_consent_sr(
         consent, patient=SRPatient.from_dataset(early), study=SRStudy.from_dataset(early)
     )
-    archive.ingest(encode(sr), origin=Origin(actor="OTHERPACS"))  # as if by C-STORE
+    archive.ingest(encode(sr), origin=Origin(Actor.operator("OTHERPACS")))  # as if by C-STORE
     result = archive.ingest(encode(early), origin=ORIGIN)
     assert result.availability is Availability.ACTIVE
     assert seen(archive, EPR) == {early.SOPInstanceUID}

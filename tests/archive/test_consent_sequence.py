@@ -44,7 +44,7 @@ SIGNED = b"%PDF-1.4\n% signed consent form\n%%EOF\n"
 
 def record(archive: Archive, study: str, status: ConsentStatus, **kw: object) -> object:
     req = ConsentRequest(study_instance_uid=study, status=status, recorded_by="Nurse^Ann", **kw)  # type: ignore[arg-type]
-    return archive.record_consent(req, origin=ORIGIN, requester=OPERATOR)
+    return archive.record_consent(req, requester=OPERATOR)
 
 
 def state(archive: Archive, patient: str = "C1") -> dict[str, tuple[str, str, list[str]]]:

@@ -16,13 +16,14 @@ from archive import (
     Level,
     NotFound,
     Origin,
+    Role,
     StorageError,
 )
 from archive.models import AuditEvent, Delivery, ForwardJob, Instance
 from archive.store import BlobStore, StagedBlob
 from tests.factory import VL_PHOTO, encode, make_dataset
 
-CAMERA = Origin(actor="CAM1", role="modality", received_from="CAM1", source="127.0.0.1")
+CAMERA = Origin(Actor("CAM1", Role.MODALITY, None, source="127.0.0.1"), received_from="CAM1")
 
 
 @pytest.fixture
@@ -85,7 +86,7 @@ def test_ingest_queues_a_job_per_matching_destination(nodes: Archive) -> None:
     # From another source only the "*" rules match; never back to the sender;
     # a duplicate re-send queues nothing new.
     other = make_dataset(patient_id="F2")
-    nodes.ingest(encode(other), origin=Origin(actor="PEER1", received_from="PEER1"))
+    nodes.ingest(encode(other), origin=Origin(Actor.operator("PEER1"), received_from="PEER1"))
     nodes.ingest(encode(endoscopy), origin=CAMERA)
     assert len(fwd.jobs()) == 3
     assert all(j.status == "pending" and j.attempts == 0 for j in fwd.jobs())

@@ -21,7 +21,7 @@ from archive import (
 from tests.archive.helpers import audit_rows, stored_files
 from tests.factory import encode, make_dataset
 
-ORIGIN = Origin(actor="test")
+ORIGIN = Origin(Actor.operator("test"))
 OP = Actor(actor="t", role=Role.OPERATOR, purpose=Purpose.CARE)
 
 

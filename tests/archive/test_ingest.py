@@ -28,7 +28,7 @@ from archive import (
 from tests.archive.helpers import audit_rows, counts, stored_files
 from tests.factory import encode, make_dataset, make_instance
 
-ORIGIN = Origin(actor="camera-1", role="modality", received_from="CAMERA1")
+ORIGIN = Origin(Actor("camera-1", Role.MODALITY, None), received_from="CAMERA1")
 OP = Actor(actor="test", role=Role.OPERATOR, purpose=Purpose.CARE)
 
 

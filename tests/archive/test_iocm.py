@@ -26,8 +26,8 @@ from tests.factory import encode, make_dataset
 from tests.support import dciodvfy
 
 EPR = Actor(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE)
-GOVERNANCE = Origin(actor="IGNODE", role="governance", received_from="IGNODE")
-CAMERA = Origin(actor="CAM1", role="modality", received_from="CAM1")
+GOVERNANCE = Origin(Actor("IGNODE", Role.GOVERNANCE, None), received_from="IGNODE")
+CAMERA = Origin(Actor("CAM1", Role.MODALITY, None), received_from="CAM1")
 
 
 def _visible(archive: Archive) -> set[str]:

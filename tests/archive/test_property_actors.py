@@ -132,7 +132,7 @@ def _build(archive: Archive) -> Model:
                 modality="XC",
                 instance_number=n,
             )
-            archive.ingest(encode(ds), origin=Origin(actor="phot", role="photographer"))
+            archive.ingest(encode(ds), origin=Origin(Actor("phot", Role.PHOTOGRAPHER, None)))
             model.study_of[ds.SOPInstanceUID] = study
             model.series_of[ds.SOPInstanceUID] = series
     return model
@@ -171,7 +171,6 @@ def _step(archive: Archive, model: Model, step: tuple[str, str, Level, int]) -> 
             )
             recorded = archive.record_consent(
                 request,
-                origin=Origin(actor=requester.actor, role=str(requester.role)),
                 requester=requester,
             )
             for covered in recorded.availability:

@@ -42,7 +42,7 @@ REVIEW = Actor(
     review=True,
     review_reason="IG-1: test review of hidden objects",
 )
-ORIGIN = Origin(actor="CAM", role="modality")
+ORIGIN = Origin(Actor("CAM", Role.MODALITY, None))
 NAMES = ["Smith^Ann", "Smyth^Bo", "Øster^Cé", "山田^太郎", "Jones^Al"]
 EXAMPLES = {"sqlite": 60, "postgresql": 15}
 
@@ -187,7 +187,6 @@ def _act(archive: Archive, action: tuple[str, Level, int]) -> None:
                     recorded_by="Nurse^Ann",
                     **extra,
                 ),  # type: ignore[arg-type]
-                origin=ORIGIN,
                 requester=Actor.operator("test"),
             )
     except ArchiveError:

@@ -18,7 +18,7 @@ REVIEW = Actor(
     review=True,
     review_reason="IG-1: test review of hidden objects",
 )
-ORIGIN = Origin(actor="test")
+ORIGIN = Origin(Actor.operator("test"))
 
 
 @dataclass

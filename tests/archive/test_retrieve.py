@@ -10,7 +10,7 @@ from tests.factory import VL_ENDOSCOPIC as VL_PHOTO
 from tests.factory import encode, make_dataset
 
 EPR = Actor(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE, source="127.0.0.1")
-ORIGIN = Origin(actor="test")
+ORIGIN = Origin(Actor.operator("test"))
 
 
 def _study(archive: Archive) -> tuple[str, list[str]]:

@@ -32,7 +32,7 @@ REASON = "IG-2026-201: patient asks who saw the withdrawn photos"
 @pytest.fixture
 def hidden(archive: Archive) -> str:
     ds = make_dataset(patient_id="REV1")
-    archive.ingest(encode(ds), origin=Origin(actor="test"))
+    archive.ingest(encode(ds), origin=Origin(Actor.operator("test")))
     archive.set_availability(
         Level.IMAGE,
         ds.SOPInstanceUID,

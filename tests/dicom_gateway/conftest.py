@@ -45,7 +45,7 @@ GOVERNANCE = "GOV1"
 def seed(archive: Archive, *objects: Dataset | bytes | Path) -> list[IngestResult]:
     """Store objects and make them visible to care queries (the only place that does):
     photos that arrive held for want of consent get a recorded level-1 consent."""
-    origin = Origin(actor="test-seed", role="operator", received_from="test")
+    origin = Origin(Actor.operator("test-seed"), received_from="test")
     results = [
         archive.ingest(encode(obj) if isinstance(obj, Dataset) else obj, origin=origin)
         for obj in objects
@@ -61,7 +61,6 @@ def seed(archive: Archive, *objects: Dataset | bytes | Path) -> list[IngestResul
                 form="written",
                 recorded_by="Seed^Nurse",
             ),
-            origin=origin,
             requester=Actor.operator("test"),
         )
     return results

@@ -25,7 +25,6 @@ from archive import (
     Availability,
     ConsentRequest,
     Level,
-    Origin,
 )
 from archive.models import AuditEvent, Delivery
 from consent_sr import ConsentStatus
@@ -225,7 +224,6 @@ def test_a_held_photo_waits_for_consent_then_goes(gateway: Running) -> None:
             form="written",
             recorded_by="Nurse^Kim",
         ),
-        origin=Origin(actor="nurse", role="photographer"),
         requester=Actor.operator("test"),
     )
     assert forwarder.run_once() == (1, 0)

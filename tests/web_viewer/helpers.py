@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from archive import Actor, Archive, Availability, ConsentRequest, Level, Origin
+from archive import Actor, Archive, Availability, ConsentRequest, Level, Origin, Role
 from consent_sr import ConsentStatus
 from tests.factory import VL_PHOTO, encode, make_dataset
 from web_viewer import create_app
@@ -87,7 +87,7 @@ def _photo(archive: Archive, patient: str, **kw: object) -> tuple[str, str]:
         birth_date="19800101",
         **kw,  # type: ignore[arg-type]
     )
-    archive.ingest(encode(ds), origin=Origin(actor=PHOTOGRAPHER, role="photographer"))
+    archive.ingest(encode(ds), origin=Origin(Actor(PHOTOGRAPHER, Role.PHOTOGRAPHER, None)))
     return ds.StudyInstanceUID, ds.SOPInstanceUID
 
 
@@ -100,7 +100,6 @@ def _consent(archive: Archive, study: str, status: ConsentStatus, **kw: object) 
     )
     archive.record_consent(
         request,
-        origin=Origin(actor="nurse", role="clinician"),
         requester=Actor.operator("test"),
     )
 

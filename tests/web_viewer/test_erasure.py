@@ -26,7 +26,7 @@ def _cli(archive: Archive, *args: str) -> tuple[int, str]:
 
 def test_erasure_leaves_no_copy_in_the_data_folder(archive: Archive, tmp_path: Path) -> None:
     ds = make_dataset(patient_id="ER1")  # endoscopic: visible for care on arrival
-    stored = archive.ingest(encode(ds), origin=Origin(actor="t", role="operator"))
+    stored = archive.ingest(encode(ds), origin=Origin(Actor.operator("t")))
     add_user(archive, "cara", "clinician")
     client = make_client(archive, tmp_path)
     sign_in(client, "cara")
@@ -54,7 +54,7 @@ def test_erasure_leaves_no_copy_in_the_data_folder(archive: Archive, tmp_path: P
 
 def test_verify_erasure_names_a_copy_left_behind(archive: Archive, tmp_path: Path) -> None:
     ds = make_dataset(patient_id="ER2")
-    stored = archive.ingest(encode(ds), origin=Origin(actor="t", role="operator"))
+    stored = archive.ingest(encode(ds), origin=Origin(Actor.operator("t")))
     source = archive.store.path_for(archive.store.key_for(stored.sha256))
     exports = archive.settings.data_dir / "exports"
     exports.mkdir()

@@ -31,7 +31,7 @@ from tests.serving import free_port
 from tests.support import corpus
 from tests.web_viewer.helpers import add_user, choose, make_client, sign_in
 
-CAMERA = Origin(actor="CAMERA1", role="modality", received_from="CAMERA1")
+CAMERA = Origin(Actor("CAMERA1", Role.MODALITY, None), received_from="CAMERA1")
 
 
 def _count(archive: Archive) -> int:

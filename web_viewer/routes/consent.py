@@ -23,7 +23,6 @@ from archive import (
     ConsentRequest,
     Level,
     NotFound,
-    Origin,
     Overview,
     Purpose,
     Role,
@@ -177,7 +176,7 @@ def record(ctx: Ctx, viewer: Viewer, patient_id: str, body: ConsentBody, pdf: by
         form_pdf=pdf,
         **fields,
     )
-    return ctx.archive.record_consent(request, origin=_origin(viewer), requester=_decider(viewer))
+    return ctx.archive.record_consent(request, requester=_decider(viewer))
 
 
 def withdraw(ctx: Ctx, viewer: Viewer, patient_id: str, body: WithdrawBody) -> Any:
@@ -193,16 +192,12 @@ def withdraw(ctx: Ctx, viewer: Viewer, patient_id: str, body: WithdrawBody) -> A
         consenter_name=body.consenter_name or None,
         comment=body.comment or None,
     )
-    return ctx.archive.record_consent(request, origin=_origin(viewer), requester=_decider(viewer))
+    return ctx.archive.record_consent(request, requester=_decider(viewer))
 
 
 def _decider(viewer: Viewer) -> Actor:
     """Who decides: governance under an open review also over what the review shows."""
     return viewer.requester(review=viewer.review is not None and viewer.role is Role.GOVERNANCE)
-
-
-def _origin(viewer: Viewer) -> Origin:
-    return Origin(actor=viewer.username, role=str(viewer.role), source=viewer.source)
 
 
 def _pn(form: Form, prefix: str) -> str | None:
