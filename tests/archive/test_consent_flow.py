@@ -29,6 +29,8 @@ from consent_sr import Study as SRStudy
 from tests.archive.helpers import audit_rows, counts, stored_files
 from tests.factory import VL_PHOTO, encode, make_dataset
 
+IG = Actor.operator("ig")
+
 ORIGIN = Origin(Actor("photographer1", Role.PHOTOGRAPHER, None))
 EPR = Actor(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE)
 EDUCATOR = Actor(actor="edu", role=Role.EDUCATOR, purpose=Purpose.TEACHING)
@@ -256,7 +258,7 @@ def test_governance_quarantine_is_not_undone_by_consent(archive: Archive) -> Non
         uids[0],
         Availability.QUARANTINED,
         reason="incidental capture of another patient",
-        requester=Actor.operator("ig"),
+        requester=IG,
     )
     record(archive, study, ConsentStatus.GIVEN, **GIVEN1)
     assert seen(archive, EPR) == {uids[1]}
@@ -316,21 +318,17 @@ def test_release_is_refused_while_consent_forbids_use(archive: Archive) -> None:
         study,
         Availability.QUARANTINED,
         reason="wrong patient?",
-        requester=Actor.operator("ig"),
+        requester=IG,
         reason_code="wrong-patient",
     )
     with pytest.raises(ArchiveError, match="record consent"):
         archive.set_availability(
-            Level.STUDY,
-            study,
-            Availability.ACTIVE,
-            reason="checked",
-            requester=Actor.operator("ig"),
+            Level.STUDY, study, Availability.ACTIVE, reason="checked", requester=IG
         )
     assert seen(archive, REVIEW) == set(uids)  # still quarantined by governance
     record(archive, study, ConsentStatus.GIVEN, **GIVEN1)
     assert seen(archive, EPR) == set()  # governance quarantine stays until released
     result = archive.set_availability(
-        Level.STUDY, study, Availability.ACTIVE, reason="checked", requester=Actor.operator("ig")
+        Level.STUDY, study, Availability.ACTIVE, reason="checked", requester=IG
     )
     assert set(result.changed) == set(uids) and seen(archive, EPR) == set(uids)

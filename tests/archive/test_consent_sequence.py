@@ -36,6 +36,8 @@ from tests.archive.test_consent_flow import (
 )
 from tests.factory import VL_PHOTO, encode
 
+IG = Actor.operator("ig")
+
 OPERATOR = Actor.operator("test")
 PHOTOGRAPHER = Actor(actor="photographer1", role=Role.PHOTOGRAPHER, purpose=Purpose.CARE)
 CHILD_BORN = "20140101"  # 12 at the photos' acquisition (2026)
@@ -150,11 +152,7 @@ def test_a_governance_hold_on_a_hidden_recording_survives_a_later_consent(
 ) -> None:
     study, uids = session_of_photos(archive)  # held: no consent yet
     result = archive.set_availability(
-        Level.IMAGE,
-        uids[0],
-        target,
-        reason="incidental capture of another patient",
-        requester=Actor.operator("ig"),
+        Level.IMAGE, uids[0], target, reason="incidental capture of another patient", requester=IG
     )
     assert result.changed == (uids[0],)
     record(archive, study, ConsentStatus.GIVEN, level="record", consenter="patient", form="written")
@@ -173,9 +171,7 @@ def test_a_governance_hold_on_a_hidden_recording_survives_a_later_consent(
     )
     assert seen(archive, EPR) == {uids[1]}
     # Release hands it back to consent.
-    archive.set_availability(
-        Level.IMAGE, uids[0], Availability.ACTIVE, reason="ok", requester=Actor.operator("ig")
-    )
+    archive.set_availability(Level.IMAGE, uids[0], Availability.ACTIVE, reason="ok", requester=IG)
     assert seen(archive, EPR) == set(uids)
 
 
@@ -185,11 +181,7 @@ def test_a_photographer_does_not_see_their_photo_once_governance_holds_it(
     _, uids = session_of_photos(archive)
     assert seen(archive, PHOTOGRAPHER) == set(uids)  # held for want of consent
     archive.set_availability(
-        Level.IMAGE,
-        uids[0],
-        Availability.HELD,
-        reason="complaint under review",
-        requester=Actor.operator("ig"),
+        Level.IMAGE, uids[0], Availability.HELD, reason="complaint under review", requester=IG
     )
     assert seen(archive, PHOTOGRAPHER) == {uids[1]}
     assert seen(archive, REVIEW) == set(uids)
@@ -268,18 +260,14 @@ def test_governance_decisions_on_a_video_reach_the_frames_made_from_it(archive: 
         video.SOPInstanceUID,
         Availability.QUARANTINED,
         reason="wrong patient",
-        requester=Actor.operator("ig"),
+        requester=IG,
         reason_code="wrong-patient",
     )
     assert set(moved.changed) == both
     assert in_use() == set() and seen(archive, EPR) == set()
     assert state(archive)[frame.SOPInstanceUID][:2] == ("quarantined", "wrong patient")
     archive.set_availability(
-        Level.IMAGE,
-        video.SOPInstanceUID,
-        Availability.ACTIVE,
-        reason="checked",
-        requester=Actor.operator("ig"),
+        Level.IMAGE, video.SOPInstanceUID, Availability.ACTIVE, reason="checked", requester=IG
     )
     assert in_use() == both
     archive.set_availability(
@@ -287,7 +275,7 @@ def test_governance_decisions_on_a_video_reach_the_frames_made_from_it(archive: 
         video.SeriesInstanceUID,
         Availability.ERASED,
         reason="not needed",
-        requester=Actor.operator("ig"),
+        requester=IG,
     )
     assert in_use() == set() and seen(archive, EPR) == set()
     assert state(archive)[frame.SOPInstanceUID][0] == "erased"
@@ -382,15 +370,11 @@ def test_release_of_a_governance_hold_on_an_unconsented_photo_is_refused(
 ) -> None:
     _, uids = session_of_photos(archive, 1)
     archive.set_availability(
-        Level.IMAGE,
-        uids[0],
-        Availability.QUARANTINED,
-        reason="wrong patient?",
-        requester=Actor.operator("ig"),
+        Level.IMAGE, uids[0], Availability.QUARANTINED, reason="wrong patient?", requester=IG
     )
     with pytest.raises(ArchiveError, match="record consent"):
         archive.set_availability(
-            Level.IMAGE, uids[0], Availability.ACTIVE, reason="x", requester=Actor.operator("ig")
+            Level.IMAGE, uids[0], Availability.ACTIVE, reason="x", requester=IG
         )
     assert seen(archive, REVIEW) == set(uids)
 

@@ -23,21 +23,17 @@ from archive.models import AuditEvent, Delivery, ForwardJob, Instance
 from archive.store import BlobStore, StagedBlob
 from tests.factory import VL_PHOTO, encode, make_dataset
 
+OPERATOR = Actor.operator("t")
+
 CAMERA = Origin(Actor("CAM1", Role.MODALITY, None, source="127.0.0.1"), received_from="CAM1")
 
 
 @pytest.fixture
 def nodes(archive: Archive) -> Archive:
-    archive.add_node(
-        "CAM1", host="127.0.0.1", port=104, role="modality", requester=Actor.operator("t")
-    )
-    archive.add_node(
-        "PEER1", host="127.0.0.1", port=105, role="peer", requester=Actor.operator("t")
-    )
-    archive.add_node("EPR1", host="127.0.0.1", port=106, role="epr", requester=Actor.operator("t"))
-    archive.add_node(
-        "GOV1", host="127.0.0.1", port=107, role="governance", requester=Actor.operator("t")
-    )
+    archive.add_node("CAM1", host="127.0.0.1", port=104, role="modality", requester=OPERATOR)
+    archive.add_node("PEER1", host="127.0.0.1", port=105, role="peer", requester=OPERATOR)
+    archive.add_node("EPR1", host="127.0.0.1", port=106, role="epr", requester=OPERATOR)
+    archive.add_node("GOV1", host="127.0.0.1", port=107, role="governance", requester=OPERATOR)
     return archive
 
 

@@ -25,6 +25,8 @@ from tests.archive.helpers import counts, stored_files
 from tests.factory import encode, make_dataset
 from tests.support import dciodvfy
 
+IG = Actor.operator("ig")
+
 EPR = Actor(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE)
 GOVERNANCE = Origin(Actor("IGNODE", Role.GOVERNANCE, None), received_from="IGNODE")
 CAMERA = Origin(Actor("CAM1", Role.MODALITY, None), received_from="CAM1")
@@ -164,10 +166,7 @@ def test_legal_hold_blocks_erasure(archive: Archive) -> None:
         archive.ingest(encode(d), origin=CAMERA)
     study = images[0].StudyInstanceUID
     assert (
-        archive.set_legal_hold(
-            Level.STUDY, study, on=True, reason="litigation", requester=Actor.operator("ig")
-        )
-        == 2
+        archive.set_legal_hold(Level.STUDY, study, on=True, reason="litigation", requester=IG) == 2
     )
     with pytest.raises(InvalidTransition, match="legal hold"):
         archive.set_availability(
@@ -175,19 +174,17 @@ def test_legal_hold_blocks_erasure(archive: Archive) -> None:
             study,
             Availability.ERASED,
             reason="x",
-            requester=Actor.operator("ig"),
+            requester=IG,
             reason_code="not-needed-clinically",
         )
     assert len(stored_files(archive)) == 2
-    archive.set_legal_hold(
-        Level.STUDY, study, on=False, reason="case closed", requester=Actor.operator("ig")
-    )
+    archive.set_legal_hold(Level.STUDY, study, on=False, reason="case closed", requester=IG)
     archive.set_availability(
         Level.STUDY,
         study,
         Availability.ERASED,
         reason="x",
-        requester=Actor.operator("ig"),
+        requester=IG,
         reason_code="not-needed-clinically",
     )
     assert stored_files(archive) == []
@@ -204,7 +201,7 @@ def test_quarantine_owes_peers_that_hold_copies_a_note(archive: Archive) -> None
         images[0].StudyInstanceUID,
         Availability.QUARANTINED,
         reason="wrong patient",
-        requester=Actor.operator("ig"),
+        requester=IG,
         reason_code="wrong-patient",
     )
     owed = {(p.destination, p.title_code, len(p.sop_instance_uids)) for p in archive.propagations()}
@@ -228,7 +225,7 @@ def _delivered_then_quarantined_as_quality(archive: Archive) -> None:
         images[0].SOPInstanceUID,
         Availability.QUARANTINED,
         reason="blurred",
-        requester=Actor.operator("ig"),
+        requester=IG,
         reason_code="quality",
     )
 

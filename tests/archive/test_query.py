@@ -10,6 +10,8 @@ import pytest
 from archive import Actor, Archive, Availability, InvalidQuery, Level, Origin, Purpose, Role
 from tests.factory import SECONDARY_CAPTURE, encode, make_dataset
 
+IG = Actor.operator("ig")
+
 OP = Actor(actor="test", role=Role.OPERATOR, purpose=Purpose.CARE)
 REVIEW = Actor(
     actor="ig",
@@ -295,9 +297,7 @@ def test_malformed_queries_are_clear_errors(
 )
 def test_hidden_instances_never_appear(world: World, target: Availability) -> None:
     a, u = world.archive, world.uids
-    a.set_availability(
-        Level.IMAGE, u["m3"], target, reason="governance review", requester=Actor.operator("ig")
-    )
+    a.set_availability(Level.IMAGE, u["m3"], target, reason="governance review", requester=IG)
     assert u["m3"] not in ids(world, Level.IMAGE, PatientID="")
     assert u["m3.series"] not in ids(world, Level.SERIES, PatientID="MUL1")
     assert ids(world, Level.STUDY, ModalitiesInStudy="US") == []
@@ -328,30 +328,18 @@ def test_hidden_instances_never_appear(world: World, target: Availability) -> No
 def test_a_patient_with_nothing_visible_disappears(world: World) -> None:
     a = world.archive
     a.set_availability(
-        Level.PATIENT,
-        "MUL1",
-        Availability.QUARANTINED,
-        reason="consent withdrawn",
-        requester=Actor.operator("ig"),
+        Level.PATIENT, "MUL1", Availability.QUARANTINED, reason="consent withdrawn", requester=IG
     )
     assert pids(world, PatientID="") == ["JP1", "MUL2", "X%_1"]
     assert pids(world, PatientName="MÜLLER*") == []
     assert ids(world, Level.STUDY, PatientID="MUL1") == []
-    a.set_availability(
-        Level.PATIENT,
-        "MUL1",
-        Availability.ACTIVE,
-        reason="released",
-        requester=Actor.operator("ig"),
-    )
+    a.set_availability(Level.PATIENT, "MUL1", Availability.ACTIVE, reason="released", requester=IG)
     assert pids(world, PatientID="MUL1") == ["MUL1"]
 
 
 def test_review_requires_the_governance_purpose_and_a_reason(world: World) -> None:
     a, u = world.archive, world.uids
-    a.set_availability(
-        Level.IMAGE, u["m1"], Availability.QUARANTINED, reason="x", requester=Actor.operator("ig")
-    )
+    a.set_availability(Level.IMAGE, u["m1"], Availability.QUARANTINED, reason="x", requester=IG)
     sneaky = Actor(
         actor="c", role=Role.CLINICIAN, purpose=Purpose.CARE, review=True, review_reason="x" * 20
     )

@@ -9,6 +9,8 @@ from tests.archive.helpers import audit_rows, stored_files
 from tests.factory import VL_ENDOSCOPIC as VL_PHOTO
 from tests.factory import encode, make_dataset
 
+IG = Actor.operator("ig")
+
 EPR = Actor(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE, source="127.0.0.1")
 ORIGIN = Origin(Actor.operator("test"))
 
@@ -39,11 +41,9 @@ def test_locate_returns_paths_to_the_stored_bytes_and_audits(archive: Archive) -
 def test_locate_never_reaches_hidden_instances(archive: Archive) -> None:
     study, uids = _study(archive)
     archive.set_availability(
-        Level.IMAGE, uids[0], Availability.QUARANTINED, reason="x", requester=Actor.operator("ig")
+        Level.IMAGE, uids[0], Availability.QUARANTINED, reason="x", requester=IG
     )
-    archive.set_availability(
-        Level.IMAGE, uids[1], Availability.HELD, reason="y", requester=Actor.operator("ig")
-    )
+    archive.set_availability(Level.IMAGE, uids[1], Availability.HELD, reason="y", requester=IG)
     for level, ident in [
         (Level.STUDY, {"StudyInstanceUID": study}),
         (Level.PATIENT, {"PatientID": "R1"}),
@@ -60,9 +60,7 @@ def test_locate_never_reaches_hidden_instances(archive: Archive) -> None:
 
 def test_commitment_only_for_durable_intact_instances(archive: Archive) -> None:
     _, uids = _study(archive)
-    archive.set_availability(
-        Level.IMAGE, uids[1], Availability.ERASED, reason="x", requester=Actor.operator("ig")
-    )
+    archive.set_availability(Level.IMAGE, uids[1], Availability.ERASED, reason="x", requester=IG)
     files = stored_files(archive)
     victim = next(f for f in files if uids[2] in _uids_in(f))
     victim.write_bytes(victim.read_bytes()[:-1] + b"\x01")

@@ -26,26 +26,21 @@ from archive.models import GovernanceReview
 from tests.archive.helpers import audit_rows
 from tests.factory import encode, make_dataset
 
+OPERATOR = Actor.operator("test")
+IG = Actor.operator("ig")
+
 REASON = "IG-2026-201: patient asks who saw the withdrawn photos"
 
 
 @pytest.fixture
 def hidden(archive: Archive) -> str:
     ds = make_dataset(patient_id="REV1")
-    archive.ingest(encode(ds), origin=Origin(Actor.operator("test")))
+    archive.ingest(encode(ds), origin=Origin(OPERATOR))
     archive.set_availability(
-        Level.IMAGE,
-        ds.SOPInstanceUID,
-        Availability.QUARANTINED,
-        reason="wrong",
-        requester=Actor.operator("ig"),
+        Level.IMAGE, ds.SOPInstanceUID, Availability.QUARANTINED, reason="wrong", requester=IG
     )
-    archive.add_node(
-        "IGNODE", host="127.0.0.1", port=104, role="governance", requester=Actor.operator("test")
-    )
-    archive.add_node(
-        "EPRNODE", host="127.0.0.1", port=105, role="epr", requester=Actor.operator("test")
-    )
+    archive.add_node("IGNODE", host="127.0.0.1", port=104, role="governance", requester=OPERATOR)
+    archive.add_node("EPRNODE", host="127.0.0.1", port=105, role="epr", requester=OPERATOR)
     return str(ds.SOPInstanceUID)
 
 
@@ -54,17 +49,13 @@ def test_opening_needs_a_real_reason_and_a_governance_subject(
 ) -> None:
     for reason in ("", "   ", "complaint", "x" * 1001):
         with pytest.raises(InvalidArgument):
-            archive.open_review(
-                node_subject("IGNODE"), reason=reason, requester=Actor.operator("ig")
-            )
+            archive.open_review(node_subject("IGNODE"), reason=reason, requester=IG)
     with pytest.raises(InvalidArgument, match="not a governance node"):
-        archive.open_review(node_subject("EPRNODE"), reason=REASON, requester=Actor.operator("ig"))
+        archive.open_review(node_subject("EPRNODE"), reason=REASON, requester=IG)
     with pytest.raises(NotFound):
-        archive.open_review(node_subject("NOPE"), reason=REASON, requester=Actor.operator("ig"))
+        archive.open_review(node_subject("NOPE"), reason=REASON, requester=IG)
     with pytest.raises(InvalidArgument, match="hours"):
-        archive.open_review(
-            node_subject("IGNODE"), reason=REASON, requester=Actor.operator("ig"), hours=0
-        )
+        archive.open_review(node_subject("IGNODE"), reason=REASON, requester=IG, hours=0)
     assert archive.reviews() == []
     assert archive.current_review(node_subject("IGNODE")) is None
 
@@ -112,9 +103,7 @@ def test_a_session_review_never_outlives_the_session(archive: Archive) -> None:
 
 
 def test_every_review_read_carries_the_reason(archive: Archive, hidden: str) -> None:
-    info = archive.open_review(
-        node_subject("IGNODE"), reason=REASON, requester=Actor.operator("ig")
-    )
+    info = archive.open_review(node_subject("IGNODE"), reason=REASON, requester=IG)
     requester = Actor(
         actor="IGNODE",
         role=Role.GOVERNANCE,

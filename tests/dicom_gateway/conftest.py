@@ -35,6 +35,8 @@ from dicom_gateway import Gateway, GatewaySettings
 from tests.factory import encode, make_dataset
 from tests.serving import Server, free_port, photopacs_bin, running
 
+OPERATOR = Actor.operator("test")
+
 AET = "PHOTOPACS"
 CAMERA = "CAMERA1"
 EPR = "EPR1"
@@ -61,7 +63,7 @@ def seed(archive: Archive, *objects: Dataset | bytes | Path) -> list[IngestResul
                 form="written",
                 recorded_by="Seed^Nurse",
             ),
-            requester=Actor.operator("test"),
+            requester=OPERATOR,
         )
     return results
 
@@ -92,9 +94,7 @@ def gateway(archive: Archive) -> Iterator[Running]:
         (PEER, "peer", dest_port),
         (GOVERNANCE, "governance", free_port()),
     ):
-        archive.add_node(
-            title, host="127.0.0.1", port=port, role=role, requester=Actor.operator("test")
-        )
+        archive.add_node(title, host="127.0.0.1", port=port, role=role, requester=OPERATOR)
     gw = Gateway(GatewaySettings(), archive, aet=AET)
     port = free_port()
     gw.start("127.0.0.1", port)
@@ -179,13 +179,9 @@ def serve(
 def register(archive: Archive, *, epr_port: int, camera_port: int | None = None) -> None:
     """The usual nodes: a camera, an EPR (also a move destination) and a peer."""
     archive.add_node(CAMERA, host="127.0.0.1", port=camera_port or free_port(),
-                     role="modality", requester=Actor.operator("test"))  # fmt: skip
-    archive.add_node(
-        EPR, host="127.0.0.1", port=epr_port, role="epr", requester=Actor.operator("test")
-    )
-    archive.add_node(
-        PEER, host="127.0.0.1", port=epr_port, role="peer", requester=Actor.operator("test")
-    )
+                     role="modality", requester=OPERATOR)  # fmt: skip
+    archive.add_node(EPR, host="127.0.0.1", port=epr_port, role="epr", requester=OPERATOR)
+    archive.add_node(PEER, host="127.0.0.1", port=epr_port, role="peer", requester=OPERATOR)
 
 
 @dataclass

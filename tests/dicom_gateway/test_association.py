@@ -21,6 +21,8 @@ from dicom_gateway.sop import (
 from tests.dicom_gateway.conftest import CAMERA, EPR, GOVERNANCE, PEER, Running, associate
 from tests.factory import make_dataset
 
+OPERATOR = Actor.operator("t")
+
 
 def _events(gw: Running, action: str) -> list[AuditEvent]:
     with gw.archive.sessions() as s:
@@ -67,7 +69,7 @@ def test_address_check_refuses_a_node_calling_from_elsewhere(gateway: Running) -
         port=104,
         role="modality",
         check_address=True,
-        requester=Actor.operator("t"),
+        requester=OPERATOR,
     )
     gateway.archive.add_node(
         "NEARBY",
@@ -75,7 +77,7 @@ def test_address_check_refuses_a_node_calling_from_elsewhere(gateway: Running) -
         port=104,
         role="modality",
         check_address=True,
-        requester=Actor.operator("t"),
+        requester=OPERATOR,
     )
     with associate(gateway.port, "FARAWAY", [(VERIFICATION, UNCOMPRESSED)]) as assoc:
         assert assoc.is_rejected

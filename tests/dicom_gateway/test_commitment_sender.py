@@ -34,6 +34,8 @@ from tests.factory import make_dataset
 from tests.serving import free_port, photopacs_bin
 from tests.support import REPO
 
+OPERATOR = Actor.operator("test")
+
 PACS = "PACS1"  # the peer PACS the tests send to
 
 
@@ -86,9 +88,7 @@ def test_serve_receives_the_report_on_a_new_association(
     archive: Archive, settings: ArchiveSettings, tmp_path: Path
 ) -> None:
     scp_port = free_port()
-    archive.add_node(
-        PACS, host="127.0.0.1", port=scp_port, role="peer", requester=Actor.operator("test")
-    )
+    archive.add_node(PACS, host="127.0.0.1", port=scp_port, role="peer", requester=OPERATOR)
     files = _files(tmp_path / "out", 3)
     with serve(settings, tmp_path) as server:
         env = _env(settings, server.dicom_port)  # the port is serve's: send does not listen
@@ -117,9 +117,7 @@ def test_send_listens_for_the_report_when_no_serve_runs(
     archive: Archive, settings: ArchiveSettings, tmp_path: Path, lose: int
 ) -> None:
     scp_port, our_port = free_port(), free_port()
-    archive.add_node(
-        PACS, host="127.0.0.1", port=scp_port, role="peer", requester=Actor.operator("test")
-    )
+    archive.add_node(PACS, host="127.0.0.1", port=scp_port, role="peer", requester=OPERATOR)
     files = _files(tmp_path / "out", 3)
     lost = {p.stem for p in files[:lose]}
     env = _env(settings, our_port)
@@ -153,9 +151,7 @@ def test_no_report_is_a_timeout_and_a_late_report_still_lands(
     archive: Archive, settings: ArchiveSettings, tmp_path: Path
 ) -> None:
     scp_port, our_port = free_port(), free_port()
-    archive.add_node(
-        PACS, host="127.0.0.1", port=scp_port, role="peer", requester=Actor.operator("test")
-    )
+    archive.add_node(PACS, host="127.0.0.1", port=scp_port, role="peer", requester=OPERATOR)
     files = _files(tmp_path / "out", 2)
     env = _env(settings, our_port)
     with commitment_scp(scp_port, PACS, report_port=our_port, report=False) as scp:
@@ -188,9 +184,7 @@ def test_a_refused_n_action_and_bad_titles_say_so(
     archive: Archive, settings: ArchiveSettings, tmp_path: Path
 ) -> None:
     scp_port, our_port = free_port(), free_port()
-    archive.add_node(
-        PACS, host="127.0.0.1", port=scp_port, role="peer", requester=Actor.operator("test")
-    )
+    archive.add_node(PACS, host="127.0.0.1", port=scp_port, role="peer", requester=OPERATOR)
     files = _files(tmp_path / "out", 1)
     env = _env(settings, our_port)
     cli = CliRunner(env=env)

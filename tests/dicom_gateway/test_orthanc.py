@@ -26,6 +26,8 @@ from tests.orthanc import PHOTOPACS_MODALITY, Orthanc, orthanc
 from tests.serving import free_port, photopacs_bin
 from tests.support import REPO, corpus
 
+OPERATOR = Actor.operator("test")
+
 pytestmark = pytest.mark.orthanc
 PHOTOS = ["rose", "wizard", "logo", "plasma", "tiny"]
 PATIENT = "CORPUS0001"
@@ -98,15 +100,9 @@ def _same_objects(pacs: Orthanc, expected: dict[str, Path]) -> None:
 def test_photopacs_moves_a_study_to_orthanc(
     archive: Archive, pacs: Orthanc, photopacs: Gateway
 ) -> None:
+    archive.add_node(EPR, host="127.0.0.1", port=free_port(), role="epr", requester=OPERATOR)
     archive.add_node(
-        EPR, host="127.0.0.1", port=free_port(), role="epr", requester=Actor.operator("test")
-    )
-    archive.add_node(
-        ORTHANC,
-        host="127.0.0.1",
-        port=pacs.dicom_port,
-        role="peer",
-        requester=Actor.operator("test"),
+        ORTHANC, host="127.0.0.1", port=pacs.dicom_port, role="peer", requester=OPERATOR
     )
     results = seed(archive, *_photos(), corpus("dicom", "video_testsrc.dcm"))
     study = results[0].study_instance_uid
@@ -130,11 +126,7 @@ def test_orthanc_queries_and_pulls_only_what_is_visible(
 ) -> None:
     # Orthanc queries us and is its own move destination: an EPR (epr may be a destination).
     archive.add_node(
-        ORTHANC,
-        host="127.0.0.1",
-        port=pacs.dicom_port,
-        role="epr",
-        requester=Actor.operator("test"),
+        ORTHANC, host="127.0.0.1", port=pacs.dicom_port, role="epr", requester=OPERATOR
     )
     results = seed(archive, *_photos())
     study = results[0].study_instance_uid
@@ -172,11 +164,7 @@ def test_send_commit_to_orthanc_gets_its_report_on_a_new_association(
 ) -> None:
     """No photopacs serve: `send` listens on the port Orthanc reports to."""
     archive.add_node(
-        ORTHANC,
-        host="127.0.0.1",
-        port=pacs.dicom_port,
-        role="peer",
-        requester=Actor.operator("test"),
+        ORTHANC, host="127.0.0.1", port=pacs.dicom_port, role="peer", requester=OPERATOR
     )
     photos = _photos()
     env = {

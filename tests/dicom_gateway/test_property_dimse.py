@@ -27,6 +27,8 @@ from tests.factory import VL_ENDOSCOPIC, VL_PHOTO
 from tests.serving import free_port
 from tests.support import require
 
+OPERATOR = Actor.operator("test")
+
 COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33"
 EXAMPLES = {"sqlite": 12, "postgresql": 4}
 LEVELS = {
@@ -45,13 +47,11 @@ COUNTS = {
 @contextmanager
 def gateway_on(archive: Archive) -> Iterator[int]:
     for title, role in ((EPR, "epr"), (GOVERNANCE, "governance")):
-        archive.add_node(
-            title, host="127.0.0.1", port=free_port(), role=role, requester=Actor.operator("test")
-        )
+        archive.add_node(title, host="127.0.0.1", port=free_port(), role=role, requester=OPERATOR)
     archive.open_review(
         node_subject(GOVERNANCE),
         reason="IG-1: property test of the review path",
-        requester=Actor.operator("test"),
+        requester=OPERATOR,
     )
     gw = Gateway(GatewaySettings(), archive, aet=AET)
     port = free_port()

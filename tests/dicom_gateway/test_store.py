@@ -27,6 +27,8 @@ from tests.factory import encode, make_dataset
 from tests.serving import free_port
 from tests.support import corpus
 
+OPERATOR = Actor.operator("t")
+
 OP = Actor(actor="t", role=Role.OPERATOR, purpose=Purpose.CARE)
 COMPRESSED = [
     ts for ts in TRANSFER_SYNTAXES if ts not in (*UNCOMPRESSED, DeflatedExplicitVRLittleEndian)
@@ -188,7 +190,7 @@ def test_bad_data_sets_get_their_status_and_lose_nothing(
     with gateway.archive.sessions() as s:
         uids = set(s.scalars(select(Instance.sop_instance_uid)))
     assert uids == {kept.sop_instance_uid}
-    assert gateway.archive.fixity_check(requester=Actor.operator("t")).ok
+    assert gateway.archive.fixity_check(requester=OPERATOR).ok
     assert _refusals(gateway.archive), "refusal not audited"
     assert list(gateway.archive.store.tmp.iterdir()) == []
 
@@ -199,9 +201,7 @@ def full_gateway(settings: ArchiveSettings, archive: Archive) -> Iterator[int]:
     full = ArchiveSettings(
         data_dir=settings.data_dir, database_url=settings.database_url, min_free_bytes=10**18
     )
-    archive.add_node(
-        CAMERA, host="127.0.0.1", port=104, role="modality", requester=Actor.operator("t")
-    )
+    archive.add_node(CAMERA, host="127.0.0.1", port=104, role="modality", requester=OPERATOR)
     with Archive.open(full) as full_archive:
         gw = Gateway(GatewaySettings(), full_archive, aet=AET)
         port = free_port()

@@ -14,6 +14,8 @@ from tests.factory import VL_PHOTO, encode, make_dataset
 from web_viewer import create_app
 from web_viewer.settings import WebSettings
 
+OPERATOR = Actor.operator("test")
+
 PASSWORD = "correct horse battery staple"
 JOURNAL = "Publication in the British Journal of Dermatology, case report 2026"
 PHOTOGRAPHER = "phot"
@@ -31,11 +33,7 @@ def make_client(archive: Archive, tmp_path: Path, **overrides: object) -> TestCl
 
 def add_user(archive: Archive, username: str, role: str, *, full_name: str = "") -> None:
     archive.accounts.add(
-        username,
-        role=role,
-        password=PASSWORD,
-        full_name=full_name or "",
-        requester=Actor.operator("test"),
+        username, role=role, password=PASSWORD, full_name=full_name or "", requester=OPERATOR
     )
 
 
@@ -98,10 +96,7 @@ def _consent(archive: Archive, study: str, status: ConsentStatus, **kw: object) 
         recorded_by="Nurse^Ann",
         **kw,  # type: ignore[arg-type]
     )
-    archive.record_consent(
-        request,
-        requester=Actor.operator("test"),
-    )
+    archive.record_consent(request, requester=OPERATOR)
 
 
 def build_scenario(archive: Archive) -> Scenario:

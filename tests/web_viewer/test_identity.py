@@ -31,6 +31,8 @@ from tests.serving import free_port
 from tests.support import corpus
 from tests.web_viewer.helpers import add_user, choose, make_client, sign_in
 
+OPERATOR = Actor.operator("t")
+
 CAMERA = Origin(Actor("CAMERA1", Role.MODALITY, None), received_from="CAMERA1")
 
 
@@ -86,11 +88,7 @@ def test_a_c_store_for_a_known_patient_with_another_birth_date_is_refused(
     archive: Archive,
 ) -> None:
     archive.add_node(
-        "CAMERA1",
-        host="127.0.0.1",
-        port=free_port(),
-        role="modality",
-        requester=Actor.operator("t"),
+        "CAMERA1", host="127.0.0.1", port=free_port(), role="modality", requester=OPERATOR
     )
     archive.ingest(encode(make_dataset(patient_id="ID3", birth_date="19600101")), origin=CAMERA)
     gateway = Gateway(GatewaySettings(), archive, aet="PHOTOPACS")
@@ -128,11 +126,7 @@ def test_by_setting_a_mismatch_is_held_for_governance_with_the_differences_shown
     first.close()
     with Archive.open(held_settings) as archive:
         archive.add_node(
-            "CAMERA1",
-            host="127.0.0.1",
-            port=free_port(),
-            role="modality",
-            requester=Actor.operator("t"),
+            "CAMERA1", host="127.0.0.1", port=free_port(), role="modality", requester=OPERATOR
         )
         archive.ingest(encode(make_dataset(patient_id="ID5", sex="F")), origin=CAMERA)
         gateway = Gateway(GatewaySettings(), archive, aet="PHOTOPACS")
