@@ -42,8 +42,8 @@ from archive.keys import Kind as MatchKind
 from archive.models import Availability, NodeRole, ReasonCode
 from archive.policy import (
     MAX_SESSION_REVIEW_HOURS,
+    Actor,
     Purpose,
-    Requester,
     Role,
     acts_for_purposes,
     acts_under_review,
@@ -124,6 +124,7 @@ __all__ = [
     "AccessEvent",
     "Accounts",
     "Action",
+    "Actor",
     "AlreadyExists",
     "Archive",
     "ArchiveError",
@@ -170,7 +171,6 @@ __all__ = [
     "ReasonCode",
     "Recorded",
     "ReportInfo",
-    "Requester",
     "ReviewInfo",
     "ReviewItem",
     "Role",

@@ -29,7 +29,7 @@ from archive.consent_rules import (
 )
 from archive.errors import InvalidArgument, NotAuthorised, NotFound
 from archive.models import Availability, ConsentRecord, Instance, Patient, Series, Study
-from archive.policy import Requester, Role, decidable, may_reverse, permitted_uses
+from archive.policy import Actor, Role, decidable, may_reverse, permitted_uses
 from consent_sr import (
     Consent,
     Consenter,
@@ -104,7 +104,7 @@ def _date(text: str) -> dt.date | None:
 REVERSIBLE_ONLY = frozenset({str(ConsentStatus.WITHDRAWN), str(ConsentStatus.REFUSED)})
 
 
-def _why_not_reverse(requester: Requester, request: ConsentRequest) -> str:
+def _why_not_reverse(requester: Actor, request: ConsentRequest) -> str:
     """Why this decision may not follow a withdrawal or refusal ("" if it may)."""
     if request.status is ConsentStatus.GIVEN:
         return may_reverse(
@@ -118,7 +118,7 @@ def _why_not_reverse(requester: Requester, request: ConsentRequest) -> str:
     return "after a withdrawal or refusal, only a new written consent returns recordings to use"
 
 
-def _refusal(requester: Requester, request: ConsentRequest, reason: str, **fields: object) -> Any:
+def _refusal(requester: Actor, request: ConsentRequest, reason: str, **fields: object) -> Any:
     return AuditEntry(
         actor=requester.actor,
         role=str(requester.role),
@@ -137,7 +137,7 @@ def _refusal(requester: Requester, request: ConsentRequest, reason: str, **field
 
 
 def prepare(
-    session: Session, request: ConsentRequest, *, requester: Requester, uid_root: str | None
+    session: Session, request: ConsentRequest, *, requester: Actor, uid_root: str | None
 ) -> Prepared:
     """Build the consent SR (and PDF) for ``request`` from what the index holds.
 

@@ -45,6 +45,7 @@ from archive.models import (
     Series,
     Study,
 )
+from archive.policy import Actor, Role, user_identity
 from archive.store import BlobStore, StagedBlob
 from archive.uids import KOS, SR_CLASSES
 from consent_sr import ConsentDocument as ParsedConsent
@@ -66,25 +67,38 @@ class IngestResult:
     availability: Availability
 
 
-NODE_ROLES = frozenset({"modality", "epr", "peer", "governance"})  # DICOM nodes' roles
+NODE_ROLES = frozenset({Role.MODALITY, Role.EPR, Role.PEER, Role.GOVERNANCE})  # DICOM nodes' roles
 
 
 @dataclass(frozen=True)
 class Origin:
-    """Where an object came from, for the index and the audit trail."""
+    """Where an object came from, for the index and the audit trail: who sent it
+    (an :class:`Actor`) and where its bytes came from (``received_from``: the
+    calling AE title, ``import``, or "" for an upload), ADR 0009."""
 
-    actor: str
-    role: str = ""
+    sender: Actor
     received_from: str = ""
-    source: str = ""
+
+    # What ingest's audit events record about the sender, read off the Actor.
+    @property
+    def actor(self) -> str:
+        return self.sender.actor
+
+    @property
+    def role(self) -> str:
+        return str(self.sender.role)
+
+    @property
+    def source(self) -> str:
+        return self.sender.source
 
     @property
     def identity(self) -> str:
         """Who sent it, as a typed identity: ``node:<AE title>`` for DICOM, else
         ``user:<user name>`` (a person's name can never pass for a camera's)."""
-        if self.received_from and self.role in NODE_ROLES:
+        if self.received_from and self.sender.role in NODE_ROLES:
             return f"node:{self.received_from}"
-        return f"user:{self.actor}"
+        return user_identity(self.sender)
 
 
 def ingest(

@@ -60,8 +60,12 @@ REVIEWABLE = (Availability.HELD, Availability.QUARANTINED)
 
 
 @dataclass(frozen=True)
-class Requester:
-    """Who reads, in which role, for which purpose, from where.
+class Actor:
+    """Who acts, in which role, for which purpose, from where: what every archive
+    operation takes and its audit events record (ADR 0009).
+
+    ``purpose`` is None for someone who acts for no purpose of use (an administrator,
+    a camera sending what it took): such an actor sees nothing.
 
     ``review`` asks for the governance review path: it shows exactly the
     held and quarantined instances, and only to a role acting for the
@@ -71,7 +75,7 @@ class Requester:
 
     actor: str
     role: Role
-    purpose: Purpose
+    purpose: Purpose | None
     source: str = ""
     specified_purpose: str = ""
     review: bool = False
@@ -81,12 +85,14 @@ class Requester:
     review_patient: str = ""
 
     @classmethod
-    def operator(cls, actor: str, *, source: str = "") -> Requester:
+    def operator(cls, actor: str, *, source: str = "") -> Actor:
         """The archive's administrator at the local command line."""
         return cls(actor=actor, role=Role.OPERATOR, purpose=Purpose.GOVERNANCE, source=source)
 
     @property
     def purpose_label(self) -> str:
+        if self.purpose is None:
+            return ""
         if self.purpose is Purpose.SPECIFIED:
             return f"specified:{self.specified_purpose}"
         return str(self.purpose)
@@ -204,7 +210,7 @@ def node_may_store(role: NodeRole, sop_class_uid: str) -> bool:
     return role is not NodeRole.GOVERNANCE or sop_class_uid == KOS
 
 
-def may_govern(requester: Requester) -> bool:
+def may_govern(requester: Actor) -> bool:
     """Who may hold, quarantine, release or erase: governance acting for governance,
     and the archive's administrator at the command line."""
     if requester.role is Role.OPERATOR:
@@ -212,7 +218,7 @@ def may_govern(requester: Requester) -> bool:
     return may_oversee(requester.role, requester.purpose)
 
 
-def governable(requester: Requester) -> ColumnElement[bool]:
+def governable(requester: Actor) -> ColumnElement[bool]:
     """The instances a governance action of ``requester`` may reach: what it sees in
     the record, and within an open review also the held and quarantined ones."""
     if not may_govern(requester):
@@ -222,21 +228,21 @@ def governable(requester: Requester) -> ColumnElement[bool]:
     return _seen(requester)
 
 
-def may_read_audit(requester: Requester) -> bool:
+def may_read_audit(requester: Actor) -> bool:
     """Who may read the audit trail: governance acting for governance."""
     return may_oversee(requester.role, requester.purpose)
 
 
-def user_identity(requester: Requester) -> str:
+def user_identity(requester: Actor) -> str:
     """The identity objects a person sent are recorded under (``Origin.identity``)."""
     return f"user:{requester.actor}"
 
 
-def role_may_act_for(role: Role, purpose: Purpose) -> bool:
+def role_may_act_for(role: Role, purpose: Purpose | None) -> bool:
     return purpose in ROLE_PURPOSES.get(role, frozenset())
 
 
-def visible(requester: Requester) -> ColumnElement[bool]:
+def visible(requester: Actor) -> ColumnElement[bool]:
     """The access decision as a predicate over :class:`Instance` rows:
     visible(instance, role, purpose) = instance active AND role may act for
     the purpose AND the governing consent covers the purpose."""
@@ -311,7 +317,7 @@ def may_record_consent(role: Role, purpose: Purpose | None) -> bool:
     return role in DECIDERS
 
 
-def decidable(requester: Requester) -> ColumnElement[bool]:
+def decidable(requester: Actor) -> ColumnElement[bool]:
     """The recordings on which ``requester`` may record a consent decision, as a
     predicate over :class:`Instance`: those it may see for the purpose it acts
     under; a photographer also those it took that wait for consent or that
@@ -338,7 +344,7 @@ def decidable(requester: Requester) -> ColumnElement[bool]:
     return seen
 
 
-def may_reverse(requester: Requester, *, written: bool, signed_form: bool) -> str:
+def may_reverse(requester: Actor, *, written: bool, signed_form: bool) -> str:
     """Why ``requester`` may not return withdrawn or refused recordings to use
     with this consent ("" when it may): R5 and R6 are not undone lightly."""
     if requester.role not in REVERSERS:
@@ -351,7 +357,7 @@ def may_reverse(requester: Requester, *, written: bool, signed_form: bool) -> st
     return ""
 
 
-def _seen(requester: Requester) -> ColumnElement[bool]:
+def _seen(requester: Actor) -> ColumnElement[bool]:
     """What ``requester`` sees in the record, and within an open review also what
     the review shows."""
     if not requester.review:
@@ -359,7 +365,7 @@ def _seen(requester: Requester) -> ColumnElement[bool]:
     return or_(visible(replace(requester, review=False)), visible(requester))
 
 
-def _of_patient(requester: Requester) -> ColumnElement[bool]:
+def _of_patient(requester: Actor) -> ColumnElement[bool]:
     """Instances of the patient the requester's review names."""
     return Instance.series_pk.in_(
         select(Series.pk)
@@ -377,7 +383,7 @@ def permitted_uses(instance: Instance) -> list[str]:
     return uses
 
 
-def may_read(session: Session, requester: Requester, sop_instance_uid: str) -> bool:
+def may_read(session: Session, requester: Actor, sop_instance_uid: str) -> bool:
     """The same decision for one instance (by SOP Instance UID)."""
     found = session.scalar(
         select(Instance.pk).where(Instance.sop_instance_uid == sop_instance_uid, visible(requester))

@@ -24,7 +24,7 @@ from archive.dicomfile import normalise_time, valid_uid
 from archive.errors import InvalidQuery
 from archive.keys import KEYS, UNIQUE, Key, Kind, Level
 from archive.models import Instance, Patient, Series, Study
-from archive.policy import Requester, visible
+from archive.policy import Actor, visible
 
 Match = dict[str, Any]
 Column = ColumnElement[Any] | InstrumentedAttribute[Any]
@@ -119,7 +119,7 @@ def _rows_of_own_table(key: Key, condition: ColumnElement[bool]) -> ColumnElemen
     return pk.in_(select(pk).where(condition))
 
 
-def _modalities(requester: Requester, value: str) -> ColumnElement[bool]:
+def _modalities(requester: Actor, value: str) -> ColumnElement[bool]:
     wanted = [v.strip() for v in value.split("\\") if v.strip()]
     inner = (
         select(Series.pk)
@@ -130,7 +130,7 @@ def _modalities(requester: Requester, value: str) -> ColumnElement[bool]:
     return exists(inner.where(or_(*conds)))
 
 
-def _condition(key: Key, raw: str, requester: Requester) -> ColumnElement[bool] | None:
+def _condition(key: Key, raw: str, requester: Actor) -> ColumnElement[bool] | None:
     value = raw.strip()
     if value in ("", "*") or key.kind is Kind.COUNT:
         return None
@@ -183,7 +183,7 @@ def validate_identifier(level: Level, identifier: Mapping[str, str]) -> list[Key
 
 
 def matching(
-    level: Level, identifier: Mapping[str, str], requester: Requester
+    level: Level, identifier: Mapping[str, str], requester: Actor
 ) -> list[ColumnElement[bool]]:
     """The WHERE clauses of a query: the access policy, then every matching key.
     Shared by find (C-FIND) and locate (C-MOVE, C-GET, exports)."""
@@ -197,7 +197,7 @@ def find(
     level: Level,
     identifier: Mapping[str, str],
     *,
-    requester: Requester,
+    requester: Actor,
     limit: int = 10_000,
 ) -> list[Match]:
     """Answer a query at ``level`` (PS3.4 C.4.1.3.1) and audit it.
@@ -218,7 +218,7 @@ def find(
 
 
 def _rows(
-    session: Session, level: Level, pks: Sequence[int], keys: list[Key], requester: Requester
+    session: Session, level: Level, pks: Sequence[int], keys: list[Key], requester: Actor
 ) -> list[Match]:
     chain = [Patient, Study, Series, Instance][: level + 1]
     stmt: Any = select(*chain)
@@ -249,7 +249,7 @@ def _rows(
 
 
 def _computed(
-    session: Session, level: Level, pks: Sequence[int], wanted: set[str], requester: Requester
+    session: Session, level: Level, pks: Sequence[int], wanted: set[str], requester: Actor
 ) -> dict[str, dict[int, Any]]:
     """Counts and ModalitiesInStudy over visible instances only."""
     out: dict[str, dict[int, Any]] = {}
@@ -314,7 +314,7 @@ def _audit_query(
     session: Session,
     level: Level,
     identifier: Mapping[str, str],
-    requester: Requester,
+    requester: Actor,
     matches: list[Match],
 ) -> None:
     unique = UNIQUE[level]

@@ -32,7 +32,7 @@ from archive.audit import Action, AuditEntry, Outcome
 from archive.errors import NotFound
 from archive.models import AuditEvent, ConsentRecord, Instance, Patient, Series, Study
 from archive.policy import (
-    Requester,
+    Actor,
     may_read_audit,
     permitted_uses,
     visible,
@@ -160,7 +160,7 @@ def _hierarchy(*columns: Any) -> Any:  # a Select (typed differently in SQLAlche
     )
 
 
-def _joined(requester: Requester) -> Any:  # a Select of _COLUMNS
+def _joined(requester: Actor) -> Any:  # a Select of _COLUMNS
     return _hierarchy(*_COLUMNS).where(visible(requester))
 
 
@@ -198,7 +198,7 @@ def _item(
     )
 
 
-def _entry(requester: Requester, *, detail: dict[str, Any], **fields: object) -> AuditEntry:
+def _entry(requester: Actor, *, detail: dict[str, Any], **fields: object) -> AuditEntry:
     """The audit entry of a read; a review look carries its review's reason and number."""
     return AuditEntry(
         actor=requester.actor,
@@ -211,13 +211,13 @@ def _entry(requester: Requester, *, detail: dict[str, Any], **fields: object) ->
 
 
 def _record(
-    session: Session, requester: Requester, *, detail: dict[str, Any], **fields: object
+    session: Session, requester: Actor, *, detail: dict[str, Any], **fields: object
 ) -> None:
     audit.record(session, _entry(requester, detail=detail, **fields))
 
 
 def _refused(
-    requester: Requester, message: str, *, what: str, reason: str, **fields: object
+    requester: Actor, message: str, *, what: str, reason: str, **fields: object
 ) -> NotFound:
     """The 404 of a read that shows nothing, carrying its refused-look audit entry
     (written by :meth:`Archive.transaction` after the rollback)."""
@@ -231,7 +231,7 @@ def _refused(
     return NotFound(message, refusal=entry)
 
 
-def timeline(session: Session, requester: Requester, patient_id: str) -> Timeline:
+def timeline(session: Session, requester: Actor, patient_id: str) -> Timeline:
     """A patient's studies, newest first, with the instances ``requester`` may see.
 
     Raises :class:`NotFound` when the requester sees nothing of that patient
@@ -279,7 +279,7 @@ def timeline(session: Session, requester: Requester, patient_id: str) -> Timelin
 
 
 def image(
-    session: Session, store: BlobStore, requester: Requester, sop_instance_uid: str, *, what: str
+    session: Session, store: BlobStore, requester: Actor, sop_instance_uid: str, *, what: str
 ) -> ImageRecord:
     """One instance ``requester`` may see, with its governing consent; audited as
     a view of ``what`` (page, thumbnail, image, video, download). Raises
@@ -334,7 +334,7 @@ def image(
     )
 
 
-def visible_instances(session: Session, requester: Requester, patient_id: str) -> set[str]:
+def visible_instances(session: Session, requester: Actor, patient_id: str) -> set[str]:
     """SOP Instance UIDs of a patient's instances that ``requester`` may see (not audited:
     callers use it to filter what an audited read returned)."""
     return set(
@@ -346,7 +346,7 @@ def visible_instances(session: Session, requester: Requester, patient_id: str) -
     )
 
 
-def patient_of_study(session: Session, requester: Requester, study_instance_uid: str) -> str:
+def patient_of_study(session: Session, requester: Actor, study_instance_uid: str) -> str:
     """The PatientID of a study holding an instance ``requester`` may see, else NotFound
     (not audited)."""
     found: str | None = session.scalar(
@@ -367,7 +367,7 @@ class ReviewItem:
     changed_at: datetime | None
 
 
-def review_queue(session: Session, requester: Requester, *, limit: int = 500) -> list[ReviewItem]:
+def review_queue(session: Session, requester: Actor, *, limit: int = 500) -> list[ReviewItem]:
     """Held and quarantined instances: the governance review path (``requester.review``
     with the governance purpose; anyone else gets an empty list). Audited."""
     rows = session.execute(
@@ -397,7 +397,7 @@ def review_queue(session: Session, requester: Requester, *, limit: int = 500) ->
 
 def accesses(
     session: Session,
-    requester: Requester,
+    requester: Actor,
     *,
     patient_id: str = "",
     about_actor: str = "",

@@ -19,7 +19,7 @@ from archive import audit
 from archive.audit import Action, AuditEntry, Outcome
 from archive.keys import Level
 from archive.models import Availability, Instance, Patient, Series, Study
-from archive.policy import Requester
+from archive.policy import Actor
 from archive.query import matching
 from archive.store import BlobStore
 
@@ -43,7 +43,7 @@ def locate(
     level: Level,
     identifier: Mapping[str, str],
     *,
-    requester: Requester,
+    requester: Actor,
     destination: str,
     limit: int,
 ) -> list[Located]:

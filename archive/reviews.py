@@ -12,7 +12,7 @@ closed until someone opens a *review* for a subject with a stated reason:
 A review expires (by default after eight hours, never after its session) and
 may be closed early. While it is open every review access — a query, a
 retrieve, a page — is audited with its reason and number (the requester
-carries them, :class:`archive.policy.Requester`); opening and closing are
+carries them, :class:`archive.policy.Actor`); opening and closing are
 audited too. Reviews are never deleted: the list is the record of why hidden
 objects were looked at.
 """

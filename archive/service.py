@@ -50,7 +50,7 @@ from archive.models import (
     Patient,
     ReasonCode,
 )
-from archive.policy import Requester
+from archive.policy import Actor
 from archive.query import Match
 from archive.records import AccessEvent, ImageRecord, ReviewItem, Timeline
 from archive.retrieve import Located
@@ -182,7 +182,7 @@ class Archive:
 
     @contextmanager
     def refusals(
-        self, requester: Requester, action: Action | str, detail: Mapping[str, object]
+        self, requester: Actor, action: Action | str, detail: Mapping[str, object]
     ) -> Iterator[None]:
         """Every archive error raised in this block is one refused audit event (R14):
         its own ``refusal`` if it carries one, else an entry naming the request and
@@ -227,7 +227,7 @@ class Archive:
         target: Availability,
         *,
         reason: str,
-        requester: Requester,
+        requester: Actor,
         reason_code: ReasonCode | str = "",
     ) -> availability.Transition:
         """A governance action (hold, quarantine, release, erase) by ``requester``,
@@ -257,15 +257,7 @@ class Archive:
                         f"no {level.name.lower()} {uid[:64]} in the archive", refusal=refusal
                     )
             return self.set_availability(
-                level,
-                uid,
-                target,
-                reason=reason,
-                actor=requester.actor,
-                role=str(requester.role),
-                purpose=requester.purpose_label,
-                source=requester.source,
-                reason_code=reason_code,
+                level, uid, target, reason=reason, requester=requester, reason_code=reason_code
             )
 
     # --- writes -------------------------------------------------------------
@@ -288,10 +280,7 @@ class Archive:
         target: Availability,
         *,
         reason: str,
-        actor: str,
-        role: str = "",
-        purpose: str = "",
-        source: str = "",
+        requester: Actor,
         reason_code: ReasonCode | str = "",
     ) -> availability.Transition:
         """Change availability at any level; erasure deletes bytes after the commit.
@@ -304,22 +293,22 @@ class Archive:
                     uid=uid,
                     target=target,
                     reason=reason,
-                    actor=actor,
-                    role=role,
-                    purpose=purpose,
-                    source=source,
+                    actor=requester.actor,
+                    role=str(requester.role),
+                    purpose=requester.purpose_label,
+                    source=requester.source,
                     reason_code=str(reason_code),
                 )
         except (InvalidTransition, NotFound) as exc:
             # A refused governance action is part of the record too.
             self.record_event(
                 AuditEntry(
-                    actor=actor,
-                    role=role,
-                    purpose=purpose,
+                    actor=requester.actor,
+                    role=str(requester.role),
+                    purpose=requester.purpose_label,
                     action=Action.ERASE if target is Availability.ERASED else Action.AVAILABILITY,
                     outcome=Outcome.REFUSED,
-                    source=source,
+                    source=requester.source,
                     detail={"level": level.name, "uid": uid, "to": str(target), "reason": str(exc)},
                 )
             )
@@ -334,12 +323,19 @@ class Archive:
         return result
 
     def set_legal_hold(
-        self, level: Level, uid: str, *, on: bool, reason: str, actor: str, role: str = ""
+        self, level: Level, uid: str, *, on: bool, reason: str, requester: Actor
     ) -> int:
         """Place or lift a legal hold; erasure is refused while it is on."""
         with self.sessions() as session, session.begin():
             return availability.set_legal_hold(
-                session, level=level, uid=uid, on=on, reason=reason, actor=actor, role=role
+                session,
+                level=level,
+                uid=uid,
+                on=on,
+                reason=reason,
+                actor=requester.actor,
+                role=str(requester.role),
+                source=requester.source,
             )
 
     # --- propagation to peers --------------------------------------------------
@@ -363,7 +359,7 @@ class Archive:
         level: Level,
         identifier: Mapping[str, str],
         *,
-        requester: Requester,
+        requester: Actor,
         limit: int | None = None,
     ) -> list[Match]:
         """The one query function (PS3.4 C.2.2.2 matching), audited."""
@@ -383,7 +379,7 @@ class Archive:
         level: Level,
         identifier: Mapping[str, str],
         *,
-        requester: Requester,
+        requester: Actor,
         destination: str,
         limit: int | None = None,
     ) -> list[Located]:
@@ -399,31 +395,31 @@ class Archive:
                 limit=limit or self.settings.query_max_results,
             )
 
-    def timeline(self, patient_id: str, *, requester: Requester) -> Timeline:
+    def timeline(self, patient_id: str, *, requester: Actor) -> Timeline:
         """A patient's studies with the recordings ``requester`` may see, audited as a
         view; :class:`NotFound` (its refusal audited) when nothing is visible."""
         with self.transaction() as session:
             return records.timeline(session, requester, patient_id)
 
-    def image(self, sop_instance_uid: str, *, requester: Requester, what: str) -> ImageRecord:
+    def image(self, sop_instance_uid: str, *, requester: Actor, what: str) -> ImageRecord:
         """One recording ``requester`` may see, with its consent badge and where its
         stored object is; audited as a view of ``what``, a refusal too."""
         with self.transaction() as session:
             return records.image(session, self.store, requester, sop_instance_uid, what=what)
 
-    def visible_instances(self, patient_id: str, *, requester: Requester) -> set[str]:
+    def visible_instances(self, patient_id: str, *, requester: Actor) -> set[str]:
         """SOP Instance UIDs of a patient's recordings ``requester`` may see (not audited:
         for filtering what an audited read returned)."""
         with self.transaction() as session:
             return records.visible_instances(session, requester, patient_id)
 
-    def patient_of_study(self, study_instance_uid: str, *, requester: Requester) -> str:
+    def patient_of_study(self, study_instance_uid: str, *, requester: Actor) -> str:
         """The PatientID of a study holding a recording ``requester`` may see, else
         :class:`NotFound` (not audited)."""
         with self.transaction() as session:
             return records.patient_of_study(session, requester, study_instance_uid)
 
-    def review_queue(self, *, requester: Requester, limit: int = 500) -> list[ReviewItem]:
+    def review_queue(self, *, requester: Actor, limit: int = 500) -> list[ReviewItem]:
         """Held and quarantined recordings, on the governance review path only; audited."""
         with self.transaction() as session:
             return records.review_queue(session, requester, limit=limit)
@@ -431,7 +427,7 @@ class Archive:
     def accesses(
         self,
         *,
-        requester: Requester,
+        requester: Actor,
         patient_id: str = "",
         about_actor: str = "",
         refused_only: bool = False,
@@ -460,34 +456,39 @@ class Archive:
             audit.record(session, entry)
 
     # --- governance ---------------------------------------------------------
-    def verify_audit(self, *, actor: str, source: str = "") -> ChainReport:
+    def verify_audit(self, *, requester: Actor) -> ChainReport:
         with self.sessions() as session:
             report = audit.verify(session)
         with self.sessions() as session, session.begin():
             audit.record(
                 session,
                 AuditEntry(
-                    actor=actor,
+                    actor=requester.actor,
                     action=Action.AUDIT_VERIFY,
                     outcome=Outcome.SUCCESS if report.ok else Outcome.FAILURE,
-                    source=source,
+                    source=requester.source,
                     detail={"events": report.events, "problems": list(report.problems[:20])},
                 ),
             )
         return report
 
-    def fixity_check(self, *, actor: str, source: str = "") -> FixityReport:
-        return fixity.check(self.sessions, self.store, actor=actor, source=source)
+    def fixity_check(self, *, requester: Actor) -> FixityReport:
+        return fixity.check(
+            self.sessions, self.store, actor=requester.actor, source=requester.source
+        )
 
-    def verify_erasure(self, *, actor: str, source: str = "") -> fixity.ErasureReport:
+    def verify_erasure(self, *, requester: Actor) -> fixity.ErasureReport:
         """Search the data folder for any copy of an erased object (audited)."""
-        return fixity.verify_erasure(self.sessions, self.store, actor=actor, source=source)
+        return fixity.verify_erasure(
+            self.sessions, self.store, actor=requester.actor, source=requester.source
+        )
 
     # --- consent ------------------------------------------------------------
     def record_consent(
-        self, request: consent_ops.ConsentRequest, *, origin: Origin, requester: Requester
+        self, request: consent_ops.ConsentRequest, *, requester: Actor
     ) -> consent_ops.Recorded:
-        """Build the consent SR (and signed-form PDF) and ingest them like any object.
+        """Build the consent SR (and signed-form PDF) and ingest them like any object,
+        sent by ``requester``.
 
         ``requester`` is who decides: the access policy limits the decision to the
         recordings it may decide on (:func:`archive.policy.decidable`) and guards the
@@ -499,7 +500,8 @@ class Archive:
                     session, request, requester=requester, uid_root=self.settings.uid_root
                 )
             results = [
-                self.ingest(consent_ops.encode(ds), origin=origin) for ds in prepared.datasets
+                self.ingest(consent_ops.encode(ds), origin=Origin(requester))
+                for ds in prepared.datasets
             ]
         if prepared.reverses:
             self.record_event(
@@ -533,7 +535,7 @@ class Archive:
             availability={uid: str(state) for uid, state in states},
         )
 
-    def consent_overview(self, patient_id: str, *, requester: Requester) -> consent_ops.Overview:
+    def consent_overview(self, patient_id: str, *, requester: Actor) -> consent_ops.Overview:
         """History and current uses of a patient's recordings (audited as a view)."""
         with self.sessions() as session, session.begin():
             result = consent_ops.overview(session, patient_id)
@@ -563,7 +565,7 @@ class Archive:
         check_address: bool = True,
         transcode: bool = True,
         description: str = "",
-        actor: str,
+        requester: Actor,
     ) -> NodeInfo:
         """Register a node; by default its calls must come from its address, and
         objects it cannot take in their stored syntax are decoded for it."""
@@ -576,11 +578,11 @@ class Archive:
             check_address=check_address,
             transcode=transcode,
             description=description,
-            actor=actor,
+            actor=requester.actor,
         )
 
-    def remove_node(self, ae_title: str, *, actor: str) -> None:
-        nodes.remove(self.sessions, ae_title, actor=actor)
+    def remove_node(self, ae_title: str, *, requester: Actor) -> None:
+        nodes.remove(self.sessions, ae_title, actor=requester.actor)
 
     def node(self, ae_title: str) -> NodeInfo | None:
         return nodes.get(self.sessions, ae_title)
@@ -594,9 +596,7 @@ class Archive:
         subject: str,
         *,
         reason: str,
-        actor: str,
-        role: str,
-        source: str = "",
+        requester: Actor,
         hours: float = reviews.DEFAULT_HOURS,
         not_after: datetime | None = None,
         patient_id: str = "",
@@ -605,16 +605,22 @@ class Archive:
             self.sessions,
             subject,
             reason=reason,
-            actor=actor,
-            role=role,
-            source=source,
+            actor=requester.actor,
+            role=str(requester.role),
+            source=requester.source,
             hours=hours,
             not_after=not_after,
             patient_id=patient_id,
         )
 
-    def close_review(self, subject: str, *, actor: str, role: str, source: str = "") -> list[int]:
-        return reviews.close_review(self.sessions, subject, actor=actor, role=role, source=source)
+    def close_review(self, subject: str, *, requester: Actor) -> list[int]:
+        return reviews.close_review(
+            self.sessions,
+            subject,
+            actor=requester.actor,
+            role=str(requester.role),
+            source=requester.source,
+        )
 
     def current_review(self, subject: str) -> ReviewInfo | None:
         with self.sessions() as session:

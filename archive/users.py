@@ -45,7 +45,7 @@ from archive.errors import (
 )
 from archive.models import User, WebSession
 from archive.passwords import password_problem
-from archive.policy import Purpose, Role, role_may_act_for
+from archive.policy import Actor, Purpose, Role, role_may_act_for
 from archive.settings import ArchiveSettings
 
 PEOPLE_ROLES = (Role.CLINICIAN, Role.PHOTOGRAPHER, Role.EDUCATOR, Role.GOVERNANCE, Role.ADMIN)
@@ -242,7 +242,13 @@ class Accounts:
 
     # --- accounts -------------------------------------------------------------
     def add(
-        self, username: str, *, role: Role | str, password: str, full_name: str = "", actor: str
+        self,
+        username: str,
+        *,
+        role: Role | str,
+        password: str,
+        full_name: str = "",
+        requester: Actor,
     ) -> UserInfo:
         name = _username(username)
         user_role = _people_role(role)
@@ -262,7 +268,7 @@ class Accounts:
                 session.flush()
                 _event(
                     session,
-                    actor,
+                    requester.actor,
                     Outcome.SUCCESS,
                     {"operation": "user-add", "user": name, "role": str(user_role)},
                 )
@@ -276,7 +282,7 @@ class Accounts:
             raise NotFound(f"no user {username.strip()}")
         return user
 
-    def set_disabled(self, username: str, disabled: bool, *, actor: str) -> None:
+    def set_disabled(self, username: str, disabled: bool, *, requester: Actor) -> None:
         """Disable (ending its sessions) or enable an account; the last active
         administrator cannot be disabled."""
         with self.factory() as session, session.begin():
@@ -288,12 +294,12 @@ class Accounts:
                 self._revoke_all(session, user.pk)
             _event(
                 session,
-                actor,
+                requester.actor,
                 Outcome.SUCCESS,
                 {"operation": "user-disable" if disabled else "user-enable", "user": user.username},
             )
 
-    def set_role(self, username: str, role: Role | str, *, actor: str) -> UserInfo:
+    def set_role(self, username: str, role: Role | str, *, requester: Actor) -> UserInfo:
         """Give an account another role, ending its sessions (their purposes of use
         were chosen under the old role); the last active administrator keeps theirs."""
         new_role = _people_role(role)
@@ -307,7 +313,7 @@ class Accounts:
                 self._revoke_all(session, user.pk)
                 _event(
                     session,
-                    actor,
+                    requester.actor,
                     Outcome.SUCCESS,
                     {
                         "operation": "user-role",
@@ -338,7 +344,7 @@ class Accounts:
                 "(add or enable another administrator first)"
             )
 
-    def reset_password(self, username: str, password: str, *, actor: str) -> None:
+    def reset_password(self, username: str, password: str, *, requester: Actor) -> None:
         _check_password(password, username, self.settings)
         with self.factory() as session, session.begin():
             user = self._get(session, username)
@@ -348,7 +354,10 @@ class Accounts:
             user.locked_until = None
             self._revoke_all(session, user.pk)
             _event(
-                session, actor, Outcome.SUCCESS, {"operation": "user-reset", "user": user.username}
+                session,
+                requester.actor,
+                Outcome.SUCCESS,
+                {"operation": "user-reset", "user": user.username},
             )
 
     def list(self) -> list[UserInfo]:

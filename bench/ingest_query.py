@@ -23,20 +23,20 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from archive import (
+    Actor,
     Archive,
     ArchiveSettings,
     ConsentRequest,
     Level,
     Origin,
     Purpose,
-    Requester,
     Role,
 )
 from consent_sr import ConsentStatus
 from tests.factory import VL_PHOTO, encode, make_dataset
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-OP = Requester(actor="bench", role=Role.OPERATOR, purpose=Purpose.CARE)
+OP = Actor(actor="bench", role=Role.OPERATOR, purpose=Purpose.CARE)
 SURNAMES = ["Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Müller", "Øster"]
 
 
@@ -87,7 +87,7 @@ def run_backend(
             pydicom.dcmread(io.BytesIO(b), stop_before_pixels=True).StudyInstanceUID for b in data
         }
         with Archive.open(settings) as archive:
-            origin = Origin(actor="bench", received_from="BENCH")
+            origin = Origin(Actor.operator("bench"), received_from="BENCH")
             start = time.perf_counter()
             for blob in data:
                 archive.ingest(blob, origin=origin)
@@ -104,8 +104,7 @@ def run_backend(
                         form="written",
                         recorded_by="Bench^Nurse",
                     ),
-                    origin=origin,
-                    requester=Requester.operator("test"),
+                    requester=Actor.operator("test"),
                 )
             rng = random.Random(11)
             by_id: list[float] = []

@@ -34,6 +34,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from archive import (
+    Actor,
     Archive,
     ArchiveSettings,
 )
@@ -165,8 +166,9 @@ def _photopacs(database_url: str, label: str, tmp: Path, workers: int) -> Iterat
         with Archive(settings) as arc:
             arc.migrate()
         with Archive.open(settings) as arc:
-            arc.add_node(SENDER, host="127.0.0.1", port=104, role="modality", actor="bench")
-            arc.add_node("BENCHQ", host="127.0.0.1", port=105, role="epr", actor="bench")
+            bench = Actor.operator("bench")
+            arc.add_node(SENDER, host="127.0.0.1", port=104, role="modality", requester=bench)
+            arc.add_node("BENCHQ", host="127.0.0.1", port=105, role="epr", requester=bench)
         port = free_port()
         env = {**ENV, "PHOTOPACS_DATA_DIR": str(settings.data_dir),
                "PHOTOPACS_DATABASE_URL": settings.resolved_database_url(),

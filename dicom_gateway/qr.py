@@ -27,6 +27,7 @@ from archive import (
     EXPLICIT_LE,
     KEYS,
     Action,
+    Actor,
     Archive,
     ArchiveError,
     CannotTranscode,
@@ -35,7 +36,6 @@ from archive import (
     NotAuthorised,
     Outcome,
     Purpose,
-    Requester,
     decoded,
     may_receive,
     node_subject,
@@ -201,13 +201,13 @@ class QrHandlers:
         self.peers = peers
         self.aet = aet
 
-    def _requester(self, peer: Peer) -> Requester:
+    def _requester(self, peer: Peer) -> Actor:
         if peer.review:
             # Looked up at each request: a review closed or expired mid-association ends it.
             review = self.archive.current_review(node_subject(peer.ae_title))
             if review is None:
                 raise NotAuthorised("no open governance review for this node")
-            return Requester(
+            return Actor(
                 actor=peer.ae_title,
                 role=ArchiveRole.GOVERNANCE,
                 purpose=Purpose.GOVERNANCE,
@@ -216,7 +216,7 @@ class QrHandlers:
                 review_reason=review.reason,
                 review_number=review.number,
             )
-        return Requester(
+        return Actor(
             actor=peer.ae_title, role=ArchiveRole.EPR, purpose=Purpose.CARE, source=peer.address
         )
 

@@ -17,6 +17,7 @@ from pynetdicom.events import Event
 
 from archive import (
     Action,
+    Actor,
     Archive,
     ArchiveError,
     AuditEntry,
@@ -24,6 +25,7 @@ from archive import (
     ObjectTooLarge,
     Origin,
     Outcome,
+    Role,
     StorageError,
     StorageFull,
     node_may_store,
@@ -60,12 +62,9 @@ class StoreHandler:
             )
             return REFUSED
         path = event.dataset_path
-        origin = Origin(
-            actor=peer.ae_title,
-            role=str(peer.role),
-            received_from=peer.ae_title,
-            source=peer.address,
-        )
+        # A node sends what it took or holds; it acts for no purpose of use.
+        sender = Actor(peer.ae_title, Role(peer.role), None, source=peer.address)
+        origin = Origin(sender, received_from=peer.ae_title)
         try:
             self.archive.ingest(
                 path,

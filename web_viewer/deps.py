@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -22,10 +22,10 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from archive import (
+    Actor,
     Archive,
     NotFound,
     Purpose,
-    Requester,
     ReviewInfo,
     Role,
     SessionInfo,
@@ -99,7 +99,20 @@ class Viewer:
             return f"specified: {s.specified_purpose}"
         return str(s.purpose)
 
-    def requester(self, *, review: bool = False) -> Requester:
+    @property
+    def actor(self) -> Actor:
+        """Who this person is to the archive: name, role, the purpose of use if one is
+        chosen (an administrator has none), client address. What records account,
+        node and review changes; reads take :meth:`requester`."""
+        return Actor(
+            actor=self.username,
+            role=self.role,
+            purpose=self.session.purpose,
+            source=self.source,
+            specified_purpose=self.session.specified_purpose,
+        )
+
+    def requester(self, *, review: bool = False) -> Actor:
         """The archive's view of this person now; raises when no purpose is chosen,
         or (``review``) when this session has no open review with a stated reason."""
         if self.session.purpose is None:
@@ -109,19 +122,15 @@ class Viewer:
         # A subject-access look carries the review that names its patient.
         carried = review or review_names_patient(self.session.purpose)
         attached = self.review if carried else None
-        return Requester(
-            actor=self.username,
-            role=self.role,
-            purpose=self.session.purpose,
-            source=self.source,
-            specified_purpose=self.session.specified_purpose,
+        return replace(
+            self.actor,
             review=review,
             review_reason=attached.reason if attached else "",
             review_number=attached.number if attached else None,
             review_patient=attached.patient_id if attached else "",
         )
 
-    def decider(self) -> Requester:
+    def decider(self) -> Actor:
         """Who decides (consent, availability): within an open review, for those
         the policy lets act under it, also over what the review shows."""
         purpose = self.session.purpose

@@ -51,13 +51,13 @@ from archive.models import (
     Series,
     Study,
 )
-from archive.policy import Purpose, Requester, Role, may_receive, visible
+from archive.policy import Actor, Purpose, Role, may_receive, visible
 from archive.retrieve import Located
 from archive.store import BlobStore
 
 ANY_SOURCE = "*"
 # Forwarding discloses recordings to a machine for care: decided as an EPR's care read.
-FORWARDER = Requester(actor="forwarder", role=Role.EPR, purpose=Purpose.CARE)
+FORWARDER = Actor(actor="forwarder", role=Role.EPR, purpose=Purpose.CARE)
 STATUSES = (Status.PENDING, Status.SENT, Status.FAILED, Status.DROPPED)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from archive import ConsentRequest, Origin, Requester, Role
+from archive import Actor, ConsentRequest
 from consent_sr import ConsentStatus
 from photopacs.common import json_option, operator, with_archive
 
@@ -61,9 +61,8 @@ def consent() -> None:
 
 
 def _record(request: ConsentRequest) -> None:
-    origin = Origin(actor=operator(), role=str(Role.OPERATOR))
-    requester = Requester.operator(operator())
-    outcome = with_archive(lambda a: a.record_consent(request, origin=origin, requester=requester))
+    requester = Actor.operator(operator())
+    outcome = with_archive(lambda a: a.record_consent(request, requester=requester))
     states: dict[str, int] = {}
     for state in outcome.availability.values():
         states[state] = states.get(state, 0) + 1
@@ -222,7 +221,7 @@ def vital_interests(
 @json_option
 def show(patient_id: str, as_json: bool) -> None:
     """A patient's consent history, and what each recording may be used for now."""
-    requester = Requester.operator(operator())
+    requester = Actor.operator(operator())
     result = with_archive(lambda a: a.consent_overview(patient_id, requester=requester))
     if as_json:
         click.echo(

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from archive import (
+    Actor,
     Archive,
     ArchiveError,
     ArchiveSettings,
@@ -260,7 +261,7 @@ def node_add(
             check_address=check_address,
             transcode=transcode,
             description=description,
-            actor=operator(),
+            requester=Actor.operator(operator()),
         )
     click.echo(f"added {info.ae_title} ({info.role}) at {info.host}:{info.port}")
 
@@ -302,5 +303,5 @@ def node_list(as_json: bool) -> None:
 def node_remove(ae_title: str) -> None:
     """Forget a DICOM node: it can no longer associate."""
     with open_archive() as archive:
-        archive.remove_node(ae_title, actor=operator())
+        archive.remove_node(ae_title, requester=Actor.operator(operator()))
     click.echo(f"removed {ae_title.strip()}")

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from archive import Availability, Level, ReasonCode, Requester, Role
+from archive import Actor, Availability, Level, ReasonCode
 from photopacs.common import LEVELS, open_archive, operator
 
 REASON_CODES = click.Choice([c.value for c in ReasonCode])
@@ -20,7 +20,7 @@ def _transition(level: str, uid: str, target: Availability, reason: str, code: s
             uid,
             target,
             reason=reason,
-            requester=Requester.operator(operator()),
+            requester=Actor.operator(operator()),
             reason_code=code,
         )
     click.echo(
@@ -86,8 +86,7 @@ def legal_hold(action: str, level: str, reason: str, uid: str) -> None:
             uid,
             on=action == "set",
             reason=reason,
-            actor=operator(),
-            role=str(Role.OPERATOR),
+            requester=Actor.operator(operator()),
         )
     click.echo(f"legal hold {'placed on' if action == 'set' else 'lifted from'} {n} instance(s)")
 

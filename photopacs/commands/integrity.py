@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from archive import Actor
 from photopacs.common import EXIT_PROBLEMS, open_archive, operator
 
 
@@ -19,7 +20,7 @@ def audit() -> None:
 def audit_verify() -> None:
     """Recompute the hash chain; exit 1 if any event was edited, inserted or deleted."""
     with open_archive() as archive:
-        report = archive.verify_audit(actor=operator())
+        report = archive.verify_audit(requester=Actor.operator(operator()))
     click.echo(f"{report.events} audit event(s) checked")
     for problem in report.problems:
         click.echo(f"  {problem}")
@@ -38,7 +39,7 @@ def fixity() -> None:
 def fixity_check() -> None:
     """Re-hash every stored object; exit 1 on any mismatch or missing file."""
     with open_archive() as archive:
-        report = archive.fixity_check(actor=operator())
+        report = archive.fixity_check(requester=Actor.operator(operator()))
     click.echo(
         f"checked {report.checked}, mismatched {len(report.mismatched)}, "
         f"missing {len(report.missing)}, erased {report.erased}, "
@@ -57,7 +58,7 @@ def verify_erasure() -> None:
     """Search the data folder for any copy of an erased recording (the object, its
     thumbnails, renders, remuxes, or a file with its content); exit 1 if one is found."""
     with open_archive() as archive:
-        report = archive.verify_erasure(actor=operator())
+        report = archive.verify_erasure(requester=Actor.operator(operator()))
     click.echo(
         f"erased {report.erased}, files checked {report.files_checked}, "
         f"copies found {len(report.leftovers)}"

@@ -13,7 +13,7 @@ from typing import Any
 import click
 from pydicom.dataset import Dataset
 
-from archive import ArchiveError, Origin, Role
+from archive import Actor, ArchiveError, Origin
 from photopacs.capture import Capture, build_capture, capture_options, is_media
 from photopacs.common import EXIT_PROBLEMS, archive_settings, files, open_archive, operator
 
@@ -36,7 +36,7 @@ def import_(paths: tuple[Path, ...], **options: Any) -> None:
     found = files(paths)
     stored = duplicates = 0
     refused: list[tuple[Path, str]] = []
-    origin = Origin(actor=operator(), role=str(Role.OPERATOR), received_from="import")
+    origin = Origin(Actor.operator(operator()), received_from="import")
     media = {path for path in found if is_media(path)}
     capture: Capture | None = None
     with (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from archive import ArchiveError, Level, Match, Purpose, Requester, Role, valid_reason
+from archive import Actor, ArchiveError, Level, Match, Purpose, Role, valid_reason
 from photopacs.common import LEVELS, echo_rows, fail, json_option, open_archive, operator
 
 
@@ -38,7 +38,7 @@ def query(level: str, as_json: bool, review: bool, reason: str, keys: tuple[str,
             fail(f"--review needs --reason: {exc}", 2)
     elif reason:
         fail("--reason goes with --review", 2)
-    requester = Requester(
+    requester = Actor(
         actor=operator(),
         role=Role.OPERATOR,
         purpose=Purpose.GOVERNANCE if review else Purpose.CARE,

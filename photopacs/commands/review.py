@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from archive import DEFAULT_REVIEW_HOURS, ReviewInfo, node_subject
+from archive import DEFAULT_REVIEW_HOURS, Actor, ReviewInfo, node_subject
 from photopacs.common import echo_rows, fail, json_option, open_archive, operator, with_archive
 
 
@@ -32,7 +32,7 @@ def open_(ae_title: str, reason: str, hours: float) -> None:
     """Let governance node AE_TITLE use the review AE title, for REASON."""
     info = with_archive(
         lambda a: a.open_review(
-            node_subject(ae_title), reason=reason, actor=operator(), role="operator", hours=hours
+            node_subject(ae_title), reason=reason, requester=Actor.operator(operator()), hours=hours
         )
     )
     click.echo(f"review {info.number} open for {ae_title.strip()} until {info.expires_at:%c %Z}")
@@ -43,7 +43,7 @@ def open_(ae_title: str, reason: str, hours: float) -> None:
 def close(ae_title: str) -> None:
     """End the open review of AE_TITLE now."""
     closed = with_archive(
-        lambda a: a.close_review(node_subject(ae_title), actor=operator(), role="operator")
+        lambda a: a.close_review(node_subject(ae_title), requester=Actor.operator(operator()))
     )
     if not closed:
         fail(f"{ae_title.strip()} has no open review")

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from archive import PEOPLE_ROLES
+from archive import PEOPLE_ROLES, Actor
 from photopacs.common import fail, open_archive, operator, with_archive
 
 
@@ -35,7 +35,11 @@ def add(username: str, role: str, full_name: str, password_stdin: bool) -> None:
     password = _password(password_stdin)
     info = with_archive(
         lambda a: a.accounts.add(
-            username, role=role, password=password, full_name=full_name, actor=operator()
+            username,
+            role=role,
+            password=password,
+            full_name=full_name,
+            requester=Actor.operator(operator()),
         )
     )
     click.echo(f"added {info.username} ({info.role})")
@@ -45,7 +49,9 @@ def add(username: str, role: str, full_name: str, password_stdin: bool) -> None:
 @click.argument("username")
 def disable(username: str) -> None:
     """Disable an account and end its sessions (not the last active administrator)."""
-    with_archive(lambda a: a.accounts.set_disabled(username, True, actor=operator()))
+    with_archive(
+        lambda a: a.accounts.set_disabled(username, True, requester=Actor.operator(operator()))
+    )
     click.echo(f"disabled {username}")
 
 
@@ -53,7 +59,9 @@ def disable(username: str) -> None:
 @click.argument("username")
 def enable(username: str) -> None:
     """Enable a disabled account."""
-    with_archive(lambda a: a.accounts.set_disabled(username, False, actor=operator()))
+    with_archive(
+        lambda a: a.accounts.set_disabled(username, False, requester=Actor.operator(operator()))
+    )
     click.echo(f"enabled {username}")
 
 
@@ -63,7 +71,9 @@ def enable(username: str) -> None:
 def role(username: str, role: str) -> None:
     """Give an account another role; ends its sessions. The last active administrator
     cannot be demoted."""
-    info = with_archive(lambda a: a.accounts.set_role(username, role, actor=operator()))
+    info = with_archive(
+        lambda a: a.accounts.set_role(username, role, requester=Actor.operator(operator()))
+    )
     click.echo(f"{info.username} is now a {info.role}")
 
 
@@ -73,7 +83,11 @@ def role(username: str, role: str) -> None:
 def reset(username: str, password_stdin: bool) -> None:
     """Set a new password; ends the sign-in back-off and the account's sessions."""
     password = _password(password_stdin)
-    with_archive(lambda a: a.accounts.reset_password(username, password, actor=operator()))
+    with_archive(
+        lambda a: a.accounts.reset_password(
+            username, password, requester=Actor.operator(operator())
+        )
+    )
     click.echo(f"password of {username} reset")
 
 

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from archive import Archive, ArchiveSettings, Origin
+from archive import Actor, Archive, ArchiveSettings, Origin
 from archive.store import BlobStore, StagedBlob
 from tests.factory import encode, make_dataset
 
@@ -22,7 +22,7 @@ def main() -> None:
     count = int(sys.argv[4]) if len(sys.argv) > 4 else 1
     settings = ArchiveSettings(data_dir=Path(data_dir), database_url=url, min_free_bytes=0)
     archive = Archive.open(settings)
-    origin = Origin(actor="crash-worker")
+    origin = Origin(Actor.operator("crash-worker"))
     if mode == "after-stage":
         archive.store.stage(encode(make_dataset()))
         print("STAGED", flush=True)

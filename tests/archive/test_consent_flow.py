@@ -10,6 +10,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from archive import (
+    Actor,
     Archive,
     ArchiveError,
     Availability,
@@ -20,7 +21,6 @@ from archive import (
     NotFound,
     Origin,
     Purpose,
-    Requester,
     Role,
 )
 from consent_sr import Consent, ConsentStatus, InstanceRef, build_consent_sr
@@ -29,14 +29,16 @@ from consent_sr import Study as SRStudy
 from tests.archive.helpers import audit_rows, counts, stored_files
 from tests.factory import VL_PHOTO, encode, make_dataset
 
-ORIGIN = Origin(actor="photographer1", role="photographer")
-EPR = Requester(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE)
-EDUCATOR = Requester(actor="edu", role=Role.EDUCATOR, purpose=Purpose.TEACHING)
+IG = Actor.operator("ig")
+
+ORIGIN = Origin(Actor("photographer1", Role.PHOTOGRAPHER, None))
+EPR = Actor(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE)
+EDUCATOR = Actor(actor="edu", role=Role.EDUCATOR, purpose=Purpose.TEACHING)
 JOURNAL = "Publication in the British Journal of Dermatology, case report 2026"
-PUBLISHER = Requester(
+PUBLISHER = Actor(
     actor="edu", role=Role.EDUCATOR, purpose=Purpose.SPECIFIED, specified_purpose=JOURNAL
 )
-REVIEW = Requester(
+REVIEW = Actor(
     actor="ig",
     role=Role.GOVERNANCE,
     purpose=Purpose.GOVERNANCE,
@@ -72,7 +74,7 @@ def session_of_photos(archive: Archive, n: int = 2, **kw: object) -> tuple[str, 
     return first.StudyInstanceUID, uids
 
 
-def seen(archive: Archive, who: Requester) -> set[str]:
+def seen(archive: Archive, who: Actor) -> set[str]:
     """The photos (not the consent documents, which are part of the record) ``who`` sees."""
     found = archive.find(Level.IMAGE, {"SOPClassUID": VL_PHOTO}, requester=who)
     return {m["SOPInstanceUID"] for m in found}
@@ -80,7 +82,7 @@ def seen(archive: Archive, who: Requester) -> set[str]:
 
 def record(archive: Archive, study: str, status: ConsentStatus, **kw: object) -> object:
     req = ConsentRequest(study_instance_uid=study, status=status, recorded_by="Nurse^Ann", **kw)  # type: ignore[arg-type]
-    return archive.record_consent(req, origin=ORIGIN, requester=Requester.operator("test"))
+    return archive.record_consent(req, requester=Actor.operator("test"))
 
 
 GIVEN1 = {"level": "record", "consenter": "patient", "form": "written"}
@@ -111,7 +113,7 @@ def test_level_3_grants_exactly_the_named_purpose(archive: Archive) -> None:
         form="written",
     )
     assert seen(archive, PUBLISHER) == set(uids)
-    other = Requester(
+    other = Actor(
         actor="edu",
         role=Role.EDUCATOR,
         purpose=Purpose.SPECIFIED,
@@ -183,7 +185,7 @@ def test_consent_that_arrives_before_its_images_applies_when_they_arrive(
     sr = build_consent_sr(
         consent, patient=SRPatient.from_dataset(early), study=SRStudy.from_dataset(early)
     )
-    archive.ingest(encode(sr), origin=Origin(actor="OTHERPACS"))  # as if by C-STORE
+    archive.ingest(encode(sr), origin=Origin(Actor.operator("OTHERPACS")))  # as if by C-STORE
     result = archive.ingest(encode(early), origin=ORIGIN)
     assert result.availability is Availability.ACTIVE
     assert seen(archive, EPR) == {early.SOPInstanceUID}
@@ -244,8 +246,8 @@ def test_vital_interests_is_care_only(archive: Archive) -> None:
 
 def test_photographer_sees_the_held_photos_they_took(archive: Archive) -> None:
     _, uids = session_of_photos(archive)
-    own = Requester(actor="photographer1", role=Role.PHOTOGRAPHER, purpose=Purpose.CARE)
-    other = Requester(actor="photographer2", role=Role.PHOTOGRAPHER, purpose=Purpose.CARE)
+    own = Actor(actor="photographer1", role=Role.PHOTOGRAPHER, purpose=Purpose.CARE)
+    other = Actor(actor="photographer2", role=Role.PHOTOGRAPHER, purpose=Purpose.CARE)
     assert seen(archive, own) == set(uids) and seen(archive, other) == set()
 
 
@@ -256,7 +258,7 @@ def test_governance_quarantine_is_not_undone_by_consent(archive: Archive) -> Non
         uids[0],
         Availability.QUARANTINED,
         reason="incidental capture of another patient",
-        actor="ig",
+        requester=IG,
     )
     record(archive, study, ConsentStatus.GIVEN, **GIVEN1)
     assert seen(archive, EPR) == {uids[1]}
@@ -316,17 +318,17 @@ def test_release_is_refused_while_consent_forbids_use(archive: Archive) -> None:
         study,
         Availability.QUARANTINED,
         reason="wrong patient?",
-        actor="ig",
+        requester=IG,
         reason_code="wrong-patient",
     )
     with pytest.raises(ArchiveError, match="record consent"):
         archive.set_availability(
-            Level.STUDY, study, Availability.ACTIVE, reason="checked", actor="ig"
+            Level.STUDY, study, Availability.ACTIVE, reason="checked", requester=IG
         )
     assert seen(archive, REVIEW) == set(uids)  # still quarantined by governance
     record(archive, study, ConsentStatus.GIVEN, **GIVEN1)
     assert seen(archive, EPR) == set()  # governance quarantine stays until released
     result = archive.set_availability(
-        Level.STUDY, study, Availability.ACTIVE, reason="checked", actor="ig"
+        Level.STUDY, study, Availability.ACTIVE, reason="checked", requester=IG
     )
     assert set(result.changed) == set(uids) and seen(archive, EPR) == set(uids)

@@ -12,6 +12,7 @@ from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import VideoPhotographicImageStorage, generate_uid
 
 from archive import (
+    Actor,
     Archive,
     ArchiveError,
     Availability,
@@ -19,7 +20,6 @@ from archive import (
     InvalidArgument,
     Level,
     Purpose,
-    Requester,
     Role,
 )
 from consent_sr import ConsentStatus
@@ -36,15 +36,17 @@ from tests.archive.test_consent_flow import (
 )
 from tests.factory import VL_PHOTO, encode
 
-OPERATOR = Requester.operator("test")
-PHOTOGRAPHER = Requester(actor="photographer1", role=Role.PHOTOGRAPHER, purpose=Purpose.CARE)
+IG = Actor.operator("ig")
+
+OPERATOR = Actor.operator("test")
+PHOTOGRAPHER = Actor(actor="photographer1", role=Role.PHOTOGRAPHER, purpose=Purpose.CARE)
 CHILD_BORN = "20140101"  # 12 at the photos' acquisition (2026)
 SIGNED = b"%PDF-1.4\n% signed consent form\n%%EOF\n"
 
 
 def record(archive: Archive, study: str, status: ConsentStatus, **kw: object) -> object:
     req = ConsentRequest(study_instance_uid=study, status=status, recorded_by="Nurse^Ann", **kw)  # type: ignore[arg-type]
-    return archive.record_consent(req, origin=ORIGIN, requester=OPERATOR)
+    return archive.record_consent(req, requester=OPERATOR)
 
 
 def state(archive: Archive, patient: str = "C1") -> dict[str, tuple[str, str, list[str]]]:
@@ -150,7 +152,7 @@ def test_a_governance_hold_on_a_hidden_recording_survives_a_later_consent(
 ) -> None:
     study, uids = session_of_photos(archive)  # held: no consent yet
     result = archive.set_availability(
-        Level.IMAGE, uids[0], target, reason="incidental capture of another patient", actor="ig"
+        Level.IMAGE, uids[0], target, reason="incidental capture of another patient", requester=IG
     )
     assert result.changed == (uids[0],)
     record(archive, study, ConsentStatus.GIVEN, level="record", consenter="patient", form="written")
@@ -169,7 +171,7 @@ def test_a_governance_hold_on_a_hidden_recording_survives_a_later_consent(
     )
     assert seen(archive, EPR) == {uids[1]}
     # Release hands it back to consent.
-    archive.set_availability(Level.IMAGE, uids[0], Availability.ACTIVE, reason="ok", actor="ig")
+    archive.set_availability(Level.IMAGE, uids[0], Availability.ACTIVE, reason="ok", requester=IG)
     assert seen(archive, EPR) == set(uids)
 
 
@@ -179,7 +181,7 @@ def test_a_photographer_does_not_see_their_photo_once_governance_holds_it(
     _, uids = session_of_photos(archive)
     assert seen(archive, PHOTOGRAPHER) == set(uids)  # held for want of consent
     archive.set_availability(
-        Level.IMAGE, uids[0], Availability.HELD, reason="complaint under review", actor="ig"
+        Level.IMAGE, uids[0], Availability.HELD, reason="complaint under review", requester=IG
     )
     assert seen(archive, PHOTOGRAPHER) == {uids[1]}
     assert seen(archive, REVIEW) == set(uids)
@@ -258,14 +260,14 @@ def test_governance_decisions_on_a_video_reach_the_frames_made_from_it(archive: 
         video.SOPInstanceUID,
         Availability.QUARANTINED,
         reason="wrong patient",
-        actor="ig",
+        requester=IG,
         reason_code="wrong-patient",
     )
     assert set(moved.changed) == both
     assert in_use() == set() and seen(archive, EPR) == set()
     assert state(archive)[frame.SOPInstanceUID][:2] == ("quarantined", "wrong patient")
     archive.set_availability(
-        Level.IMAGE, video.SOPInstanceUID, Availability.ACTIVE, reason="checked", actor="ig"
+        Level.IMAGE, video.SOPInstanceUID, Availability.ACTIVE, reason="checked", requester=IG
     )
     assert in_use() == both
     archive.set_availability(
@@ -273,7 +275,7 @@ def test_governance_decisions_on_a_video_reach_the_frames_made_from_it(archive: 
         video.SeriesInstanceUID,
         Availability.ERASED,
         reason="not needed",
-        actor="ig",
+        requester=IG,
     )
     assert in_use() == set() and seen(archive, EPR) == set()
     assert state(archive)[frame.SOPInstanceUID][0] == "erased"
@@ -321,7 +323,7 @@ def test_a_further_consent_adds_its_use_and_only_a_withdrawal_narrows(archive: A
         consenter="patient",
         form="written",
     )
-    other = Requester(
+    other = Actor(
         actor="edu", role=Role.EDUCATOR, purpose=Purpose.SPECIFIED, specified_purpose=lancet
     )
     assert seen(archive, other) == set(uids) == seen(archive, PUBLISHER)
@@ -368,10 +370,12 @@ def test_release_of_a_governance_hold_on_an_unconsented_photo_is_refused(
 ) -> None:
     _, uids = session_of_photos(archive, 1)
     archive.set_availability(
-        Level.IMAGE, uids[0], Availability.QUARANTINED, reason="wrong patient?", actor="ig"
+        Level.IMAGE, uids[0], Availability.QUARANTINED, reason="wrong patient?", requester=IG
     )
     with pytest.raises(ArchiveError, match="record consent"):
-        archive.set_availability(Level.IMAGE, uids[0], Availability.ACTIVE, reason="x", actor="ig")
+        archive.set_availability(
+            Level.IMAGE, uids[0], Availability.ACTIVE, reason="x", requester=IG
+        )
     assert seen(archive, REVIEW) == set(uids)
 
 

@@ -11,11 +11,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from archive import Archive, ArchiveSettings, Level, Purpose, Requester, Role
+from archive import Actor, Archive, ArchiveSettings, Level, Purpose, Role
 from archive.models import Instance
 from tests.support import REPO
 
-OP = Requester(actor="t", role=Role.OPERATOR, purpose=Purpose.CARE)
+OPERATOR = Actor.operator("t")
+
+OP = Actor(actor="t", role=Role.OPERATOR, purpose=Purpose.CARE)
 
 
 def _worker(settings: ArchiveSettings, mode: str, count: int = 1) -> subprocess.Popen[str]:
@@ -57,9 +59,9 @@ def test_kill_9_mid_ingest_loses_nothing_acknowledged(
             present = set(s.scalars(select(Instance.sop_instance_uid)))
         assert set(acked) <= present
         # Anything indexed (acked or committed just before the kill) is whole.
-        report = reopened.fixity_check(actor="t")
+        report = reopened.fixity_check(requester=OPERATOR)
         assert report.ok and report.checked == len(present)
-        assert reopened.verify_audit(actor="t").ok
+        assert reopened.verify_audit(requester=OPERATOR).ok
 
 
 def test_crash_with_a_staged_temp_file(archive: Archive, settings: ArchiveSettings) -> None:
@@ -81,10 +83,10 @@ def test_crash_between_moving_bytes_and_committing_the_index(
     assert "MOVED" in out, err
     with Archive.open(settings) as reopened:
         assert reopened.find(Level.IMAGE, {}, requester=OP) == []
-        report = reopened.fixity_check(actor="t")
+        report = reopened.fixity_check(requester=OPERATOR)
         assert report.ok and report.checked == 0
         assert len(report.unreferenced) == 1
-        assert reopened.verify_audit(actor="t").ok
+        assert reopened.verify_audit(requester=OPERATOR).ok
 
 
 def test_temp_files_of_live_writers_survive_start_up(archive: Archive) -> None:

@@ -9,6 +9,7 @@ import inspect
 import pkgutil
 import tomllib
 import typing
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import archive
@@ -76,3 +77,42 @@ def test_archive_methods_return_no_index_rows() -> None:
         if isinstance(t, type) and issubclass(t, Base)
     ]
     assert not rows
+
+
+# Issue #12, ADR 0009: who did something is one Actor value (``requester=``), never
+# loose strings. These words mean something else in these places.
+LOOSE = {"actor", "role", "purpose", "source"}
+NOT_WHO_ACTS = {
+    ("Archive", "add_node", "role"): "the node's role",
+    ("Archive", "ingest", "source"): "the bytes to store",
+    ("Accounts", "add", "role"): "the new account's role",
+    ("Accounts", "set_role", "role"): "the role the account is given",
+    ("Accounts", "set_purpose", "purpose"): "the purpose a session chooses to act for",
+    ("Accounts", "sign_in", "source"): "the address of someone not yet signed in",
+}
+
+
+def _public_methods(cls: type) -> Iterator[tuple[str, Callable[..., object]]]:
+    for name, member in vars(cls).items():
+        function = getattr(member, "__func__", member)  # static and class methods
+        if not name.startswith("_") and inspect.isfunction(function):
+            yield name, function
+
+
+def test_who_acts_is_one_actor_value() -> None:
+    """No public Archive or Accounts method takes a loose actor, role, purpose or
+    source; what takes a requester takes an Actor."""
+    loose, untyped, seen = [], [], set()
+    for cls in (archive.Archive, archive.Accounts):
+        for name, function in _public_methods(cls):
+            hints = typing.get_type_hints(function)
+            for param in inspect.signature(function).parameters:
+                where = (cls.__name__, name, param)
+                if param in LOOSE and where not in NOT_WHO_ACTS:
+                    loose.append(".".join(where))
+                seen.add(where)
+                if param == "requester" and hints.get(param) is not archive.Actor:
+                    untyped.append(".".join(where))
+    assert not loose, f"take requester: Actor instead of {loose} (ADR 0009)"
+    assert not untyped, f"a requester is an Actor: {untyped}"
+    assert set(NOT_WHO_ACTS) <= seen, "an exception above names a parameter that is gone"

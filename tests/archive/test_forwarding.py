@@ -9,27 +9,31 @@ import pytest
 from sqlalchemy import select
 
 from archive import (
+    Actor,
     Archive,
     Availability,
     InvalidArgument,
     Level,
     NotFound,
     Origin,
+    Role,
     StorageError,
 )
 from archive.models import AuditEvent, Delivery, ForwardJob, Instance
 from archive.store import BlobStore, StagedBlob
 from tests.factory import VL_PHOTO, encode, make_dataset
 
-CAMERA = Origin(actor="CAM1", role="modality", received_from="CAM1", source="127.0.0.1")
+OPERATOR = Actor.operator("t")
+
+CAMERA = Origin(Actor("CAM1", Role.MODALITY, None, source="127.0.0.1"), received_from="CAM1")
 
 
 @pytest.fixture
 def nodes(archive: Archive) -> Archive:
-    archive.add_node("CAM1", host="127.0.0.1", port=104, role="modality", actor="t")
-    archive.add_node("PEER1", host="127.0.0.1", port=105, role="peer", actor="t")
-    archive.add_node("EPR1", host="127.0.0.1", port=106, role="epr", actor="t")
-    archive.add_node("GOV1", host="127.0.0.1", port=107, role="governance", actor="t")
+    archive.add_node("CAM1", host="127.0.0.1", port=104, role="modality", requester=OPERATOR)
+    archive.add_node("PEER1", host="127.0.0.1", port=105, role="peer", requester=OPERATOR)
+    archive.add_node("EPR1", host="127.0.0.1", port=106, role="epr", requester=OPERATOR)
+    archive.add_node("GOV1", host="127.0.0.1", port=107, role="governance", requester=OPERATOR)
     return archive
 
 
@@ -78,7 +82,7 @@ def test_ingest_queues_a_job_per_matching_destination(nodes: Archive) -> None:
     # From another source only the "*" rules match; never back to the sender;
     # a duplicate re-send queues nothing new.
     other = make_dataset(patient_id="F2")
-    nodes.ingest(encode(other), origin=Origin(actor="PEER1", received_from="PEER1"))
+    nodes.ingest(encode(other), origin=Origin(Actor.operator("PEER1"), received_from="PEER1"))
     nodes.ingest(encode(endoscopy), origin=CAMERA)
     assert len(fwd.jobs()) == 3
     assert all(j.status == "pending" and j.attempts == 0 for j in fwd.jobs())
@@ -119,7 +123,7 @@ def test_policy_decides_at_send_time(nodes: Archive) -> None:
         gone.SOPInstanceUID,
         Availability.QUARANTINED,
         reason="wrong patient",
-        actor="ig",
+        requester=Actor.operator("ig"),
         reason_code="wrong-patient",
     )
     (batch,) = fwd.due()

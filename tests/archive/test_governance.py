@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from archive import (
+    Actor,
     Archive,
     Availability,
     InvalidTransition,
@@ -15,14 +16,16 @@ from archive import (
     NotFound,
     Origin,
     Purpose,
-    Requester,
     Role,
 )
 from tests.archive.helpers import audit_rows, stored_files
 from tests.factory import encode, make_dataset
 
-ORIGIN = Origin(actor="test")
-OP = Requester(actor="t", role=Role.OPERATOR, purpose=Purpose.CARE)
+OPERATOR = Actor.operator("test")
+IG = Actor.operator("ig")
+
+ORIGIN = Origin(OPERATOR)
+OP = Actor(actor="t", role=Role.OPERATOR, purpose=Purpose.CARE)
 
 
 def _two_instances(archive: Archive) -> tuple[str, str, str]:
@@ -38,7 +41,7 @@ def _two_instances(archive: Archive) -> tuple[str, str, str]:
 def test_transitions_at_study_level_are_audited(archive: Archive) -> None:
     study, a, b = _two_instances(archive)
     result = archive.set_availability(
-        Level.STUDY, study, Availability.QUARANTINED, reason="wrong patient", actor="ig"
+        Level.STUDY, study, Availability.QUARANTINED, reason="wrong patient", requester=IG
     )
     assert sorted(result.changed) == sorted([a, b])
     event = audit_rows(archive)[-1]
@@ -46,7 +49,7 @@ def test_transitions_at_study_level_are_audited(archive: Archive) -> None:
     assert json.loads(event.detail)["reason"] == "wrong patient"
     assert sorted(json.loads(event.object_uids)) == sorted([a, b])
     again = archive.set_availability(
-        Level.STUDY, study, Availability.QUARANTINED, reason="again", actor="ig"
+        Level.STUDY, study, Availability.QUARANTINED, reason="again", requester=IG
     )
     assert again.changed == () and len(again.unchanged) == 2
 
@@ -55,11 +58,11 @@ def test_quarantine_needs_a_reason_and_a_target(archive: Archive) -> None:
     study, _, _ = _two_instances(archive)
     with pytest.raises(InvalidTransition, match="reason"):
         archive.set_availability(
-            Level.STUDY, study, Availability.QUARANTINED, reason=" ", actor="ig"
+            Level.STUDY, study, Availability.QUARANTINED, reason=" ", requester=IG
         )
     with pytest.raises(NotFound):
         archive.set_availability(
-            Level.STUDY, "1.2.3", Availability.QUARANTINED, reason="x", actor="ig"
+            Level.STUDY, "1.2.3", Availability.QUARANTINED, reason="x", requester=IG
         )
 
 
@@ -67,14 +70,14 @@ def test_erasure_deletes_bytes_keeps_tombstone_and_is_final(archive: Archive) ->
     _, a, b = _two_instances(archive)
     assert len(stored_files(archive)) == 2
     archive.set_availability(
-        Level.IMAGE, a, Availability.ERASED, reason="not needed clinically", actor="ig"
+        Level.IMAGE, a, Availability.ERASED, reason="not needed clinically", requester=IG
     )
     assert len(stored_files(archive)) == 1
-    report = archive.fixity_check(actor="test")
+    report = archive.fixity_check(requester=OPERATOR)
     assert (report.ok, report.checked, report.erased, report.missing) == (True, 1, 1, [])
     with pytest.raises(InvalidTransition, match="final"):
-        archive.set_availability(Level.IMAGE, a, Availability.ACTIVE, reason="undo", actor="ig")
-    assert archive.verify_audit(actor="test").ok
+        archive.set_availability(Level.IMAGE, a, Availability.ACTIVE, reason="undo", requester=IG)
+    assert archive.verify_audit(requester=OPERATOR).ok
     assert archive.find(Level.IMAGE, {"SOPInstanceUID": a}, requester=OP) == []
     assert [m["SOPInstanceUID"] for m in archive.find(Level.IMAGE, {}, requester=OP)] == [b]
 
@@ -84,7 +87,7 @@ def test_resending_erased_content_does_not_resurrect_it(archive: Archive) -> Non
     data = encode(ds)
     archive.ingest(data, origin=ORIGIN)
     archive.set_availability(
-        Level.IMAGE, ds.SOPInstanceUID, Availability.ERASED, reason="not needed", actor="ig"
+        Level.IMAGE, ds.SOPInstanceUID, Availability.ERASED, reason="not needed", requester=IG
     )
     result = archive.ingest(data, origin=ORIGIN)
     assert (result.status, result.availability) == ("duplicate", Availability.ERASED)
@@ -94,20 +97,20 @@ def test_resending_erased_content_does_not_resurrect_it(archive: Archive) -> Non
 
 def test_audit_chain_detects_an_edited_row(archive: Archive) -> None:
     _two_instances(archive)
-    assert archive.verify_audit(actor="test").ok
+    assert archive.verify_audit(requester=OPERATOR).ok
     with archive.engine.begin() as conn:
         conn.execute(text("UPDATE audit_events SET actor = 'someone-else' WHERE seq = 2"))
-    report = archive.verify_audit(actor="test")
+    report = archive.verify_audit(requester=OPERATOR)
     assert not report.ok
     assert any("event 2" in p and "edited" in p for p in report.problems)
 
 
 def test_audit_chain_detects_a_deleted_row(archive: Archive) -> None:
     _two_instances(archive)
-    archive.verify_audit(actor="test")
+    archive.verify_audit(requester=OPERATOR)
     with archive.engine.begin() as conn:
         conn.execute(text("DELETE FROM audit_events WHERE seq = 2"))
-    report = archive.verify_audit(actor="test")
+    report = archive.verify_audit(requester=OPERATOR)
     assert not report.ok
     assert any("event 3" in p and "missing" in p for p in report.problems)
 
@@ -123,20 +126,20 @@ def test_audit_chain_detects_a_recomputed_forgery(archive: Archive) -> None:
         assert row is not None
         row.actor = "forger"
         row.hash = _digest(row.prev_hash, row.seq, _fields(row))
-    report = archive.verify_audit(actor="test")
+    report = archive.verify_audit(requester=OPERATOR)
     assert any("event 2" in p and "previous" in p for p in report.problems)
 
 
 def test_fixity_catches_a_flipped_byte_and_a_missing_file(archive: Archive) -> None:
     _, a, b = _two_instances(archive)
-    assert archive.fixity_check(actor="t").ok
+    assert archive.fixity_check(requester=Actor.operator("t")).ok
     files = stored_files(archive)
     victim = files[0]
     data = bytearray(victim.read_bytes())
     data[-10] ^= 0x01
     victim.write_bytes(bytes(data))
     files[1].unlink()
-    report = archive.fixity_check(actor="t")
+    report = archive.fixity_check(requester=Actor.operator("t"))
     assert not report.ok
     assert len(report.mismatched) == 1 and len(report.missing) == 1
     assert set(report.mismatched + report.missing) == {a, b}
@@ -146,7 +149,7 @@ def test_fixity_catches_a_flipped_byte_and_a_missing_file(archive: Archive) -> N
 def test_refused_governance_actions_are_audited(archive: Archive) -> None:
     with pytest.raises(NotFound):
         archive.set_availability(
-            Level.STUDY, "1.2.3", Availability.QUARANTINED, reason="x", actor="ig"
+            Level.STUDY, "1.2.3", Availability.QUARANTINED, reason="x", requester=IG
         )
     event = audit_rows(archive)[-1]
     assert (event.action, event.outcome, event.actor) == ("availability-change", "refused", "ig")

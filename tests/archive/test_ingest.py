@@ -11,6 +11,7 @@ import pytest
 from pydicom import dcmread
 
 from archive import (
+    Actor,
     Archive,
     ArchiveSettings,
     DuplicateInstance,
@@ -21,15 +22,14 @@ from archive import (
     ObjectTooLarge,
     Origin,
     Purpose,
-    Requester,
     Role,
     StorageFull,
 )
 from tests.archive.helpers import audit_rows, counts, stored_files
 from tests.factory import encode, make_dataset, make_instance
 
-ORIGIN = Origin(actor="camera-1", role="modality", received_from="CAMERA1")
-OP = Requester(actor="test", role=Role.OPERATOR, purpose=Purpose.CARE)
+ORIGIN = Origin(Actor("camera-1", Role.MODALITY, None), received_from="CAMERA1")
+OP = Actor(actor="test", role=Role.OPERATOR, purpose=Purpose.CARE)
 
 
 def test_stored_object_is_byte_identical_and_content_addressed(archive: Archive) -> None:

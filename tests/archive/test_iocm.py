@@ -11,6 +11,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from archive import (
+    Actor,
     Archive,
     Availability,
     InvalidTransition,
@@ -18,7 +19,6 @@ from archive import (
     NotAuthorised,
     Origin,
     Purpose,
-    Requester,
     Role,
 )
 from archive.iocm import REVOKE, Reference, build_note, read_note
@@ -27,9 +27,11 @@ from tests.archive.helpers import counts, stored_files
 from tests.factory import encode, make_dataset
 from tests.support import dciodvfy
 
-EPR = Requester(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE)
-GOVERNANCE = Origin(actor="IGNODE", role="governance", received_from="IGNODE")
-CAMERA = Origin(actor="CAM1", role="modality", received_from="CAM1")
+IG = Actor.operator("ig")
+
+EPR = Actor(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE)
+GOVERNANCE = Origin(Actor("IGNODE", Role.GOVERNANCE, None), received_from="IGNODE")
+CAMERA = Origin(Actor("CAM1", Role.MODALITY, None), received_from="CAM1")
 
 
 def _visible(archive: Archive) -> set[str]:
@@ -98,7 +100,7 @@ def test_rejection_note_quarantines_with_its_reason(
         for m in archive.find(
             Level.IMAGE,
             {},
-            requester=Requester(
+            requester=Actor(
                 actor="ig",
                 role=Role.GOVERNANCE,
                 purpose=Purpose.GOVERNANCE,
@@ -214,24 +216,26 @@ def test_legal_hold_blocks_erasure(archive: Archive) -> None:
     for d in images:
         archive.ingest(encode(d), origin=CAMERA)
     study = images[0].StudyInstanceUID
-    assert archive.set_legal_hold(Level.STUDY, study, on=True, reason="litigation", actor="ig") == 2
+    assert (
+        archive.set_legal_hold(Level.STUDY, study, on=True, reason="litigation", requester=IG) == 2
+    )
     with pytest.raises(InvalidTransition, match="legal hold"):
         archive.set_availability(
             Level.STUDY,
             study,
             Availability.ERASED,
             reason="x",
-            actor="ig",
+            requester=IG,
             reason_code="not-needed-clinically",
         )
     assert len(stored_files(archive)) == 2
-    archive.set_legal_hold(Level.STUDY, study, on=False, reason="case closed", actor="ig")
+    archive.set_legal_hold(Level.STUDY, study, on=False, reason="case closed", requester=IG)
     archive.set_availability(
         Level.STUDY,
         study,
         Availability.ERASED,
         reason="x",
-        actor="ig",
+        requester=IG,
         reason_code="not-needed-clinically",
     )
     assert stored_files(archive) == []
@@ -248,7 +252,7 @@ def test_quarantine_owes_peers_that_hold_copies_a_note(archive: Archive) -> None
         images[0].StudyInstanceUID,
         Availability.QUARANTINED,
         reason="wrong patient",
-        actor="ig",
+        requester=IG,
         reason_code="wrong-patient",
     )
     owed = {(p.destination, p.title_code, len(p.sop_instance_uids)) for p in archive.propagations()}
@@ -272,7 +276,7 @@ def _delivered_then_quarantined_as_quality(archive: Archive) -> None:
         images[0].SOPInstanceUID,
         Availability.QUARANTINED,
         reason="blurred",
-        actor="ig",
+        requester=IG,
         reason_code="quality",
     )
 

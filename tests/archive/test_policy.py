@@ -10,11 +10,11 @@ import pytest
 
 from archive import (
     KOS,
+    Actor,
     Archive,
     InvalidArgument,
     NodeRole,
     Purpose,
-    Requester,
     Role,
     session_subject,
 )
@@ -62,7 +62,7 @@ def test_each_rule_for_each_role_and_purpose(case: tuple[Role, Purpose | None]) 
             review_open and governance and purpose is Purpose.GOVERNANCE
         )
     if purpose is not None:
-        requester = Requester(actor="a", role=role, purpose=purpose)
+        requester = Actor(actor="a", role=role, purpose=purpose)
         assert may_read_audit(requester) == may_oversee(role, purpose)
         assert may_govern(requester) == (role is Role.OPERATOR or may_oversee(role, purpose))
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from archive import (
+    Actor,
     Archive,
     ArchiveError,
     Availability,
@@ -24,7 +25,6 @@ from archive import (
     Level,
     Origin,
     Purpose,
-    Requester,
     Role,
 )
 from archive.models import AuditEvent
@@ -39,13 +39,13 @@ EXAMPLES = {"sqlite": 30, "postgresql": 8}
 REASON = "IG-7: property test of who may decide"
 
 ACTORS = {
-    "clinician": Requester(actor="dr", role=Role.CLINICIAN, purpose=Purpose.CARE),
-    "educator": Requester(actor="edu", role=Role.EDUCATOR, purpose=Purpose.TEACHING),
-    "photographer": Requester(actor="phot", role=Role.PHOTOGRAPHER, purpose=Purpose.CARE),
-    "other-photographer": Requester(actor="phot2", role=Role.PHOTOGRAPHER, purpose=Purpose.CARE),
-    "epr": Requester(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE),
-    "governance": Requester(actor="ig", role=Role.GOVERNANCE, purpose=Purpose.GOVERNANCE),
-    "review": Requester(
+    "clinician": Actor(actor="dr", role=Role.CLINICIAN, purpose=Purpose.CARE),
+    "educator": Actor(actor="edu", role=Role.EDUCATOR, purpose=Purpose.TEACHING),
+    "photographer": Actor(actor="phot", role=Role.PHOTOGRAPHER, purpose=Purpose.CARE),
+    "other-photographer": Actor(actor="phot2", role=Role.PHOTOGRAPHER, purpose=Purpose.CARE),
+    "epr": Actor(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE),
+    "governance": Actor(actor="ig", role=Role.GOVERNANCE, purpose=Purpose.GOVERNANCE),
+    "review": Actor(
         actor="ig",
         role=Role.GOVERNANCE,
         purpose=Purpose.GOVERNANCE,
@@ -53,12 +53,12 @@ ACTORS = {
         review_reason=REASON,
         review_number=1,
     ),
-    "operator": Requester.operator("cli:test"),
+    "operator": Actor.operator("cli:test"),
 }
 # Who reads for each purpose when the invariants are checked.
 READERS = {
-    "care": Requester(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE),
-    "teaching": Requester(actor="edu", role=Role.EDUCATOR, purpose=Purpose.TEACHING),
+    "care": Actor(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE),
+    "teaching": Actor(actor="edu", role=Role.EDUCATOR, purpose=Purpose.TEACHING),
 }
 CONSENTS = {
     "record": {"level": "record", "consenter": "patient", "form": "written", "form_pdf": SIGNED},
@@ -132,7 +132,7 @@ def _build(archive: Archive) -> Model:
                 modality="XC",
                 instance_number=n,
             )
-            archive.ingest(encode(ds), origin=Origin(actor="phot", role="photographer"))
+            archive.ingest(encode(ds), origin=Origin(Actor("phot", Role.PHOTOGRAPHER, None)))
             model.study_of[ds.SOPInstanceUID] = study
             model.series_of[ds.SOPInstanceUID] = series
     return model
@@ -171,7 +171,6 @@ def _step(archive: Archive, model: Model, step: tuple[str, str, Level, int]) -> 
             )
             recorded = archive.record_consent(
                 request,
-                origin=Origin(actor=requester.actor, role=str(requester.role)),
                 requester=requester,
             )
             for covered in recorded.availability:

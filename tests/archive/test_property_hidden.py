@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from archive import (
+    Actor,
     Archive,
     ArchiveError,
     ArchiveSettings,
@@ -25,7 +26,6 @@ from archive import (
     Level,
     Origin,
     Purpose,
-    Requester,
     Role,
 )
 from archive.models import Instance
@@ -34,15 +34,15 @@ from tests.conftest import BACKENDS, PgSchema, postgres_available
 from tests.factory import VL_ENDOSCOPIC, VL_PHOTO, encode, make_dataset
 from tests.support import require
 
-EPR = Requester(actor="EPR", role=Role.EPR, purpose=Purpose.CARE)
-REVIEW = Requester(
+EPR = Actor(actor="EPR", role=Role.EPR, purpose=Purpose.CARE)
+REVIEW = Actor(
     actor="IG",
     role=Role.GOVERNANCE,
     purpose=Purpose.GOVERNANCE,
     review=True,
     review_reason="IG-1: test review of hidden objects",
 )
-ORIGIN = Origin(actor="CAM", role="modality")
+ORIGIN = Origin(Actor("CAM", Role.MODALITY, None))
 NAMES = ["Smith^Ann", "Smyth^Bo", "Øster^Cé", "山田^太郎", "Jones^Al"]
 EXAMPLES = {"sqlite": 60, "postgresql": 15}
 
@@ -138,7 +138,7 @@ def _act(archive: Archive, action: tuple[str, Level, int]) -> None:
     found = archive.find(
         Level.IMAGE,
         {"SOPInstanceUID": target, "StudyInstanceUID": "", "SeriesInstanceUID": ""},
-        requester=Requester(actor="ig", role=Role.GOVERNANCE, purpose=Purpose.SUBJECT_ACCESS),
+        requester=Actor(actor="ig", role=Role.GOVERNANCE, purpose=Purpose.SUBJECT_ACCESS),
     )
     if not found:
         return  # erased: nothing more can happen to it
@@ -163,7 +163,7 @@ def _act(archive: Archive, action: tuple[str, Level, int]) -> None:
                 str(uid),
                 to,
                 reason="property test",
-                actor="ig",
+                requester=Actor.operator("ig"),
                 reason_code="governance-review",
             )
         else:
@@ -187,8 +187,7 @@ def _act(archive: Archive, action: tuple[str, Level, int]) -> None:
                     recorded_by="Nurse^Ann",
                     **extra,
                 ),  # type: ignore[arg-type]
-                origin=ORIGIN,
-                requester=Requester.operator("test"),
+                requester=Actor.operator("test"),
             )
     except ArchiveError:
         pass  # refused transitions (e.g. nothing to withdraw) change nothing

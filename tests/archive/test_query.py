@@ -7,18 +7,20 @@ from dataclasses import dataclass
 
 import pytest
 
-from archive import Archive, Availability, InvalidQuery, Level, Origin, Purpose, Requester, Role
+from archive import Actor, Archive, Availability, InvalidQuery, Level, Origin, Purpose, Role
 from tests.factory import SECONDARY_CAPTURE, encode, make_dataset
 
-OP = Requester(actor="test", role=Role.OPERATOR, purpose=Purpose.CARE)
-REVIEW = Requester(
+IG = Actor.operator("ig")
+
+OP = Actor(actor="test", role=Role.OPERATOR, purpose=Purpose.CARE)
+REVIEW = Actor(
     actor="ig",
     role=Role.GOVERNANCE,
     purpose=Purpose.GOVERNANCE,
     review=True,
     review_reason="IG-1: test review of hidden objects",
 )
-ORIGIN = Origin(actor="test")
+ORIGIN = Origin(Actor.operator("test"))
 
 
 @dataclass
@@ -295,7 +297,7 @@ def test_malformed_queries_are_clear_errors(
 )
 def test_hidden_instances_never_appear(world: World, target: Availability) -> None:
     a, u = world.archive, world.uids
-    a.set_availability(Level.IMAGE, u["m3"], target, reason="governance review", actor="ig")
+    a.set_availability(Level.IMAGE, u["m3"], target, reason="governance review", requester=IG)
     assert u["m3"] not in ids(world, Level.IMAGE, PatientID="")
     assert u["m3.series"] not in ids(world, Level.SERIES, PatientID="MUL1")
     assert ids(world, Level.STUDY, ModalitiesInStudy="US") == []
@@ -326,25 +328,25 @@ def test_hidden_instances_never_appear(world: World, target: Availability) -> No
 def test_a_patient_with_nothing_visible_disappears(world: World) -> None:
     a = world.archive
     a.set_availability(
-        Level.PATIENT, "MUL1", Availability.QUARANTINED, reason="consent withdrawn", actor="ig"
+        Level.PATIENT, "MUL1", Availability.QUARANTINED, reason="consent withdrawn", requester=IG
     )
     assert pids(world, PatientID="") == ["JP1", "MUL2", "X%_1"]
     assert pids(world, PatientName="MÜLLER*") == []
     assert ids(world, Level.STUDY, PatientID="MUL1") == []
-    a.set_availability(Level.PATIENT, "MUL1", Availability.ACTIVE, reason="released", actor="ig")
+    a.set_availability(Level.PATIENT, "MUL1", Availability.ACTIVE, reason="released", requester=IG)
     assert pids(world, PatientID="MUL1") == ["MUL1"]
 
 
 def test_review_requires_the_governance_purpose_and_a_reason(world: World) -> None:
     a, u = world.archive, world.uids
-    a.set_availability(Level.IMAGE, u["m1"], Availability.QUARANTINED, reason="x", actor="ig")
-    sneaky = Requester(
+    a.set_availability(Level.IMAGE, u["m1"], Availability.QUARANTINED, reason="x", requester=IG)
+    sneaky = Actor(
         actor="c", role=Role.CLINICIAN, purpose=Purpose.CARE, review=True, review_reason="x" * 20
     )
     assert a.find(Level.IMAGE, {}, requester=sneaky) == []
-    unstated = Requester(actor="ig", role=Role.GOVERNANCE, purpose=Purpose.GOVERNANCE, review=True)
+    unstated = Actor(actor="ig", role=Role.GOVERNANCE, purpose=Purpose.GOVERNANCE, review=True)
     assert a.find(Level.IMAGE, {}, requester=unstated) == []  # no look without a reason
-    stated = Requester(
+    stated = Actor(
         actor="ig",
         role=Role.GOVERNANCE,
         purpose=Purpose.GOVERNANCE,
@@ -352,7 +354,7 @@ def test_review_requires_the_governance_purpose_and_a_reason(world: World) -> No
         review_reason="IG-7: incident review",
     )
     assert [m["SOPInstanceUID"] for m in a.find(Level.IMAGE, {}, requester=stated)] == [u["m1"]]
-    nobody = Requester(actor="adm", role=Role.ADMIN, purpose=Purpose.CARE)
+    nobody = Actor(actor="adm", role=Role.ADMIN, purpose=Purpose.CARE)
     assert a.find(Level.PATIENT, {}, requester=nobody) == []
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 
-from archive import Archive, Availability, Level, Origin, Purpose, Requester, Role
+from archive import Actor, Archive, Availability, Level, Origin, Purpose, Role
 from tests.archive.helpers import audit_rows, stored_files
 from tests.factory import VL_ENDOSCOPIC as VL_PHOTO
 from tests.factory import encode, make_dataset
 
-EPR = Requester(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE, source="127.0.0.1")
-ORIGIN = Origin(actor="test")
+IG = Actor.operator("ig")
+
+EPR = Actor(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE, source="127.0.0.1")
+ORIGIN = Origin(Actor.operator("test"))
 
 
 def _study(archive: Archive) -> tuple[str, list[str]]:
@@ -38,8 +40,10 @@ def test_locate_returns_paths_to_the_stored_bytes_and_audits(archive: Archive) -
 
 def test_locate_never_reaches_hidden_instances(archive: Archive) -> None:
     study, uids = _study(archive)
-    archive.set_availability(Level.IMAGE, uids[0], Availability.QUARANTINED, reason="x", actor="ig")
-    archive.set_availability(Level.IMAGE, uids[1], Availability.HELD, reason="y", actor="ig")
+    archive.set_availability(
+        Level.IMAGE, uids[0], Availability.QUARANTINED, reason="x", requester=IG
+    )
+    archive.set_availability(Level.IMAGE, uids[1], Availability.HELD, reason="y", requester=IG)
     for level, ident in [
         (Level.STUDY, {"StudyInstanceUID": study}),
         (Level.PATIENT, {"PatientID": "R1"}),
@@ -47,7 +51,7 @@ def test_locate_never_reaches_hidden_instances(archive: Archive) -> None:
     ]:
         found = archive.locate(level, ident, requester=EPR, destination="X")
         assert [f.sop_instance_uid for f in found] == [uids[2]]
-    admin = Requester(actor="a", role=Role.ADMIN, purpose=Purpose.CARE)
+    admin = Actor(actor="a", role=Role.ADMIN, purpose=Purpose.CARE)
     assert (
         archive.locate(Level.STUDY, {"StudyInstanceUID": study}, requester=admin, destination="X")
         == []
@@ -56,7 +60,7 @@ def test_locate_never_reaches_hidden_instances(archive: Archive) -> None:
 
 def test_commitment_only_for_durable_intact_instances(archive: Archive) -> None:
     _, uids = _study(archive)
-    archive.set_availability(Level.IMAGE, uids[1], Availability.ERASED, reason="x", actor="ig")
+    archive.set_availability(Level.IMAGE, uids[1], Availability.ERASED, reason="x", requester=IG)
     files = stored_files(archive)
     victim = next(f for f in files if uids[2] in _uids_in(f))
     victim.write_bytes(victim.read_bytes()[:-1] + b"\x01")

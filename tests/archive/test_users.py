@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from archive import (
+    Actor,
     AlreadyExists,
     Archive,
     ArchiveSettings,
@@ -31,7 +32,9 @@ PW = "correct horse battery staple"
 
 @pytest.fixture
 def accounts(archive: Archive) -> Archive:
-    archive.accounts.add("dr.who", role=Role.CLINICIAN, password=PW, actor="admin")
+    archive.accounts.add(
+        "dr.who", role=Role.CLINICIAN, password=PW, requester=Actor.operator("admin")
+    )
     return archive
 
 
@@ -40,13 +43,19 @@ def test_passwords_are_argon2_hashed_and_accounts_unique(accounts: Archive) -> N
         user = s.scalars(select(User)).one()
     assert user.password_hash.startswith("$argon2id$") and PW not in user.password_hash
     with pytest.raises(AlreadyExists):
-        accounts.accounts.add("dr.who", role=Role.CLINICIAN, password=PW, actor="admin")
+        accounts.accounts.add(
+            "dr.who", role=Role.CLINICIAN, password=PW, requester=Actor.operator("admin")
+        )
     with pytest.raises(InvalidArgument, match="at least 12"):
-        accounts.accounts.add("x", role=Role.CLINICIAN, password="short", actor="admin")
+        accounts.accounts.add(
+            "x", role=Role.CLINICIAN, password="short", requester=Actor.operator("admin")
+        )
     with pytest.raises(InvalidArgument, match="DICOM nodes"):
-        accounts.accounts.add("x", role=Role.EPR, password=PW, actor="admin")
+        accounts.accounts.add("x", role=Role.EPR, password=PW, requester=Actor.operator("admin"))
     with pytest.raises(InvalidArgument, match="user name"):
-        accounts.accounts.add("../etc", role=Role.CLINICIAN, password=PW, actor="admin")
+        accounts.accounts.add(
+            "../etc", role=Role.CLINICIAN, password=PW, requester=Actor.operator("admin")
+        )
 
 
 def test_sign_in_gives_a_fresh_token_each_time(accounts: Archive) -> None:
@@ -169,14 +178,14 @@ def test_an_admin_reset_clears_the_back_off(accounts: Archive, settings: Archive
         with pytest.raises(AuthenticationFailed):
             accounts.accounts.sign_in("dr.who", "wrong password!!")
     assert accounts.accounts.list()[0].locked
-    accounts.accounts.reset_password("dr.who", PW + "!", actor="admin")
+    accounts.accounts.reset_password("dr.who", PW + "!", requester=Actor.operator("admin"))
     assert not accounts.accounts.list()[0].locked
     accounts.accounts.sign_in("dr.who", PW + "!")
 
 
 def test_disabled_accounts_cannot_sign_in_and_lose_sessions(accounts: Archive) -> None:
     token, _ = accounts.accounts.sign_in("dr.who", PW)
-    accounts.accounts.set_disabled("dr.who", True, actor="admin")
+    accounts.accounts.set_disabled("dr.who", True, requester=Actor.operator("admin"))
     assert accounts.accounts.session(token) is None
     with pytest.raises(AuthenticationFailed):
         accounts.accounts.sign_in("dr.who", PW)
@@ -255,10 +264,12 @@ def test_rate_limit_per_client_address(accounts: Archive, settings: ArchiveSetti
 )
 def test_weak_passwords_are_refused(accounts: Archive, password: str, reason: str) -> None:
     with pytest.raises(InvalidArgument, match=reason):
-        accounts.accounts.add("new.person", role=Role.CLINICIAN, password=password, actor="a")
+        accounts.accounts.add(
+            "new.person", role=Role.CLINICIAN, password=password, requester=Actor.operator("a")
+        )
     with pytest.raises(InvalidArgument, match=reason):
         accounts.accounts.reset_password(
-            "dr.who", password.replace("New.Person", "Dr.Who"), actor="a"
+            "dr.who", password.replace("New.Person", "Dr.Who"), requester=Actor.operator("a")
         )
 
 
@@ -267,25 +278,29 @@ def test_weak_passwords_are_refused(accounts: Archive, password: str, reason: st
     [PW, "Tr0ub4dor&3 horse", "mauve-kettle-92-lantern", "ab1cd2ef3gh4", "Ümlaut-Straße-1999"],
 )
 def test_reasonable_passwords_are_accepted(accounts: Archive, password: str) -> None:
-    accounts.accounts.add("new.person", role=Role.CLINICIAN, password=password, actor="a")
+    accounts.accounts.add(
+        "new.person", role=Role.CLINICIAN, password=password, requester=Actor.operator("a")
+    )
 
 
 def test_the_last_active_admin_stays(accounts: Archive) -> None:
     a = accounts.accounts
-    a.add("root", role=Role.ADMIN, password=PW, actor="cli")
-    a.add("boss", role=Role.ADMIN, password=PW, actor="cli")
-    a.set_disabled("boss", True, actor="root")
+    a.add("root", role=Role.ADMIN, password=PW, requester=Actor.operator("cli"))
+    a.add("boss", role=Role.ADMIN, password=PW, requester=Actor.operator("cli"))
+    a.set_disabled("boss", True, requester=Actor.operator("root"))
     with pytest.raises(InvalidTransition, match="last active administrator"):
-        a.set_disabled("root", True, actor="root")
+        a.set_disabled("root", True, requester=Actor.operator("root"))
     with pytest.raises(InvalidTransition, match="last active administrator"):
-        a.set_role("root", Role.CLINICIAN, actor="root")
-    a.set_role("boss", Role.GOVERNANCE, actor="root")  # a disabled admin may be demoted
-    a.set_disabled("boss", False, actor="root")
-    a.set_role("boss", Role.ADMIN, actor="root")
-    a.set_role("root", Role.EDUCATOR, actor="boss")
-    a.set_disabled("dr.who", True, actor="boss")  # not an admin: no question
+        a.set_role("root", Role.CLINICIAN, requester=Actor.operator("root"))
+    a.set_role(
+        "boss", Role.GOVERNANCE, requester=Actor.operator("root")
+    )  # a disabled admin may be demoted
+    a.set_disabled("boss", False, requester=Actor.operator("root"))
+    a.set_role("boss", Role.ADMIN, requester=Actor.operator("root"))
+    a.set_role("root", Role.EDUCATOR, requester=Actor.operator("boss"))
+    a.set_disabled("dr.who", True, requester=Actor.operator("boss"))  # not an admin: no question
     with pytest.raises(InvalidArgument, match="DICOM nodes"):
-        a.set_role("dr.who", Role.EPR, actor="boss")
+        a.set_role("dr.who", Role.EPR, requester=Actor.operator("boss"))
     roles = {u.username: (u.role, u.disabled) for u in a.list()}
     assert roles == {
         "boss": (Role.ADMIN, False),
@@ -296,7 +311,7 @@ def test_the_last_active_admin_stays(accounts: Archive) -> None:
 
 def test_a_role_change_ends_the_sessions(accounts: Archive) -> None:
     token, _ = accounts.accounts.sign_in("dr.who", PW)
-    accounts.accounts.set_role("dr.who", Role.EDUCATOR, actor="admin")
+    accounts.accounts.set_role("dr.who", Role.EDUCATOR, requester=Actor.operator("admin"))
     assert accounts.accounts.session(token) is None
 
 

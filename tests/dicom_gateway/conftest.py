@@ -20,6 +20,7 @@ from pynetdicom.association import Association
 from sqlalchemy import select
 
 from archive import (
+    Actor,
     Archive,
     ArchiveSettings,
     Availability,
@@ -27,13 +28,14 @@ from archive import (
     IngestResult,
     Level,
     Origin,
-    Requester,
 )
 from archive.models import Instance
 from consent_sr import ConsentStatus
 from dicom_gateway import Gateway, GatewaySettings
 from tests.factory import encode, make_dataset
 from tests.serving import Server, free_port, photopacs_bin, running
+
+OPERATOR = Actor.operator("test")
 
 AET = "PHOTOPACS"
 CAMERA = "CAMERA1"
@@ -45,7 +47,7 @@ GOVERNANCE = "GOV1"
 def seed(archive: Archive, *objects: Dataset | bytes | Path) -> list[IngestResult]:
     """Store objects and make them visible to care queries (the only place that does):
     photos that arrive held for want of consent get a recorded level-1 consent."""
-    origin = Origin(actor="test-seed", role="operator", received_from="test")
+    origin = Origin(Actor.operator("test-seed"), received_from="test")
     results = [
         archive.ingest(encode(obj) if isinstance(obj, Dataset) else obj, origin=origin)
         for obj in objects
@@ -61,8 +63,7 @@ def seed(archive: Archive, *objects: Dataset | bytes | Path) -> list[IngestResul
                 form="written",
                 recorded_by="Seed^Nurse",
             ),
-            origin=origin,
-            requester=Requester.operator("test"),
+            requester=OPERATOR,
         )
     return results
 
@@ -93,7 +94,7 @@ def gateway(archive: Archive) -> Iterator[Running]:
         (PEER, "peer", dest_port),
         (GOVERNANCE, "governance", free_port()),
     ):
-        archive.add_node(title, host="127.0.0.1", port=port, role=role, actor="test")
+        archive.add_node(title, host="127.0.0.1", port=port, role=role, requester=OPERATOR)
     gw = Gateway(GatewaySettings(), archive, aet=AET)
     port = free_port()
     gw.start("127.0.0.1", port)
@@ -178,9 +179,9 @@ def serve(
 def register(archive: Archive, *, epr_port: int, camera_port: int | None = None) -> None:
     """The usual nodes: a camera, an EPR (also a move destination) and a peer."""
     archive.add_node(CAMERA, host="127.0.0.1", port=camera_port or free_port(),
-                     role="modality", actor="test")  # fmt: skip
-    archive.add_node(EPR, host="127.0.0.1", port=epr_port, role="epr", actor="test")
-    archive.add_node(PEER, host="127.0.0.1", port=epr_port, role="peer", actor="test")
+                     role="modality", requester=OPERATOR)  # fmt: skip
+    archive.add_node(EPR, host="127.0.0.1", port=epr_port, role="epr", requester=OPERATOR)
+    archive.add_node(PEER, host="127.0.0.1", port=epr_port, role="peer", requester=OPERATOR)
 
 
 @dataclass
@@ -215,10 +216,14 @@ def world(gateway: Running) -> World:
     e = make_dataset(patient_id="QR4", patient_name="Hidden^Person", study_date="20250105")
     seed(gateway.archive, a, a2, held, b, c, d, e)
     gateway.archive.set_availability(
-        Level.IMAGE, held.SOPInstanceUID, Availability.HELD, reason="test", actor="t"
+        Level.IMAGE,
+        held.SOPInstanceUID,
+        Availability.HELD,
+        reason="test",
+        requester=Actor.operator("t"),
     )
     gateway.archive.set_availability(
-        Level.PATIENT, "QR4", Availability.QUARANTINED, reason="test", actor="t"
+        Level.PATIENT, "QR4", Availability.QUARANTINED, reason="test", requester=Actor.operator("t")
     )
     return World(
         study1=study1,

@@ -8,6 +8,7 @@ import json
 from pynetdicom import AE
 from sqlalchemy import select
 
+from archive import Actor
 from archive.models import AuditEvent, Instance
 from dicom_gateway.sop import (
     COMMITMENT,
@@ -19,6 +20,8 @@ from dicom_gateway.sop import (
 )
 from tests.dicom_gateway.conftest import CAMERA, EPR, GOVERNANCE, PEER, Running, associate
 from tests.factory import make_dataset
+
+OPERATOR = Actor.operator("t")
 
 
 def _events(gw: Running, action: str) -> list[AuditEvent]:
@@ -61,10 +64,20 @@ def test_wrong_called_ae_is_rejected(gateway: Running) -> None:
 
 def test_address_check_refuses_a_node_calling_from_elsewhere(gateway: Running) -> None:
     gateway.archive.add_node(
-        "FARAWAY", host="192.0.2.10", port=104, role="modality", check_address=True, actor="t"
+        "FARAWAY",
+        host="192.0.2.10",
+        port=104,
+        role="modality",
+        check_address=True,
+        requester=OPERATOR,
     )
     gateway.archive.add_node(
-        "NEARBY", host="127.0.0.1", port=104, role="modality", check_address=True, actor="t"
+        "NEARBY",
+        host="127.0.0.1",
+        port=104,
+        role="modality",
+        check_address=True,
+        requester=OPERATOR,
     )
     with associate(gateway.port, "FARAWAY", [(VERIFICATION, UNCOMPRESSED)]) as assoc:
         assert assoc.is_rejected

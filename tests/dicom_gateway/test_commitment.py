@@ -11,12 +11,12 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 from pynetdicom import AE, evt
 
-from archive import Level, Purpose, Requester, Role
+from archive import Actor, Level, Purpose, Role
 from dicom_gateway.sop import COMMITMENT, COMMITMENT_INSTANCE, UNCOMPRESSED, VERIFICATION
 from tests.dicom_gateway.conftest import CAMERA, EPR, Running, associate
 from tests.factory import make_dataset
 
-OP = Requester(actor="t", role=Role.OPERATOR, purpose=Purpose.CARE)
+OP = Actor(actor="t", role=Role.OPERATOR, purpose=Purpose.CARE)
 
 
 def _request(refs: list[tuple[str, str]]) -> Dataset:

@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 from pynetdicom import AE, evt
 
-from archive import Archive, ArchiveSettings
+from archive import Actor, Archive, ArchiveSettings
 from dicom_gateway import Gateway, GatewaySettings
 from dicom_gateway.commitment import ReportSender
 from dicom_gateway.sop import COMMITMENT, COMMITMENT_INSTANCE, UNCOMPRESSED
@@ -41,7 +41,9 @@ def _request(refs: list[tuple[str, str]]) -> Dataset:
 @pytest.fixture
 def camera_port(archive: Archive) -> int:
     port = free_port()
-    archive.add_node(CAMERA, host="127.0.0.1", port=port, role="modality", actor="test")
+    archive.add_node(
+        CAMERA, host="127.0.0.1", port=port, role="modality", requester=Actor.operator("test")
+    )
     return port
 
 

@@ -21,7 +21,7 @@ from pydicom.uid import generate_uid
 from pynetdicom import build_role
 from sqlalchemy import select
 
-from archive import Archive, ArchiveSettings
+from archive import Actor, Archive, ArchiveSettings
 from archive.models import AuditEvent
 from dicom_gateway import Gateway, GatewaySettings
 from dicom_gateway.commitment_index import IndexedCommitment
@@ -33,6 +33,8 @@ from tests.dicom_gateway.conftest import AET, CAMERA, EPR, PEER, Running, associ
 from tests.factory import make_dataset
 from tests.serving import free_port, photopacs_bin
 from tests.support import REPO
+
+OPERATOR = Actor.operator("test")
 
 PACS = "PACS1"  # the peer PACS the tests send to
 
@@ -86,7 +88,7 @@ def test_serve_receives_the_report_on_a_new_association(
     archive: Archive, settings: ArchiveSettings, tmp_path: Path
 ) -> None:
     scp_port = free_port()
-    archive.add_node(PACS, host="127.0.0.1", port=scp_port, role="peer", actor="test")
+    archive.add_node(PACS, host="127.0.0.1", port=scp_port, role="peer", requester=OPERATOR)
     files = _files(tmp_path / "out", 3)
     with serve(settings, tmp_path) as server:
         env = _env(settings, server.dicom_port)  # the port is serve's: send does not listen
@@ -115,7 +117,7 @@ def test_send_listens_for_the_report_when_no_serve_runs(
     archive: Archive, settings: ArchiveSettings, tmp_path: Path, lose: int
 ) -> None:
     scp_port, our_port = free_port(), free_port()
-    archive.add_node(PACS, host="127.0.0.1", port=scp_port, role="peer", actor="test")
+    archive.add_node(PACS, host="127.0.0.1", port=scp_port, role="peer", requester=OPERATOR)
     files = _files(tmp_path / "out", 3)
     lost = {p.stem for p in files[:lose]}
     env = _env(settings, our_port)
@@ -149,7 +151,7 @@ def test_no_report_is_a_timeout_and_a_late_report_still_lands(
     archive: Archive, settings: ArchiveSettings, tmp_path: Path
 ) -> None:
     scp_port, our_port = free_port(), free_port()
-    archive.add_node(PACS, host="127.0.0.1", port=scp_port, role="peer", actor="test")
+    archive.add_node(PACS, host="127.0.0.1", port=scp_port, role="peer", requester=OPERATOR)
     files = _files(tmp_path / "out", 2)
     env = _env(settings, our_port)
     with commitment_scp(scp_port, PACS, report_port=our_port, report=False) as scp:
@@ -182,7 +184,7 @@ def test_a_refused_n_action_and_bad_titles_say_so(
     archive: Archive, settings: ArchiveSettings, tmp_path: Path
 ) -> None:
     scp_port, our_port = free_port(), free_port()
-    archive.add_node(PACS, host="127.0.0.1", port=scp_port, role="peer", actor="test")
+    archive.add_node(PACS, host="127.0.0.1", port=scp_port, role="peer", requester=OPERATOR)
     files = _files(tmp_path / "out", 1)
     env = _env(settings, our_port)
     cli = CliRunner(env=env)

@@ -14,7 +14,7 @@ import pydicom
 import pytest
 from click.testing import CliRunner
 
-from archive import Archive, ArchiveSettings
+from archive import Actor, Archive, ArchiveSettings
 from photopacs.cli import main
 from tests.archive.helpers import audit_rows, stored_files
 from tests.dicom_gateway.conftest import AET, CAMERA, EPR, register, serve
@@ -127,4 +127,4 @@ def test_store_consent_withdraw_over_dicom(
     assert actions.count(("ingest", "success")) == len(files) + 2
     assert ("availability-change", "success") in actions  # held, active, quarantined, ...
     assert ("query", "success") in actions and ("retrieve", "success") in actions
-    assert archive.verify_audit(actor="test").ok
+    assert archive.verify_audit(requester=Actor.operator("test")).ok

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from archive import Archive, ArchiveSettings
+from archive import Actor, Archive, ArchiveSettings
 from archive.models import Instance
 from tests.dicom_gateway.conftest import AET, CAMERA, register, serve
 from tests.dicom_gateway.dcmtk import ENV, echo_ok
@@ -67,6 +67,6 @@ def test_kill_9_during_storescu_loses_nothing_acknowledged(
             present = set(s.scalars(select(Instance.sop_instance_uid)))
         assert set(acked) <= present
         assert len(present) < COUNT  # the kill really interrupted the run
-        report = reopened.fixity_check(actor="t")
+        report = reopened.fixity_check(requester=Actor.operator("t"))
         assert report.ok, (report.mismatched, report.missing)
         assert report.checked == len(present)

@@ -11,7 +11,7 @@ import pydicom
 import pytest
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from archive import Archive, ArchiveSettings, Availability, Level, Purpose, Requester, Role
+from archive import Actor, Archive, ArchiveSettings, Availability, Level, Purpose, Role
 from tests.dicom_gateway.conftest import AET, CAMERA, EPR, register, serve, stored
 from tests.dicom_gateway.dcmtk import ENV, storescp, tool
 from tests.factory import make_dataset
@@ -19,7 +19,7 @@ from tests.serving import free_port
 from tests.support import corpus, require_tool
 
 pytestmark = pytest.mark.dcmtk
-OP = Requester(actor="t", role=Role.OPERATOR, purpose=Purpose.CARE)
+OP = Actor(actor="t", role=Role.OPERATOR, purpose=Purpose.CARE)
 NAME = "Müller^Jürgen"
 
 
@@ -109,7 +109,9 @@ def test_dcmtk_clients_end_to_end(
                 row = stored(view, meta.MediaStorageSOPInstanceUID)
                 assert row is not None and row.transfer_syntax_uid == meta.TransferSyntaxUID
             hidden = sets["explicit"][0][0]
-            view.set_availability(Level.IMAGE, hidden, Availability.HELD, reason="test", actor="t")
+            view.set_availability(
+                Level.IMAGE, hidden, Availability.HELD, reason="test", requester=Actor.operator("t")
+            )
         visible = 8 + 6 + 6 - 1
 
         # findscu at every level

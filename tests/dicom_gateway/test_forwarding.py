@@ -19,13 +19,12 @@ from pydicom.uid import ExplicitVRLittleEndian
 from sqlalchemy import select
 
 from archive import (
+    Actor,
     Archive,
     ArchiveSettings,
     Availability,
     ConsentRequest,
     Level,
-    Origin,
-    Requester,
 )
 from archive.models import AuditEvent, Delivery
 from consent_sr import ConsentStatus
@@ -47,6 +46,9 @@ from tests.dicom_gateway.dcmtk import storescp
 from tests.factory import VL_PHOTO, make_dataset
 from tests.serving import free_port, until
 from tests.support import corpus
+
+OPERATOR = Actor.operator("test")
+IG = Actor.operator("ig")
 
 
 def c_store(port: int, *objects: Dataset) -> None:
@@ -96,7 +98,7 @@ def test_a_camera_store_is_forwarded_to_the_peer_and_later_quarantine_propagates
         ds.SOPInstanceUID,
         Availability.QUARANTINED,
         reason="another patient",
-        actor="ig",
+        requester=IG,
         reason_code="wrong-patient",
     )
     assert Propagator(archive, aet=AET).run_once() == (1, 0)
@@ -107,7 +109,7 @@ def test_a_camera_store_is_forwarded_to_the_peer_and_later_quarantine_propagates
 def test_forwarded_to_dcmtk_storescp_unchanged(gateway: Running, tmp_path: Path) -> None:
     archive = gateway.archive
     port = free_port()
-    archive.add_node("DCMPEER", host="127.0.0.1", port=port, role="peer", actor="test")
+    archive.add_node("DCMPEER", host="127.0.0.1", port=port, role="peer", requester=OPERATOR)
     code, out = cli(archive.settings, "forward", "add", "--from", "*", "--to", "DCMPEER")
     assert code == 0 and "-> DCMPEER" in out
     objects = [make_dataset(patient_id="FWD2", instance_number=n) for n in (1, 2, 3)]
@@ -129,7 +131,7 @@ def test_forwarded_decoded_to_a_peer_that_takes_only_uncompressed(
     the stored objects are untouched."""
     archive = gateway.archive
     port = free_port()
-    archive.add_node("PLAINPEER", host="127.0.0.1", port=port, role="peer", actor="test")
+    archive.add_node("PLAINPEER", host="127.0.0.1", port=port, role="peer", requester=OPERATOR)
     assert cli(archive.settings, "forward", "add", "--from", "*", "--to", "PLAINPEER")[0] == 0
     photos = [corpus("dicom", f"vlp_{n}.dcm") for n in ("rose", "tiny")]
     seed(archive, *photos)
@@ -151,7 +153,7 @@ def test_forwarded_decoded_to_a_peer_that_takes_only_uncompressed(
 def test_an_unreachable_destination_is_retried_then_delivered(gateway: Running) -> None:
     archive = gateway.archive
     port = free_port()
-    archive.add_node("LATE", host="127.0.0.1", port=port, role="peer", actor="test")
+    archive.add_node("LATE", host="127.0.0.1", port=port, role="peer", requester=OPERATOR)
     archive.forwarding.add_rule(CAMERA, "LATE", actor="t")
     ds = make_dataset(patient_id="FWD3")
     c_store(gateway.port, ds)
@@ -182,7 +184,7 @@ def test_an_unreachable_destination_is_retried_then_delivered(gateway: Running) 
 
 def test_after_max_attempts_a_job_fails_visibly_and_can_be_retried(gateway: Running) -> None:
     archive = gateway.archive
-    archive.add_node("GONE", host="127.0.0.1", port=free_port(), role="epr", actor="test")
+    archive.add_node("GONE", host="127.0.0.1", port=free_port(), role="epr", requester=OPERATOR)
     archive.forwarding.add_rule(CAMERA, "GONE", actor="t")
     c_store(gateway.port, make_dataset(patient_id="FWD4"))
     forwarder = Forwarder(archive, aet=AET, backoff=0, max_attempts=2)
@@ -217,8 +219,7 @@ def test_a_held_photo_waits_for_consent_then_goes(gateway: Running) -> None:
             form="written",
             recorded_by="Nurse^Kim",
         ),
-        origin=Origin(actor="nurse", role="photographer"),
-        requester=Requester.operator("test"),
+        requester=OPERATOR,
     )
     assert forwarder.run_once() == (1, 0)
     assert [r.SOPInstanceUID for r in gateway.received] == [photo.SOPInstanceUID]
@@ -234,7 +235,7 @@ def test_a_quarantined_object_is_dropped_with_its_reason(gateway: Running) -> No
         ds.SOPInstanceUID,
         Availability.QUARANTINED,
         reason="blurred",
-        actor="ig",
+        requester=IG,
         reason_code="quality",
     )
     assert Forwarder(archive, aet=AET).run_once() == (0, 0)
@@ -249,8 +250,12 @@ def test_a_crash_between_ingest_and_forward_loses_nothing(
     archive: Archive, settings: ArchiveSettings, tmp_path: Path
 ) -> None:
     dest_port = free_port()
-    archive.add_node(CAMERA, host="127.0.0.1", port=free_port(), role="modality", actor="t")
-    archive.add_node(PEER, host="127.0.0.1", port=dest_port, role="peer", actor="t")
+    archive.add_node(
+        CAMERA, host="127.0.0.1", port=free_port(), role="modality", requester=Actor.operator("t")
+    )
+    archive.add_node(
+        PEER, host="127.0.0.1", port=dest_port, role="peer", requester=Actor.operator("t")
+    )
     archive.forwarding.add_rule(CAMERA, PEER, actor="t")
     ds = make_dataset(patient_id="FWD7")
     # The server's forwarder would only run an hour after its first (empty) round.
@@ -274,8 +279,12 @@ def test_serve_runs_the_forwarder(
     archive: Archive, settings: ArchiveSettings, tmp_path: Path
 ) -> None:
     dest_port = free_port()
-    archive.add_node(CAMERA, host="127.0.0.1", port=free_port(), role="modality", actor="t")
-    archive.add_node(PEER, host="127.0.0.1", port=dest_port, role="peer", actor="t")
+    archive.add_node(
+        CAMERA, host="127.0.0.1", port=free_port(), role="modality", requester=Actor.operator("t")
+    )
+    archive.add_node(
+        PEER, host="127.0.0.1", port=dest_port, role="peer", requester=Actor.operator("t")
+    )
     archive.forwarding.add_rule(CAMERA, PEER, actor="t")
     ds = make_dataset(patient_id="FWD8")
     received: list[Dataset] = []

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pydicom.uid import ExplicitVRLittleEndian
 
-from archive import Availability, Level, Purpose, Requester, Role
+from archive import Actor, Availability, Level, Purpose, Role
 from archive.iocm import KOS, Reference, build_note
 from tests.dicom_gateway.conftest import CAMERA, GOVERNANCE, Running, associate, seed, stored
 from tests.factory import make_dataset
 
-EPR_CARE = Requester(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE)
+EPR_CARE = Actor(actor="EPR1", role=Role.EPR, purpose=Purpose.CARE)
 
 
 def test_rejection_note_from_governance_quarantines(gateway: Running) -> None:

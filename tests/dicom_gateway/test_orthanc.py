@@ -16,7 +16,7 @@ import pytest
 from pydicom.dataset import Dataset
 from sqlalchemy import select
 
-from archive import Archive, ArchiveSettings, Availability, Level
+from archive import Actor, Archive, ArchiveSettings, Availability, Level
 from archive.models import Instance, Series, Study
 from dicom_gateway import Gateway, GatewaySettings
 from dicom_gateway.sop import STUDY_ROOT_MOVE, UNCOMPRESSED
@@ -25,6 +25,8 @@ from tests.orthanc import AET as ORTHANC
 from tests.orthanc import PHOTOPACS_MODALITY, Orthanc, orthanc
 from tests.serving import free_port, photopacs_bin
 from tests.support import REPO, corpus
+
+OPERATOR = Actor.operator("test")
 
 pytestmark = pytest.mark.orthanc
 PHOTOS = ["rose", "wizard", "logo", "plasma", "tiny"]
@@ -98,8 +100,10 @@ def _same_objects(pacs: Orthanc, expected: dict[str, Path]) -> None:
 def test_photopacs_moves_a_study_to_orthanc(
     archive: Archive, pacs: Orthanc, photopacs: Gateway
 ) -> None:
-    archive.add_node(EPR, host="127.0.0.1", port=free_port(), role="epr", actor="test")
-    archive.add_node(ORTHANC, host="127.0.0.1", port=pacs.dicom_port, role="peer", actor="test")
+    archive.add_node(EPR, host="127.0.0.1", port=free_port(), role="epr", requester=OPERATOR)
+    archive.add_node(
+        ORTHANC, host="127.0.0.1", port=pacs.dicom_port, role="peer", requester=OPERATOR
+    )
     results = seed(archive, *_photos(), corpus("dicom", "video_testsrc.dcm"))
     study = results[0].study_instance_uid
     expected = _active(archive, study)
@@ -121,13 +125,21 @@ def test_orthanc_queries_and_pulls_only_what_is_visible(
     archive: Archive, pacs: Orthanc, photopacs: Gateway
 ) -> None:
     # Orthanc queries us and is its own move destination: an EPR (epr may be a destination).
-    archive.add_node(ORTHANC, host="127.0.0.1", port=pacs.dicom_port, role="epr", actor="test")
+    archive.add_node(
+        ORTHANC, host="127.0.0.1", port=pacs.dicom_port, role="epr", requester=OPERATOR
+    )
     results = seed(archive, *_photos())
     study = results[0].study_instance_uid
     held, quarantined = results[0].sop_instance_uid, results[1].sop_instance_uid
-    archive.set_availability(Level.IMAGE, held, Availability.HELD, reason="test", actor="t")
     archive.set_availability(
-        Level.IMAGE, quarantined, Availability.QUARANTINED, reason="test", actor="t"
+        Level.IMAGE, held, Availability.HELD, reason="test", requester=Actor.operator("t")
+    )
+    archive.set_availability(
+        Level.IMAGE,
+        quarantined,
+        Availability.QUARANTINED,
+        reason="test",
+        requester=Actor.operator("t"),
     )
     expected = _active(archive, study)
     assert held not in expected and quarantined not in expected
@@ -151,7 +163,9 @@ def test_send_commit_to_orthanc_gets_its_report_on_a_new_association(
     archive: Archive, settings: ArchiveSettings, pacs: Orthanc
 ) -> None:
     """No photopacs serve: `send` listens on the port Orthanc reports to."""
-    archive.add_node(ORTHANC, host="127.0.0.1", port=pacs.dicom_port, role="peer", actor="test")
+    archive.add_node(
+        ORTHANC, host="127.0.0.1", port=pacs.dicom_port, role="peer", requester=OPERATOR
+    )
     photos = _photos()
     env = {
         **os.environ,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pydicom
 from pydicom.uid import ExplicitVRLittleEndian
 
-from archive import Availability, Level
+from archive import Actor, Availability, Level
 from dicom_gateway.propagation import Propagator
 from dicom_gateway.sop import STUDY_ROOT_MOVE
 from dicom_gateway.worker import Worker
@@ -17,13 +17,16 @@ from tests.dicom_gateway.dcmtk import storescp
 from tests.factory import make_dataset
 from tests.serving import free_port
 
+OPERATOR = Actor.operator("test")
+IG = Actor.operator("ig")
+
 
 def test_quarantine_after_a_move_sends_the_peer_a_rejection_note(
     gateway: Running, tmp_path: Path
 ) -> None:
     archive = gateway.archive
     port = free_port()
-    archive.add_node("DCMPEER", host="127.0.0.1", port=port, role="peer", actor="test")
+    archive.add_node("DCMPEER", host="127.0.0.1", port=port, role="peer", requester=OPERATOR)
     ds = make_dataset(patient_id="PROP1")
     seed(archive, ds)
     query = pydicom.Dataset()
@@ -42,7 +45,7 @@ def test_quarantine_after_a_move_sends_the_peer_a_rejection_note(
             ds.SOPInstanceUID,
             Availability.QUARANTINED,
             reason="photo of another patient",
-            actor="ig",
+            requester=IG,
             reason_code="wrong-patient",
         )
         assert Propagator(archive, aet=AET).run_once() == (1, 0)
@@ -63,7 +66,7 @@ def test_quarantine_after_a_move_sends_the_peer_a_rejection_note(
 
 def test_an_unreachable_peer_is_retried_and_visible(gateway: Running) -> None:
     archive = gateway.archive
-    archive.add_node("GONE", host="127.0.0.1", port=free_port(), role="peer", actor="test")
+    archive.add_node("GONE", host="127.0.0.1", port=free_port(), role="peer", requester=OPERATOR)
     ds = make_dataset(patient_id="PROP2")
     seed(archive, ds)
     archive.record_delivery("GONE", [ds.SOPInstanceUID])
@@ -72,7 +75,7 @@ def test_an_unreachable_peer_is_retried_and_visible(gateway: Running) -> None:
         ds.SOPInstanceUID,
         Availability.QUARANTINED,
         reason="blurred",
-        actor="ig",
+        requester=IG,
         reason_code="quality",
     )
     propagator = Propagator(archive, aet=AET, interval=30.0)

@@ -16,7 +16,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE, build_role, evt
 from sqlalchemy import select
 
-from archive import Archive, Availability, Level, node_subject
+from archive import Actor, Archive, Availability, Level, node_subject
 from archive.models import Instance
 from dicom_gateway import Gateway, GatewaySettings
 from dicom_gateway.sop import PATIENT_ROOT_FIND, PATIENT_ROOT_GET, UNCOMPRESSED
@@ -26,6 +26,8 @@ from tests.dicom_gateway.conftest import AET, EPR, GOVERNANCE, _query, associate
 from tests.factory import VL_ENDOSCOPIC, VL_PHOTO
 from tests.serving import free_port
 from tests.support import require
+
+OPERATOR = Actor.operator("test")
 
 COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33"
 EXAMPLES = {"sqlite": 12, "postgresql": 4}
@@ -45,12 +47,11 @@ COUNTS = {
 @contextmanager
 def gateway_on(archive: Archive) -> Iterator[int]:
     for title, role in ((EPR, "epr"), (GOVERNANCE, "governance")):
-        archive.add_node(title, host="127.0.0.1", port=free_port(), role=role, actor="test")
+        archive.add_node(title, host="127.0.0.1", port=free_port(), role=role, requester=OPERATOR)
     archive.open_review(
         node_subject(GOVERNANCE),
         reason="IG-1: property test of the review path",
-        actor="test",
-        role="operator",
+        requester=OPERATOR,
     )
     gw = Gateway(GatewaySettings(), archive, aet=AET)
     port = free_port()

@@ -11,7 +11,7 @@ import pytest
 from pydicom.dataset import Dataset
 from sqlalchemy import select
 
-from archive import ReviewInfo, node_subject
+from archive import Actor, ReviewInfo, node_subject
 from archive.models import AuditEvent
 from dicom_gateway.sop import STUDY_ROOT_FIND, STUDY_ROOT_MOVE, UNCOMPRESSED, VERIFICATION
 from tests.dicom_gateway.conftest import EPR, GOVERNANCE, PEER, Running, World, _query, associate
@@ -30,7 +30,7 @@ REASON = "IG-2026-114: complaint about a photo taken in theatre"
 @pytest.fixture
 def review(gateway: Running) -> ReviewInfo:
     return gateway.archive.open_review(
-        node_subject(GOVERNANCE), reason=REASON, actor="ig.lead", role="operator"
+        node_subject(GOVERNANCE), reason=REASON, requester=Actor.operator("ig.lead")
     )
 
 
@@ -97,7 +97,7 @@ def test_closing_the_review_ends_the_look_mid_association(
         first = [s.Status for s, _ in assoc.send_c_find(query, STUDY_ROOT_FIND) if s]
         assert first[-1] == 0x0000 and 0xFF00 in first
         assert gateway.archive.close_review(
-            node_subject(GOVERNANCE), actor="ig.lead", role="operator"
+            node_subject(GOVERNANCE), requester=Actor.operator("ig.lead")
         ) == [review.number]
         after = [(s, i) for s, i in assoc.send_c_find(query, STUDY_ROOT_FIND) if s]
     assert [int(s.Status) for s, _ in after] == [0x0124]

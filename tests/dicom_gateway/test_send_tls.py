@@ -14,7 +14,7 @@ import pytest
 from pynetdicom import AE
 from sqlalchemy import select
 
-from archive import Archive
+from archive import Actor, Archive
 from archive.models import AuditEvent
 from dicom_gateway import Gateway, GatewaySettings
 from dicom_gateway.sop import UNCOMPRESSED, VERIFICATION
@@ -96,7 +96,9 @@ def test_send_reports_refusals_with_exit_1(gateway: Running, tmp_path: Path) -> 
 @pytest.fixture
 def tls_gateway(archive: Archive, tmp_path: Path) -> Iterator[tuple[int, int, Pki]]:
     pki = make_pki(tmp_path / "pki")
-    archive.add_node(CAMERA, host="127.0.0.1", port=free_port(), role="modality", actor="t")
+    archive.add_node(
+        CAMERA, host="127.0.0.1", port=free_port(), role="modality", requester=Actor.operator("t")
+    )
     settings = GatewaySettings(
         dicom_tls_port=free_port(),
         dicom_tls_cert=pki.server_cert,

@@ -18,7 +18,7 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import _config
 from sqlalchemy import select
 
-from archive import Archive, ArchiveSettings, Level, Purpose, Requester, Role
+from archive import Actor, Archive, ArchiveSettings, Level, Purpose, Role
 from archive.models import AuditEvent, Instance
 from dicom_gateway import Gateway, GatewaySettings
 from dicom_gateway.sop import STORAGE, TRANSFER_SYNTAXES, UNCOMPRESSED
@@ -27,7 +27,9 @@ from tests.factory import encode, make_dataset
 from tests.serving import free_port
 from tests.support import corpus
 
-OP = Requester(actor="t", role=Role.OPERATOR, purpose=Purpose.CARE)
+OPERATOR = Actor.operator("t")
+
+OP = Actor(actor="t", role=Role.OPERATOR, purpose=Purpose.CARE)
 COMPRESSED = [
     ts for ts in TRANSFER_SYNTAXES if ts not in (*UNCOMPRESSED, DeflatedExplicitVRLittleEndian)
 ]
@@ -188,7 +190,7 @@ def test_bad_data_sets_get_their_status_and_lose_nothing(
     with gateway.archive.sessions() as s:
         uids = set(s.scalars(select(Instance.sop_instance_uid)))
     assert uids == {kept.sop_instance_uid}
-    assert gateway.archive.fixity_check(actor="t").ok
+    assert gateway.archive.fixity_check(requester=OPERATOR).ok
     assert _refusals(gateway.archive), "refusal not audited"
     assert list(gateway.archive.store.tmp.iterdir()) == []
 
@@ -199,7 +201,7 @@ def full_gateway(settings: ArchiveSettings, archive: Archive) -> Iterator[int]:
     full = ArchiveSettings(
         data_dir=settings.data_dir, database_url=settings.database_url, min_free_bytes=10**18
     )
-    archive.add_node(CAMERA, host="127.0.0.1", port=104, role="modality", actor="t")
+    archive.add_node(CAMERA, host="127.0.0.1", port=104, role="modality", requester=OPERATOR)
     with Archive.open(full) as full_archive:
         gw = Gateway(GatewaySettings(), full_archive, aet=AET)
         port = free_port()

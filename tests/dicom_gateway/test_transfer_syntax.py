@@ -27,7 +27,7 @@ from pydicom.uid import (
 )
 from sqlalchemy import select
 
-from archive import Archive, NodeRole
+from archive import Actor, Archive, NodeRole
 from archive.models import AuditEvent
 from archive.uids import SR_CLASSES
 from tests.dicom_gateway.conftest import AET, EPR, Running, associate, seed, stored
@@ -35,6 +35,8 @@ from tests.dicom_gateway.dcmtk import storescp, tool
 from tests.factory import make_dataset
 from tests.serving import free_port, photopacs_bin
 from tests.support import corpus, dciodvfy
+
+OPERATOR = Actor.operator("t")
 
 pytestmark = pytest.mark.dcmtk
 PHOTOS = ("rose", "wizard", "logo", "plasma", "tiny")
@@ -177,7 +179,7 @@ def test_movescu_to_an_uncompressed_only_storescp_gets_decoded_photos(
     gateway: Running, corpus_study: dict[str, Path], tmp_path: Path
 ) -> None:
     port = free_port()
-    gateway.archive.add_node(PLAIN, host="127.0.0.1", port=port, role="peer", actor="t")
+    gateway.archive.add_node(PLAIN, host="127.0.0.1", port=port, role="peer", requester=OPERATOR)
     study = pydicom.dcmread(_photos()[0], stop_before_pixels=True).StudyInstanceUID
     with storescp(port, tmp_path / "plain", aet=PLAIN, accept_all=False) as folder:
         proc = tool("movescu", "-d", "-aet", EPR, "-aem", PLAIN, "-aec", AET, "-S",
@@ -214,7 +216,7 @@ def test_every_decoded_object_passes_dciodvfy(
     gateway: Running, corpus_study: dict[str, Path], tmp_path: Path
 ) -> None:
     port = free_port()
-    gateway.archive.add_node(PLAIN, host="127.0.0.1", port=port, role="peer", actor="t")
+    gateway.archive.add_node(PLAIN, host="127.0.0.1", port=port, role="peer", requester=OPERATOR)
     study = pydicom.dcmread(_photos()[0], stop_before_pixels=True).StudyInstanceUID
     with storescp(port, tmp_path / "plain", aet=PLAIN, accept_all=False) as folder:
         tool("movescu", "-aet", EPR, "-aem", PLAIN, "-aec", AET, "-S",
@@ -232,7 +234,7 @@ def test_a_node_with_transcoding_off_gets_the_reason_instead(
 ) -> None:
     port = free_port()
     gateway.archive.add_node(
-        PLAIN, host="127.0.0.1", port=port, role="peer", transcode=False, actor="t"
+        PLAIN, host="127.0.0.1", port=port, role="peer", transcode=False, requester=OPERATOR
     )
     study = pydicom.dcmread(_photos()[0], stop_before_pixels=True).StudyInstanceUID
     with storescp(port, tmp_path / "plain", aet=PLAIN, accept_all=False) as folder:
@@ -260,7 +262,7 @@ def test_photopacs_send_to_an_uncompressed_only_storescp(archive: Archive, tmp_p
         "PHOTOPACS_DATA_DIR": str(archive.settings.data_dir),
         "PHOTOPACS_DATABASE_URL": str(archive.settings.database_url),
     }
-    archive.add_node(PLAIN, host="127.0.0.1", port=port, role="peer", actor="t")
+    archive.add_node(PLAIN, host="127.0.0.1", port=port, role="peer", requester=OPERATOR)
     with storescp(port, tmp_path / "plain", aet=PLAIN, accept_all=False) as folder:
         photos = _send(*map(str, _photos()), "--to", PLAIN, env=env)
         assert photos.returncode == 0, photos.stdout + photos.stderr
@@ -277,6 +279,8 @@ def test_photopacs_send_to_an_uncompressed_only_storescp(archive: Archive, tmp_p
 
 
 def test_node_registry_shows_the_transcoding_switch(archive: Archive) -> None:
-    archive.add_node("NOTRANS", host="127.0.0.1", port=104, role="peer", transcode=False, actor="t")
+    archive.add_node(
+        "NOTRANS", host="127.0.0.1", port=104, role="peer", transcode=False, requester=OPERATOR
+    )
     [node] = [n for n in archive.nodes() if n.ae_title == "NOTRANS"]
     assert node.transcode is False and node.role is NodeRole.PEER and node.check_address is True

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from archive import Archive, ArchiveSettings
+from archive import Actor, Archive, ArchiveSettings
 from archive.models import AuditEvent, Instance
 from tests.dicom_gateway.conftest import AET, CAMERA, register, serve
 from tests.dicom_gateway.dcmtk import ENV, echo_ok
@@ -91,5 +91,5 @@ def test_two_processes_share_the_port_and_store_everything(
     with archive.sessions() as s:
         stored = s.scalar(select(func.count()).select_from(Instance))
     assert stored == SENDERS * PER_SENDER
-    report = archive.fixity_check(actor="test")
+    report = archive.fixity_check(requester=Actor.operator("test"))
     assert report.ok and report.checked == SENDERS * PER_SENDER

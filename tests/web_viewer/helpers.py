@@ -8,11 +8,13 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from archive import Archive, Availability, ConsentRequest, Level, Origin, Requester
+from archive import Actor, Archive, Availability, ConsentRequest, Level, Origin, Role
 from consent_sr import ConsentStatus
 from tests.factory import VL_PHOTO, encode, make_dataset
 from web_viewer import create_app
 from web_viewer.settings import WebSettings
+
+OPERATOR = Actor.operator("test")
 
 PASSWORD = "correct horse battery staple"
 JOURNAL = "Publication in the British Journal of Dermatology, case report 2026"
@@ -31,7 +33,7 @@ def make_client(archive: Archive, tmp_path: Path, **overrides: object) -> TestCl
 
 def add_user(archive: Archive, username: str, role: str, *, full_name: str = "") -> None:
     archive.accounts.add(
-        username, role=role, password=PASSWORD, full_name=full_name or "", actor="test"
+        username, role=role, password=PASSWORD, full_name=full_name or "", requester=OPERATOR
     )
 
 
@@ -83,7 +85,7 @@ def _photo(archive: Archive, patient: str, **kw: object) -> tuple[str, str]:
         birth_date="19800101",
         **kw,  # type: ignore[arg-type]
     )
-    archive.ingest(encode(ds), origin=Origin(actor=PHOTOGRAPHER, role="photographer"))
+    archive.ingest(encode(ds), origin=Origin(Actor(PHOTOGRAPHER, Role.PHOTOGRAPHER, None)))
     return ds.StudyInstanceUID, ds.SOPInstanceUID
 
 
@@ -94,11 +96,7 @@ def _consent(archive: Archive, study: str, status: ConsentStatus, **kw: object) 
         recorded_by="Nurse^Ann",
         **kw,  # type: ignore[arg-type]
     )
-    archive.record_consent(
-        request,
-        origin=Origin(actor="nurse", role="clinician"),
-        requester=Requester.operator("test"),
-    )
+    archive.record_consent(request, requester=OPERATOR)
 
 
 def build_scenario(archive: Archive) -> Scenario:
@@ -113,7 +111,7 @@ def build_scenario(archive: Archive) -> Scenario:
         s.uids["quarantined"],
         Availability.QUARANTINED,
         reason="another patient in the picture",
-        actor="ig",
+        requester=Actor.operator("ig"),
     )
     _consent(archive, s.studies["withdrawn"], ConsentStatus.GIVEN, level="teaching", **given)
     _consent(archive, s.studies["withdrawn"], ConsentStatus.WITHDRAWN, consenter="patient")

@@ -9,10 +9,13 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from archive import Archive, Availability, Level, Origin
+from archive import Actor, Archive, Availability, Level, Origin
 from photopacs.cli import main
 from tests.factory import encode, make_dataset
 from tests.web_viewer.helpers import add_user, choose, make_client, sign_in
+
+OPERATOR = Actor.operator("t")
+IG = Actor.operator("ig")
 
 
 def _cli(archive: Archive, *args: str) -> tuple[int, str]:
@@ -26,7 +29,7 @@ def _cli(archive: Archive, *args: str) -> tuple[int, str]:
 
 def test_erasure_leaves_no_copy_in_the_data_folder(archive: Archive, tmp_path: Path) -> None:
     ds = make_dataset(patient_id="ER1")  # endoscopic: visible for care on arrival
-    stored = archive.ingest(encode(ds), origin=Origin(actor="t", role="operator"))
+    stored = archive.ingest(encode(ds), origin=Origin(OPERATOR))
     add_user(archive, "cara", "clinician")
     client = make_client(archive, tmp_path)
     sign_in(client, "cara")
@@ -39,7 +42,7 @@ def test_erasure_leaves_no_copy_in_the_data_folder(archive: Archive, tmp_path: P
 
     assert _cli(archive, "verify-erasure")[0] == 0
     archive.set_availability(
-        Level.IMAGE, uid, Availability.ERASED, reason="not needed clinically", actor="ig"
+        Level.IMAGE, uid, Availability.ERASED, reason="not needed clinically", requester=IG
     )
     assert not any(p.exists() for p in derived)
     assert archive.store.derived_copies(stored.sha256) == []
@@ -50,13 +53,13 @@ def test_erasure_leaves_no_copy_in_the_data_folder(archive: Archive, tmp_path: P
 
 def test_verify_erasure_names_a_copy_left_behind(archive: Archive, tmp_path: Path) -> None:
     ds = make_dataset(patient_id="ER2")
-    stored = archive.ingest(encode(ds), origin=Origin(actor="t", role="operator"))
+    stored = archive.ingest(encode(ds), origin=Origin(OPERATOR))
     source = archive.store.path_for(archive.store.key_for(stored.sha256))
     exports = archive.settings.data_dir / "exports"
     exports.mkdir()
     shutil.copyfile(source, exports / "bundle-item-1.bin")  # a copy under another name
     archive.set_availability(
-        Level.IMAGE, ds.SOPInstanceUID, Availability.ERASED, reason="erase", actor="ig"
+        Level.IMAGE, ds.SOPInstanceUID, Availability.ERASED, reason="erase", requester=IG
     )
     code, output = _cli(archive, "verify-erasure")
     assert code == 1

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from archive import (
+    Actor,
     Archive,
     ArchiveSettings,
     Availability,
@@ -20,7 +21,6 @@ from archive import (
     Level,
     Origin,
     Purpose,
-    Requester,
     Role,
 )
 from archive.models import AuditEvent, Instance
@@ -31,7 +31,9 @@ from tests.serving import free_port
 from tests.support import corpus
 from tests.web_viewer.helpers import add_user, choose, make_client, sign_in
 
-CAMERA = Origin(actor="CAMERA1", role="modality", received_from="CAMERA1")
+OPERATOR = Actor.operator("t")
+
+CAMERA = Origin(Actor("CAMERA1", Role.MODALITY, None), received_from="CAMERA1")
 
 
 def _count(archive: Archive) -> int:
@@ -85,7 +87,9 @@ def test_an_upload_for_a_known_patient_with_another_name_is_refused(
 def test_a_c_store_for_a_known_patient_with_another_birth_date_is_refused(
     archive: Archive,
 ) -> None:
-    archive.add_node("CAMERA1", host="127.0.0.1", port=free_port(), role="modality", actor="t")
+    archive.add_node(
+        "CAMERA1", host="127.0.0.1", port=free_port(), role="modality", requester=OPERATOR
+    )
     archive.ingest(encode(make_dataset(patient_id="ID3", birth_date="19600101")), origin=CAMERA)
     gateway = Gateway(GatewaySettings(), archive, aet="PHOTOPACS")
     port = free_port()
@@ -121,7 +125,9 @@ def test_by_setting_a_mismatch_is_held_for_governance_with_the_differences_shown
     first.migrate()
     first.close()
     with Archive.open(held_settings) as archive:
-        archive.add_node("CAMERA1", host="127.0.0.1", port=free_port(), role="modality", actor="t")
+        archive.add_node(
+            "CAMERA1", host="127.0.0.1", port=free_port(), role="modality", requester=OPERATOR
+        )
         archive.ingest(encode(make_dataset(patient_id="ID5", sex="F")), origin=CAMERA)
         gateway = Gateway(GatewaySettings(), archive, aet="PHOTOPACS")
         port = free_port()
@@ -147,15 +153,14 @@ def test_by_setting_a_mismatch_is_held_for_governance_with_the_differences_shown
                 )
             ).one()
             assert json.loads(event.detail)["identity_differs"] == ["name", "sex"]
-        care = Requester(actor="dr", role=Role.CLINICIAN, purpose=Purpose.CARE)
+        care = Actor(actor="dr", role=Role.CLINICIAN, purpose=Purpose.CARE)
         assert archive.find(Level.IMAGE, {"SOPInstanceUID": uid}, requester=care) == []
         archive.set_availability(
             Level.IMAGE,
             uid,
             Availability.ACTIVE,
             reason="confirmed: same patient after a change of name",
-            actor="ig",
-            role="governance",
+            requester=Actor("ig", Role.GOVERNANCE, Purpose.GOVERNANCE),
         )
         with archive.sessions() as s:
             row = s.scalars(select(Instance).where(Instance.sop_instance_uid == uid)).one()

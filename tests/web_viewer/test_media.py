@@ -14,7 +14,7 @@ import pydicom
 from pydicom.encaps import encapsulate, generate_fragments, generate_frames
 from pydicom.uid import generate_uid
 
-from archive import Archive, ConsentRequest, Origin, Requester
+from archive import Actor, Archive, ConsentRequest, Origin
 from consent_sr import ConsentStatus
 from tests.factory import encode
 from tests.support import corpus
@@ -53,13 +53,12 @@ def _consented(archive: Archive, study: str) -> None:
             consenter="patient",
             form="written",
         ),
-        origin=Origin(actor="nurse"),
-        requester=Requester.operator("test"),
+        requester=Actor.operator("test"),
     )
 
 
 def test_jpeg_video_and_headers(archive: Archive, tmp_path: Path) -> None:
-    origin = Origin(actor="modality")
+    origin = Origin(Actor.operator("modality"))
     rose = archive.ingest(corpus("dicom", "vlp_rose.dcm"), origin=origin)
     dirty = archive.ingest(_with_metadata(corpus("dicom", "vlp_rose.dcm")), origin=origin)
     video = archive.ingest(corpus("dicom", "video_testsrc.dcm"), origin=origin)

@@ -133,18 +133,18 @@ async def users_submit(request: Request, ctx: Ctx, viewer: Admin) -> Response:
                 role=form.get("role"),
                 password=form_password(form),
                 full_name=form.get("full_name"),
-                actor=viewer.username,
+                requester=viewer.actor,
             )
         elif action in ("disable", "enable"):
             if gives_up_administration(disable=action == "disable"):
                 _not_yourself(viewer, name)
-            accounts.set_disabled(name, action == "disable", actor=viewer.username)
+            accounts.set_disabled(name, action == "disable", requester=viewer.actor)
         elif action == "role":
             if gives_up_administration(new_role=form.get("role")):
                 _not_yourself(viewer, name)
-            accounts.set_role(name, form.get("role"), actor=viewer.username)
+            accounts.set_role(name, form.get("role"), requester=viewer.actor)
         elif action == "reset":
-            accounts.reset_password(name, form_password(form), actor=viewer.username)
+            accounts.reset_password(name, form_password(form), requester=viewer.actor)
         else:
             raise BadRequest("unknown action")
     except NotFound as exc:
@@ -175,7 +175,7 @@ async def nodes_submit(request: Request, ctx: Ctx, viewer: Admin) -> Response:
     check_csrf(viewer, form.get("csrf_token"))
     try:
         if form.get("action") == "remove":
-            ctx.archive.remove_node(form.get("ae_title"), actor=viewer.username)
+            ctx.archive.remove_node(form.get("ae_title"), requester=viewer.actor)
         else:
             node = NewNode(
                 ae_title=form.get("ae_title"),
@@ -194,7 +194,7 @@ async def nodes_submit(request: Request, ctx: Ctx, viewer: Admin) -> Response:
                 check_address=node.check_address,
                 transcode=node.transcode,
                 description=node.description,
-                actor=viewer.username,
+                requester=viewer.actor,
             )
     except (ArchiveError, ValueError) as exc:
         message = str(exc) if isinstance(exc, ArchiveError) else "check the AE title, host and port"
@@ -215,7 +215,7 @@ def api_add_user(body: NewUser, ctx: Ctx, viewer: AdminWriter) -> dict[str, Any]
         role=body.role,
         password=body.password,
         full_name=body.full_name,
-        actor=viewer.username,
+        requester=viewer.actor,
     )
     return _user_json(info)
 
@@ -237,11 +237,11 @@ def api_change_user(
     if gives_up_administration(new_role=body.role, disable=bool(body.disabled)):
         _not_yourself(viewer, username)
     if body.role is not None:
-        accounts.set_role(username, body.role, actor=viewer.username)
+        accounts.set_role(username, body.role, requester=viewer.actor)
     if body.disabled is not None:
-        accounts.set_disabled(username, body.disabled, actor=viewer.username)
+        accounts.set_disabled(username, body.disabled, requester=viewer.actor)
     if body.password is not None:
-        accounts.reset_password(username, body.password, actor=viewer.username)
+        accounts.reset_password(username, body.password, requester=viewer.actor)
     found = [u for u in accounts.list() if u.username == username.strip()]
     if not found:
         raise NotFound("no such user")
@@ -263,12 +263,12 @@ def api_add_node(body: NewNode, ctx: Ctx, viewer: AdminWriter) -> dict[str, Any]
         check_address=body.check_address,
         transcode=body.transcode,
         description=body.description,
-        actor=viewer.username,
+        requester=viewer.actor,
     )
     return _node_json(node)
 
 
 @api.delete("/nodes/{ae_title}", summary="Forget a DICOM node")
 def api_remove_node(ae_title: str, ctx: Ctx, viewer: AdminWriter) -> dict[str, Any]:
-    ctx.archive.remove_node(ae_title, actor=viewer.username)
+    ctx.archive.remove_node(ae_title, requester=viewer.actor)
     return {"removed": ae_title}

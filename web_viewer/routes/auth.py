@@ -75,12 +75,7 @@ def _login_page(request: Request, ctx: Ctx, *, error: str = "", status: int = 20
 def _sign_out(ctx: Ctx, viewer: Viewer) -> None:
     """End the session, and the governance review it had open."""
     if viewer.review is not None:
-        ctx.archive.close_review(
-            viewer.review_subject,
-            actor=viewer.username,
-            role=str(viewer.role),
-            source=viewer.source,
-        )
+        ctx.archive.close_review(viewer.review_subject, requester=viewer.actor)
     ctx.archive.accounts.sign_out(viewer.token)
 
 

@@ -22,7 +22,6 @@ from archive import (
     ConsentRequest,
     Level,
     NotFound,
-    Origin,
     Overview,
     age_on,
     may_oversee,
@@ -177,7 +176,7 @@ def record(ctx: Ctx, viewer: Viewer, patient_id: str, body: ConsentBody, pdf: by
         form_pdf=pdf,
         **fields,
     )
-    return ctx.archive.record_consent(request, origin=_origin(viewer), requester=viewer.decider())
+    return ctx.archive.record_consent(request, requester=viewer.decider())
 
 
 def withdraw(ctx: Ctx, viewer: Viewer, patient_id: str, body: WithdrawBody) -> Any:
@@ -193,11 +192,7 @@ def withdraw(ctx: Ctx, viewer: Viewer, patient_id: str, body: WithdrawBody) -> A
         consenter_name=body.consenter_name or None,
         comment=body.comment or None,
     )
-    return ctx.archive.record_consent(request, origin=_origin(viewer), requester=viewer.decider())
-
-
-def _origin(viewer: Viewer) -> Origin:
-    return Origin(actor=viewer.username, role=str(viewer.role), source=viewer.source)
+    return ctx.archive.record_consent(request, requester=viewer.decider())
 
 
 def _pn(form: Form, prefix: str) -> str | None:

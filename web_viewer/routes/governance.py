@@ -108,9 +108,7 @@ def open_review(ctx: Ctx, viewer: Viewer, body: ReviewOpening) -> ReviewInfo:
         return ctx.archive.open_review(
             viewer.review_subject,
             reason=body.reason,
-            actor=viewer.username,
-            role=str(viewer.role),
-            source=viewer.source,
+            requester=viewer.actor,
             hours=body.hours,
             not_after=viewer.session.expires_at,
             patient_id=body.patient_id,
@@ -120,9 +118,7 @@ def open_review(ctx: Ctx, viewer: Viewer, body: ReviewOpening) -> ReviewInfo:
 
 
 def close_review(ctx: Ctx, viewer: Viewer) -> list[int]:
-    return ctx.archive.close_review(
-        viewer.review_subject, actor=viewer.username, role=str(viewer.role), source=viewer.source
-    )
+    return ctx.archive.close_review(viewer.review_subject, requester=viewer.actor)
 
 
 def _review_json(review: ReviewInfo) -> dict[str, Any]:
@@ -244,7 +240,7 @@ def audit_page(
 async def audit_verify(request: Request, ctx: Ctx, viewer: Governance) -> Response:
     form = await read_form(request)
     check_csrf(viewer, form.get("csrf_token"))
-    report = ctx.archive.verify_audit(actor=viewer.username, source=viewer.source)
+    report = ctx.archive.verify_audit(requester=viewer.actor)
     return render(request, "audit.html", viewer, patient_id="", events=None, report=report)
 
 
@@ -339,5 +335,5 @@ def _events_json(events: list[AccessEvent]) -> list[dict[str, Any]]:
 
 @api.post("/audit/verify", summary="Recompute the audit trail's hash chain")
 def api_verify(ctx: Ctx, viewer: GovernanceWriter) -> dict[str, Any]:
-    report = ctx.archive.verify_audit(actor=viewer.username, source=viewer.source)
+    report = ctx.archive.verify_audit(requester=viewer.actor)
     return {"ok": report.ok, "events": report.events, "problems": list(report.problems)}

@@ -130,7 +130,7 @@ def store(ctx: Ctx, viewer: Viewer, form: Form) -> tuple[str, list[str]]:
         raise TooManyPixels(str(exc)) from None
     except ConversionError as exc:
         raise UploadRejected(str(exc)) from None
-    origin = Origin(actor=viewer.username, role=str(viewer.role), source=viewer.source)
+    origin = Origin(viewer.actor)
     stored = []
     for ds in datasets:
         stored.append(ctx.archive.ingest(_encode(ds), origin=origin).sop_instance_uid)
