@@ -39,6 +39,8 @@ from archive.policy import (
 )
 from tests.factory import VL_PHOTO
 
+IG = Actor(actor="ig", role=Role.GOVERNANCE, purpose=Purpose.GOVERNANCE)
+
 PURPOSES: list[Purpose | None] = [*Purpose, None]
 CASES = list(itertools.product(Role, PURPOSES))
 
@@ -105,6 +107,6 @@ def test_a_session_review_lasts_a_day_at_most(archive: Archive) -> None:
     subject = session_subject("0" * 64)
     reason = "complaint 123 about a photo"
     with pytest.raises(InvalidArgument, match="at most 24 hours"):
-        archive.open_review(subject, reason=reason, actor="ig", role="governance", hours=25)
-    info = archive.open_review(subject, reason=reason, actor="ig", role="governance", hours=24)
+        archive.open_review(subject, reason=reason, requester=IG, hours=25)
+    info = archive.open_review(subject, reason=reason, requester=IG, hours=24)
     assert info.subject == subject

@@ -19,11 +19,14 @@ from pydicom.encaps import generate_frames
 from sqlalchemy import func, select
 
 from archive import (
+    Actor,
     Archive,
     ArchiveSettings,
     Availability,
     Level,
     Origin,
+    Purpose,
+    Role,
 )
 from archive.models import AuditEvent
 from consent_sr import ConsentStatus
@@ -65,7 +68,9 @@ class Served:
 
 
 def _ingest(archive: Archive, data: bytes | Path) -> str:
-    return archive.ingest(data, origin=Origin(actor="phot", role="photographer")).sop_instance_uid
+    return archive.ingest(
+        data, origin=Origin(Actor("phot", Role.PHOTOGRAPHER, Purpose.CARE))
+    ).sop_instance_uid
 
 
 def _sign_in(base: str, username: str, purpose: str) -> str:
@@ -99,7 +104,11 @@ def served(archive: Archive, settings: ArchiveSettings, tmp_path: Path) -> Itera
     _consent(archive, sample.StudyInstanceUID, ConsentStatus.GIVEN, **given)
     held = pydicom.dcmread(corpus("dicom", "vlp_logo.dcm"), stop_before_pixels=True)
     archive.set_availability(
-        Level.IMAGE, held.SOPInstanceUID, Availability.HELD, reason="check", actor="ig"
+        Level.IMAGE,
+        held.SOPInstanceUID,
+        Availability.HELD,
+        reason="check",
+        requester=Actor.operator("ig"),
     )
     video = pydicom.dcmread(corpus("dicom", "video_testsrc.dcm"), stop_before_pixels=True)
     for number in (1, 2):  # endoscopy: native pixels, active for care without consent
