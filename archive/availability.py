@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from archive import audit, consent
 from archive.audit import Action, AuditEntry, Outcome
-from archive.consent_rules import ALLOWED_FROM
+from archive.consent import ALLOWED_FROM
 from archive.errors import InvalidTransition, NotFound
 from archive.exchange import propagation
 from archive.keys import Level

@@ -23,7 +23,7 @@ from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
 
 from archive import audit, consent, governance, iocm
 from archive.audit import Action, AuditEntry, Outcome
-from archive.consent_rules import INTIMATE_BODY_PARTS, INTIMATE_CODES
+from archive.consent import INTIMATE_BODY_PARTS, INTIMATE_CODES
 from archive.dicomfile import Expected, ObjectAttributes, person_name_groups, read_attributes
 from archive.errors import (
     ArchiveError,

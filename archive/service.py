@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from archive import (
     audit,
     availability,
-    consent_ops,
+    consent,
     fixity,
     ingest,
     policy,
@@ -485,8 +485,8 @@ class Archive:
 
     # --- consent ------------------------------------------------------------
     def record_consent(
-        self, request: consent_ops.ConsentRequest, *, origin: Origin, requester: Requester
-    ) -> consent_ops.Recorded:
+        self, request: consent.ConsentRequest, *, origin: Origin, requester: Requester
+    ) -> consent.Recorded:
         """Build the consent SR (and signed-form PDF) and ingest them like any object.
 
         ``requester`` is who decides: the access policy limits the decision to the
@@ -495,12 +495,10 @@ class Archive:
         asked = {"study": request.study_instance_uid[:64], "decision": str(request.status)}
         with self.refusals(requester, Action.CONSENT, asked):
             with self.transaction() as session:
-                prepared = consent_ops.prepare(
+                prepared = consent.prepare(
                     session, request, requester=requester, uid_root=self.settings.uid_root
                 )
-            results = [
-                self.ingest(consent_ops.encode(ds), origin=origin) for ds in prepared.datasets
-            ]
+            results = [self.ingest(consent.encode(ds), origin=origin) for ds in prepared.datasets]
         if prepared.reverses:
             self.record_event(
                 AuditEntry(
@@ -526,17 +524,17 @@ class Archive:
                     Instance.sop_instance_uid.in_(prepared.covered)
                 )
             ).all()
-        return consent_ops.Recorded(
+        return consent.Recorded(
             document=results[-1].sop_instance_uid,
             signed_form=results[0].sop_instance_uid if len(results) > 1 else "",
             superseded=prepared.superseded,
             availability={uid: str(state) for uid, state in states},
         )
 
-    def consent_overview(self, patient_id: str, *, requester: Requester) -> consent_ops.Overview:
+    def consent_overview(self, patient_id: str, *, requester: Requester) -> consent.Overview:
         """History and current uses of a patient's recordings (audited as a view)."""
         with self.sessions() as session, session.begin():
-            result = consent_ops.overview(session, patient_id)
+            result = consent.overview(session, patient_id)
             audit.record(
                 session,
                 AuditEntry(

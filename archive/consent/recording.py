@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from archive.audit import Action, AuditEntry, Outcome
-from archive.consent import chain_records, current_records
-from archive.consent_rules import (
+from archive.consent.evaluation import chain_records, current_records
+from archive.consent.rules import (
     LIFTS_CHILD_VETO,
     PARENTAL,
     Kind,
