@@ -9,12 +9,10 @@ before the commit leaves at most an unreferenced file that nothing shows.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import pydicom
 from sqlalchemy import Exists, exists, select
@@ -47,6 +45,9 @@ from archive.store import BlobStore, StagedBlob
 from archive.uids import KOS, SR_CLASSES
 from consent_sr import ConsentDocument as ParsedConsent
 from consent_sr import ConsentSRError, is_consent_sr, parse_consent_sr
+
+if TYPE_CHECKING:  # ingest() takes the writer; the writer calls index_once (no runtime cycle)
+    from archive.writer import GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ def ingest(
     try:
         if writer is not None:
             return writer.submit(staged, attrs, origin)
-        return _index(factory, store, staged, attrs, origin, hold_mismatch=hold_mismatch)
+        return index(factory, store, staged, attrs, origin, hold_mismatch=hold_mismatch)
     finally:
         store.discard(staged)  # no-op once moved into place
 
@@ -133,7 +134,7 @@ def _stage(store: BlobStore, source: bytes | Path | BinaryIO) -> StagedBlob:
     return store.stage(source)
 
 
-def _index(
+def index(
     factory: sessionmaker[Session],
     store: BlobStore,
     staged: StagedBlob,
@@ -142,12 +143,14 @@ def _index(
     *,
     hold_mismatch: bool = False,
 ) -> IngestResult:
+    """Index one staged object in a transaction of its own, trying again when a
+    concurrent writer or a busy database gets in the way; refusals are audited."""
     last_exc: Exception | None = None
     for _attempt in range(RETRIES):
         moved_key: str | None = None
         try:
             with factory() as session, session.begin():
-                outcome = _index_once(session, store, staged, attrs, origin, hold_mismatch)
+                outcome = index_once(session, store, staged, attrs, origin, hold_mismatch)
                 if isinstance(outcome, IngestResult) and outcome.status == "stored":
                     # Bytes become durable at their address before the index commits.
                     moved_key = store.commit(staged)
@@ -156,7 +159,7 @@ def _index(
             # instance first, or the database was busy: undo and try again.
             last_exc = exc
             if moved_key is not None:
-                _unlink_unreferenced(factory, store, moved_key)
+                unlink_unreferenced(factory, store, moved_key)
                 raise StorageError(
                     f"index commit failed for {attrs.sop_instance_uid}; nothing was stored"
                 ) from exc
@@ -167,7 +170,7 @@ def _index(
             raise
         except BaseException:
             if moved_key is not None:
-                _unlink_unreferenced(factory, store, moved_key)
+                unlink_unreferenced(factory, store, moved_key)
             raise
         if isinstance(outcome, DuplicateInstance):
             raise outcome
@@ -182,7 +185,7 @@ def _index(
     raise StorageError(f"could not index {attrs.sop_instance_uid}: {last_exc}")
 
 
-def _index_once(
+def index_once(
     session: Session,
     store: BlobStore,
     staged: StagedBlob,
@@ -328,7 +331,7 @@ def _consent_document(staged: StagedBlob, attrs: ObjectAttributes) -> ParsedCons
         raise InvalidObject(f"malformed consent document: {exc}") from exc
 
 
-def _unlink_unreferenced(factory: sessionmaker[Session], store: BlobStore, key: str) -> None:
+def unlink_unreferenced(factory: sessionmaker[Session], store: BlobStore, key: str) -> None:
     with factory() as session:
         referenced = session.scalar(select(Instance.pk).where(Instance.storage_key == key))
     if referenced is None:
@@ -419,170 +422,3 @@ def _audit_refusal(
             )
     except Exception:  # the refusal itself must reach the caller
         log.exception("could not audit a refused ingest")
-
-
-# --- group commit -------------------------------------------------------------------
-@dataclass
-class _Arrival:
-    staged: StagedBlob
-    attrs: ObjectAttributes
-    origin: Origin
-    done: threading.Event = field(default_factory=threading.Event)
-    result: IngestResult | None = None
-    error: BaseException | None = None
-
-    def finish(self, result: IngestResult | None, error: BaseException | None) -> None:
-        self.result, self.error = result, error
-        self.done.set()
-
-
-class GroupCommit:
-    """The archive's one writer of new objects in this process (group commit).
-
-    Callers stage and parse their objects in their own threads, then hand
-    them here and wait. The writer indexes whatever has arrived meanwhile in
-    one transaction: one lock, one audit-chain append sequence and one
-    durable commit for many concurrent C-STOREs, instead of each waiting for
-    the others' locks and fsyncs. Every caller still returns only after its
-    object is durable and indexed. When anything in a batch fails, the batch
-    is rolled back and each object goes through the single-object path
-    (:func:`_index`, with its retries and refusals), so one bad object never
-    affects another.
-    """
-
-    def __init__(
-        self,
-        factory: sessionmaker[Session],
-        store: BlobStore,
-        *,
-        max_batch: int = 64,
-        hold_mismatch: bool = False,
-    ) -> None:
-        self.factory = factory
-        self.store = store
-        self.hold_mismatch = hold_mismatch
-        self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Arrival | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self.batches = 0  # how many transactions, for tests and benchmarks
-        self.largest = 0
-
-    def submit(self, staged: StagedBlob, attrs: ObjectAttributes, origin: Origin) -> IngestResult:
-        arrival = _Arrival(staged, attrs, origin)
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
-                self._thread.start()
-            self._queue.put(arrival)
-        arrival.done.wait()
-        if arrival.error is not None:
-            raise arrival.error
-        assert arrival.result is not None
-        return arrival.result
-
-    def stop(self) -> None:
-        with self._lock:
-            thread, self._thread = self._thread, None
-            if thread is not None:
-                self._queue.put(None)
-        if thread is not None:
-            thread.join()
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            stop = False
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            try:
-                self._write(batch)
-            except BaseException as exc:  # never leave a caller waiting
-                log.exception("ingest writer failed")
-                for arrival in batch:
-                    if not arrival.done.is_set():
-                        arrival.finish(None, StorageError(f"ingest failed: {exc}"))
-            if stop:
-                return
-
-    def _single(self, arrival: _Arrival) -> None:
-        try:
-            result = _index(
-                self.factory,
-                self.store,
-                arrival.staged,
-                arrival.attrs,
-                arrival.origin,
-                hold_mismatch=self.hold_mismatch,
-            )
-        except BaseException as exc:
-            arrival.finish(None, exc)
-        else:
-            arrival.finish(result, None)
-
-    def _write(self, batch: list[_Arrival]) -> None:
-        self.batches += 1
-        self.largest = max(self.largest, len(batch))
-        uids = {a.attrs.sop_instance_uid for a in batch}
-        if len(batch) == 1 or len(uids) != len(batch):
-            for arrival in batch:
-                self._single(arrival)
-            return
-        moved: list[str] = []
-        outcomes: list[IngestResult | DuplicateInstance] = []
-        try:
-            with self.factory() as session, session.begin():
-                for arrival in batch:
-                    outcomes.append(
-                        _index_once(
-                            session,
-                            self.store,
-                            arrival.staged,
-                            arrival.attrs,
-                            arrival.origin,
-                            self.hold_mismatch,
-                        )
-                    )
-                session.flush()
-                for arrival, outcome in zip(batch, outcomes, strict=True):
-                    if isinstance(outcome, IngestResult) and outcome.status == "stored":
-                        moved.append(self.store.commit(arrival.staged))
-        except Exception as exc:
-            if moved:  # the index did not commit after bytes were placed: nothing stored
-                for key in moved:
-                    _unlink_unreferenced(self.factory, self.store, key)
-                for arrival in batch:
-                    arrival.finish(
-                        None,
-                        StorageError(
-                            f"index commit failed for {arrival.attrs.sop_instance_uid}; "
-                            "nothing was stored"
-                        ),
-                    )
-                log.warning("group commit of %d objects failed: %s", len(batch), exc)
-                return
-            for arrival in batch:  # undone: each object on its own, with the usual checks
-                self._single(arrival)
-            return
-        for arrival, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, DuplicateInstance):
-                arrival.finish(None, outcome)
-                continue
-            if outcome.status == "stored":
-                log.info(
-                    "stored %s (%d bytes) from %s",
-                    arrival.attrs.sop_instance_uid,
-                    arrival.staged.size,
-                    arrival.origin.received_from or arrival.origin.actor,
-                )
-            arrival.finish(outcome, None)

@@ -58,6 +58,7 @@ from archive.reviews import ReviewInfo
 from archive.settings import ArchiveSettings
 from archive.store import BlobStore
 from archive.users import Accounts
+from archive.writer import GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class Archive:
             max_object_bytes=settings.max_object_bytes,
             min_free_bytes=settings.min_free_bytes,
         )
-        self.writer = ingest.GroupCommit(
+        self.writer = GroupCommit(
             self.sessions, self.store, hold_mismatch=settings.identity_mismatch == "hold"
         )
         # The outboxes (archive.exchange): auto-forwarding rules and jobs; storage-
