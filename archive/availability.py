@@ -26,6 +26,7 @@ from archive.audit import Action, AuditEntry, Outcome
 from archive.consent import ALLOWED_FROM
 from archive.errors import InvalidTransition, NotFound
 from archive.exchange import propagation
+from archive.hierarchy import instance_join
 from archive.keys import Level
 from archive.models import Availability, Instance, Patient, Series, Study
 
@@ -55,14 +56,7 @@ LEVEL_KEY = {
 def select_at(level: Level, uid: str, *columns: Any) -> Select[Any]:
     """``columns`` of every instance under a patient (by PatientID), study, series or
     instance UID."""
-    return (
-        select(*columns)
-        .select_from(Instance)
-        .join(Series, Instance.series_pk == Series.pk)
-        .join(Study, Series.study_pk == Study.pk)
-        .join(Patient, Study.patient_pk == Patient.pk)
-        .where(LEVEL_KEY[level] == uid)
-    )
+    return instance_join(select(*columns).select_from(Instance)).where(LEVEL_KEY[level] == uid)
 
 
 def instances_at(session: Session, level: Level, uid: str) -> list[tuple[Instance, str]]:
@@ -82,10 +76,7 @@ def with_derived(session: Session, found: list[tuple[Instance, str]]) -> list[tu
     if not more:
         return found
     rows = session.execute(
-        select(Instance, Patient.patient_id)
-        .join(Series, Instance.series_pk == Series.pk)
-        .join(Study, Series.study_pk == Study.pk)
-        .join(Patient, Study.patient_pk == Patient.pk)
+        instance_join(select(Instance, Patient.patient_id))
         .where(Instance.sop_instance_uid.in_(more))
         .order_by(Instance.pk)
         .with_for_update()

@@ -1,18 +1,38 @@
-"""The patient-study-series hierarchy of the index, as ingest extends it: find
-the series an arriving object joins, or create it (with its study and patient),
-checking that the object names the same person as the index.
+"""The patient-study-series-instance hierarchy of the index: joining it in a
+query (:func:`instance_join`), and extending it at ingest: find the series an
+arriving object joins, or create it (with its study and patient), checking
+that the object names the same person as the index.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol, Self, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from archive.dicomfile import ObjectAttributes, person_name_groups
 from archive.errors import InconsistentObject
-from archive.models import Patient, Series, Study
+from archive.models import Instance, Patient, Series, Study
+
+
+class _Joinable(Protocol):  # a Select, whose type parameters differ in SQLAlchemy 2.0 and 2.1
+    def join(
+        self, target: Any, onclause: Any = ..., *, isouter: bool = ..., full: bool = ...
+    ) -> Self: ...
+
+
+S = TypeVar("S", bound=_Joinable)
+
+
+def instance_join(stmt: S, *, patient: bool = True) -> S:
+    """``stmt``, which selects from :class:`Instance`, joined up to each instance's
+    series, study and (unless ``patient`` is false) patient."""
+    stmt = stmt.join(Series, Instance.series_pk == Series.pk).join(
+        Study, Series.study_pk == Study.pk
+    )
+    return stmt.join(Patient, Study.patient_pk == Patient.pk) if patient else stmt
 
 
 @dataclass(frozen=True)

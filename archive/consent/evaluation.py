@@ -33,6 +33,7 @@ from archive.consent.rules import (
 )
 from archive.errors import InvalidObject, InvalidTransition
 from archive.exchange import propagation
+from archive.hierarchy import instance_join
 from archive.models import (
     Availability,
     ConsentCoverage,
@@ -41,7 +42,6 @@ from archive.models import (
     Instance,
     Patient,
     Series,
-    Study,
 )
 from consent_sr import (
     ConsentBasis,
@@ -237,11 +237,9 @@ def _bounded(
     if not uids:
         return {}
     rows = session.execute(
-        select(Instance, Patient.patient_id, Patient.patient_birth_date, Series.modality)
-        .join(Series, Instance.series_pk == Series.pk)
-        .join(Study, Series.study_pk == Study.pk)
-        .join(Patient, Study.patient_pk == Patient.pk)
-        .where(Instance.sop_instance_uid.in_(uids))
+        instance_join(
+            select(Instance, Patient.patient_id, Patient.patient_birth_date, Series.modality)
+        ).where(Instance.sop_instance_uid.in_(uids))
     ).all()
     chain = chain_records(session, [r[0].sop_instance_uid for r in rows])
     out: dict[str, tuple[Instance, str, Decision]] = {}

@@ -28,6 +28,7 @@ from archive.consent.rules import (
     kind_of,
 )
 from archive.errors import InvalidArgument, NotAuthorised, NotFound
+from archive.hierarchy import instance_join
 from archive.models import Availability, ConsentRecord, Instance, Patient, Series, Study
 from archive.policy import Requester, Role, decidable, may_reverse, permitted_uses
 from consent_sr import (
@@ -309,15 +310,15 @@ def _references(session: Session, uids: Sequence[str]) -> list[InstanceRef]:
     if not uids:
         return []
     rows = session.execute(
-        select(
-            Instance.sop_class_uid,
-            Instance.sop_instance_uid,
-            Series.series_instance_uid,
-            Study.study_instance_uid,
-        )
-        .join(Series, Instance.series_pk == Series.pk)
-        .join(Study, Series.study_pk == Study.pk)
-        .where(Instance.sop_instance_uid.in_(list(uids)))
+        instance_join(
+            select(
+                Instance.sop_class_uid,
+                Instance.sop_instance_uid,
+                Series.series_instance_uid,
+                Study.study_instance_uid,
+            ),
+            patient=False,
+        ).where(Instance.sop_instance_uid.in_(list(uids)))
     ).all()
     return [
         InstanceRef(
@@ -376,9 +377,7 @@ def overview(session: Session, patient_id: str) -> Overview:
             }
         )
     rows = session.execute(
-        select(Instance, Study.study_instance_uid, Series.modality)
-        .join(Series, Instance.series_pk == Series.pk)
-        .join(Study, Series.study_pk == Study.pk)
+        instance_join(select(Instance, Study.study_instance_uid, Series.modality), patient=False)
         .where(Study.patient_pk == patient.pk)
         .order_by(Instance.pk)
     ).all()

@@ -41,6 +41,7 @@ from archive.errors import InvalidArgument, NotFound
 from archive.exchange import outbox, propagation
 from archive.exchange.nodes import NodeInfo, node_info, valid_ae_title
 from archive.exchange.outbox import OPEN, ItemInfo, Retry, Status, item_fields
+from archive.hierarchy import instance_join
 from archive.models import (
     Availability,
     ForwardJob,
@@ -49,8 +50,6 @@ from archive.models import (
     Node,
     NodeRole,
     Patient,
-    Series,
-    Study,
 )
 from archive.policy import Purpose, Requester, Role, visible
 from archive.retrieve import Located
@@ -334,11 +333,9 @@ class ForwardQueue:
         return {
             uid: pid
             for uid, pid in session.execute(
-                select(Instance.sop_instance_uid, Patient.patient_id)
-                .join(Series, Instance.series_pk == Series.pk)
-                .join(Study, Series.study_pk == Study.pk)
-                .join(Patient, Study.patient_pk == Patient.pk)
-                .where(Instance.sop_instance_uid.in_(list(uids)))
+                instance_join(select(Instance.sop_instance_uid, Patient.patient_id)).where(
+                    Instance.sop_instance_uid.in_(list(uids))
+                )
             )
         }
 
