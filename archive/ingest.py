@@ -32,7 +32,7 @@ from archive.errors import (
     StorageError,
 )
 from archive.exchange import forwarding
-from archive.hierarchy import mismatch_reason, series_for
+from archive.hierarchy import SeriesRef, mismatch_reason, series_for
 from archive.models import (
     Availability,
     ConsentCoverage,
@@ -193,6 +193,9 @@ def index_once(
     origin: Origin,
     hold_mismatch: bool = False,
 ) -> IngestResult | DuplicateInstance:
+    """Index one staged object in ``session`` (the caller commits and places the
+    bytes). A re-send is answered from the index; a new object gets its series,
+    its consent decision and its row, then whatever it sets off, and is audited."""
     seen = _seen(session, attrs.sop_instance_uid)
     if seen.stored:
         existing = session.scalars(
@@ -215,6 +218,34 @@ def index_once(
         documents=seen.consent,
         source_uid=attrs.source_uid,
     )
+    instance = _instance_row(store, staged, attrs, origin, series, intimate=intimate)
+    consent.settle(instance, decision, actor=origin.actor)
+    session.add(instance)
+    covered = _set_off(session, staged, attrs, origin, instance, seen)
+    _audit_stored(session, staged, attrs, origin, instance, series, consent_document=bool(covered))
+    if seen.forwarding:
+        forwarding.queue_for(session, instance)  # forwarding jobs commit with the object
+    return IngestResult(
+        sop_instance_uid=attrs.sop_instance_uid,
+        sop_class_uid=attrs.sop_class_uid,
+        study_instance_uid=attrs.study_instance_uid,
+        status="stored",
+        sha256=staged.sha256,
+        size=staged.size,
+        availability=instance.availability,
+    )
+
+
+def _instance_row(
+    store: BlobStore,
+    staged: StagedBlob,
+    attrs: ObjectAttributes,
+    origin: Origin,
+    series: SeriesRef,
+    *,
+    intimate: bool,
+) -> Instance:
+    """The new index row (its availability is settled by the caller)."""
     instance = Instance(
         sop_instance_uid=attrs.sop_instance_uid,
         series_pk=series.pk,
@@ -240,8 +271,21 @@ def index_once(
         instance.governance_hold = str(Availability.HELD)
         instance.governance_reason = mismatch_reason(series.mismatch)
         instance.governance_reason_code = ReasonCode.IDENTITY_MISMATCH
-    consent.settle(instance, decision, actor=origin.actor)
-    session.add(instance)
+    return instance
+
+
+def _set_off(
+    session: Session,
+    staged: StagedBlob,
+    attrs: ObjectAttributes,
+    origin: Origin,
+    instance: Instance,
+    seen: Seen,
+) -> list[str]:
+    """What a new object sets off: a consent document re-decides the instances it
+    covers, a source re-decides what was derived from it, and rejection notes
+    (this one, or earlier ones naming this object) are applied. Returns the UIDs
+    a consent document covers (empty for anything else)."""
     covered: list[str] = []
     rejection = None
     if attrs.sop_class_uid in SR_CLASSES:
@@ -267,6 +311,19 @@ def index_once(
         governance.apply_rejection(
             session, rejection, actor=origin.actor, role=origin.role, source=origin.source
         )
+    return covered
+
+
+def _audit_stored(
+    session: Session,
+    staged: StagedBlob,
+    attrs: ObjectAttributes,
+    origin: Origin,
+    instance: Instance,
+    series: SeriesRef,
+    *,
+    consent_document: bool,
+) -> None:
     audit.record(
         session,
         AuditEntry(
@@ -286,21 +343,10 @@ def index_once(
                 "availability": str(instance.availability),
                 "availability_reason": instance.availability_reason,
                 "consent_rule": instance.consent_rule,
-                "consent_document": bool(covered),
+                "consent_document": consent_document,
                 **({"identity_differs": list(series.mismatch)} if series.mismatch else {}),
             },
         ),
-    )
-    if seen.forwarding:
-        forwarding.queue_for(session, instance)  # forwarding jobs commit with the object
-    return IngestResult(
-        sop_instance_uid=attrs.sop_instance_uid,
-        sop_class_uid=attrs.sop_class_uid,
-        study_instance_uid=attrs.study_instance_uid,
-        status="stored",
-        sha256=staged.sha256,
-        size=staged.size,
-        availability=instance.availability,
     )
 
 
