@@ -34,6 +34,7 @@ from archive.consent.rules import (
     ALLOWED_FROM,
     INTIMATE_BODY_PARTS,
     INTIMATE_CODES,
+    Decision,
     age_on,
 )
 
@@ -43,6 +44,7 @@ __all__ = [
     "INTIMATE_BODY_PARTS",
     "INTIMATE_CODES",
     "ConsentRequest",
+    "Decision",
     "Overview",
     "Recorded",
     "age_on",
