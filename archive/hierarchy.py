@@ -126,28 +126,41 @@ def mismatch_reason(differ: tuple[str, ...]) -> str:
 
 
 def _create_series(session: Session, attrs: ObjectAttributes, *, hold_mismatch: bool) -> SeriesRef:
+    patient, differ = _patient(session, attrs, hold_mismatch=hold_mismatch)
+    study = _study(session, attrs, patient)
+    series = session.scalar(
+        select(Series).where(Series.series_instance_uid == attrs.series_instance_uid)
+    )
+    if series is None:
+        series = Series(
+            series_instance_uid=attrs.series_instance_uid,
+            study_pk=study.pk,
+            modality=attrs.modality,
+            series_number=attrs.series_number,
+            series_description=attrs.series_description,
+            body_part_examined=attrs.body_part_examined,
+        )
+        session.add(series)
+        session.flush()
+    elif series.study_pk != study.pk:
+        raise InconsistentObject(
+            f"series {attrs.series_instance_uid} already belongs to another study"
+        )
+    return SeriesRef(series.pk, series.modality, patient.patient_birth_date, differ)
+
+
+def _patient(
+    session: Session, attrs: ObjectAttributes, *, hold_mismatch: bool
+) -> tuple[Patient, tuple[str, ...]]:
+    """The object's patient, created if new; a known one is checked for the same
+    identity (returning what differs, when held rather than refused)."""
     patient = session.scalar(
         select(Patient).where(
             Patient.patient_id == attrs.patient_id,
             Patient.issuer_of_patient_id == attrs.issuer_of_patient_id,
         )
     )
-    differ: tuple[str, ...] = ()
-    if patient is None:
-        alpha, ideo, phon = person_name_groups(attrs.patient_name)
-        patient = Patient(
-            patient_id=attrs.patient_id,
-            issuer_of_patient_id=attrs.issuer_of_patient_id,
-            patient_name=attrs.patient_name,
-            patient_name_alpha=alpha,
-            patient_name_ideo=ideo,
-            patient_name_phon=phon,
-            patient_birth_date=attrs.patient_birth_date,
-            patient_sex=attrs.patient_sex,
-        )
-        session.add(patient)
-        session.flush()
-    else:
+    if patient is not None:
         differ = _check_identity(
             attrs,
             name=patient.patient_name,
@@ -155,6 +168,25 @@ def _create_series(session: Session, attrs: ObjectAttributes, *, hold_mismatch: 
             sex=patient.patient_sex,
             hold=hold_mismatch,
         )
+        return patient, differ
+    alpha, ideo, phon = person_name_groups(attrs.patient_name)
+    patient = Patient(
+        patient_id=attrs.patient_id,
+        issuer_of_patient_id=attrs.issuer_of_patient_id,
+        patient_name=attrs.patient_name,
+        patient_name_alpha=alpha,
+        patient_name_ideo=ideo,
+        patient_name_phon=phon,
+        patient_birth_date=attrs.patient_birth_date,
+        patient_sex=attrs.patient_sex,
+    )
+    session.add(patient)
+    session.flush()
+    return patient, ()
+
+
+def _study(session: Session, attrs: ObjectAttributes, patient: Patient) -> Study:
+    """The object's study, created if new; a known one must be this patient's."""
     study = session.scalar(
         select(Study).where(Study.study_instance_uid == attrs.study_instance_uid)
     )
@@ -179,22 +211,4 @@ def _create_series(session: Session, attrs: ObjectAttributes, *, hold_mismatch: 
         raise InconsistentObject(
             f"study {attrs.study_instance_uid} already belongs to another patient"
         )
-    series = session.scalar(
-        select(Series).where(Series.series_instance_uid == attrs.series_instance_uid)
-    )
-    if series is None:
-        series = Series(
-            series_instance_uid=attrs.series_instance_uid,
-            study_pk=study.pk,
-            modality=attrs.modality,
-            series_number=attrs.series_number,
-            series_description=attrs.series_description,
-            body_part_examined=attrs.body_part_examined,
-        )
-        session.add(series)
-        session.flush()
-    elif series.study_pk != study.pk:
-        raise InconsistentObject(
-            f"series {attrs.series_instance_uid} already belongs to another study"
-        )
-    return SeriesRef(series.pk, series.modality, patient.patient_birth_date, differ)
+    return study
