@@ -8,8 +8,7 @@ Everything they do goes through :class:`Archive`, whose methods return the
 dataclasses re-exported here."""
 
 from archive.audit import Action, AuditEntry, ChainReport, Outcome
-from archive.consent_ops import ConsentRequest, Overview, Recorded
-from archive.consent_rules import ADULT_AGE, age_on
+from archive.consent import ADULT_AGE, ConsentRequest, Overview, Recorded, age_on
 from archive.dicomfile import Expected
 from archive.errors import (
     AlreadyExists,

@@ -14,7 +14,7 @@ tombstone. Every transition is an audit event in the same transaction.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,9 +23,10 @@ from sqlalchemy.orm import Session
 
 from archive import audit, consent
 from archive.audit import Action, AuditEntry, Outcome
-from archive.consent_rules import ALLOWED_FROM
+from archive.consent import ALLOWED_FROM, Decision
 from archive.errors import InvalidTransition, NotFound
 from archive.exchange import propagation
+from archive.hierarchy import instance_join
 from archive.keys import Level
 from archive.models import Availability, Instance, Patient, Series, Study
 
@@ -55,14 +56,7 @@ LEVEL_KEY = {
 def select_at(level: Level, uid: str, *columns: Any) -> Select[Any]:
     """``columns`` of every instance under a patient (by PatientID), study, series or
     instance UID."""
-    return (
-        select(*columns)
-        .select_from(Instance)
-        .join(Series, Instance.series_pk == Series.pk)
-        .join(Study, Series.study_pk == Study.pk)
-        .join(Patient, Study.patient_pk == Patient.pk)
-        .where(LEVEL_KEY[level] == uid)
-    )
+    return instance_join(select(*columns).select_from(Instance)).where(LEVEL_KEY[level] == uid)
 
 
 def instances_at(session: Session, level: Level, uid: str) -> list[tuple[Instance, str]]:
@@ -82,10 +76,7 @@ def with_derived(session: Session, found: list[tuple[Instance, str]]) -> list[tu
     if not more:
         return found
     rows = session.execute(
-        select(Instance, Patient.patient_id)
-        .join(Series, Instance.series_pk == Series.pk)
-        .join(Study, Series.study_pk == Study.pk)
-        .join(Patient, Study.patient_pk == Patient.pk)
+        instance_join(select(Instance, Patient.patient_id))
         .where(Instance.sop_instance_uid.in_(more))
         .order_by(Instance.pk)
         .with_for_update()
@@ -113,6 +104,65 @@ def change(
     :class:`InvalidTransition` when nothing could be moved.
     """
     reason = reason.strip()
+    found = _to_change(session, level, uid, target, reason)
+    now = datetime.now(UTC)
+    tally = _Tally()
+    decided = (
+        {}
+        if target is Availability.ERASED
+        else {
+            i.sop_instance_uid: d
+            for i, _, d in consent.decisions(session, [i.sop_instance_uid for i, _ in found])
+        }
+    )
+    for instance, patient_id in found:
+        tally.patients.add(patient_id)
+        uid = instance.sop_instance_uid  # shadows the argument, as before (see the audit)
+        if instance.availability is Availability.ERASED:
+            tally.unchanged.append(uid)
+        elif target is Availability.ERASED:
+            _erase(tally, instance, reason=reason, reason_code=reason_code, actor=actor, now=now)
+        elif target is Availability.ACTIVE:
+            _release(tally, instance, decided[uid], actor=actor, now=now)
+        else:
+            _govern(tally, instance, decided[uid], target, reason, reason_code, actor, now)
+    if target is Availability.ACTIVE and tally.blocked and not tally.changed:
+        raise InvalidTransition(
+            f"consent does not allow use of {len(tally.blocked)} instance(s): record consent "
+            "before releasing them"
+        )
+    if target in (Availability.QUARANTINED, Availability.ERASED):
+        propagation.enqueue_propagation(session, tally.hidden, reason_code or "governance-review")
+    erased_already = all(i.availability is Availability.ERASED for i, _ in found)
+    if not tally.changed and erased_already and target is not Availability.ERASED:
+        raise InvalidTransition(f"{level.name.lower()} {uid} is erased; erasure is final")
+    _audit(session, tally, level, uid, target, reason, reason_code, actor, role, purpose, source)
+    return Transition(
+        target=target,
+        changed=tuple(tally.changed),
+        unchanged=tuple(tally.unchanged),
+        erase_keys=tuple(tally.keys),
+        held_by_consent=tuple(tally.blocked),
+    )
+
+
+@dataclass
+class _Tally:
+    """What a change did so far, instance by instance."""
+
+    changed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)  # consent forbids release
+    keys: list[str] = field(default_factory=list)  # storage keys to erase
+    hidden: list[str] = field(default_factory=list)  # newly out of use: peers are told
+    patients: set[str] = field(default_factory=set)
+
+
+def _to_change(
+    session: Session, level: Level, uid: str, target: Availability, reason: str
+) -> list[tuple[Instance, str]]:
+    """The instances at ``level``/``uid`` and those derived from them, after the
+    checks every change makes (a reason, something there, no legal hold on erasure)."""
     if target in (Availability.QUARANTINED, Availability.ERASED, Availability.HELD) and not reason:
         raise InvalidTransition(f"a reason is required to make instances {target}")
     found = instances_at(session, level, uid)
@@ -125,81 +175,86 @@ def change(
             raise InvalidTransition(
                 f"{len(held)} instance(s) are under a legal hold and may not be erased"
             )
-    now = datetime.now(UTC)
-    changed: list[str] = []
-    unchanged: list[str] = []
-    blocked: list[str] = []
-    keys: list[str] = []
-    hidden: list[str] = []  # newly out of use: peers holding copies are told
-    patients: set[str] = set()
-    decided = (
-        {}
-        if target is Availability.ERASED
-        else {
-            i.sop_instance_uid: d
-            for i, _, d in consent.decisions(session, [i.sop_instance_uid for i, _ in found])
-        }
-    )
-    for instance, patient_id in found:
-        patients.add(patient_id)
-        uid = instance.sop_instance_uid
-        if instance.availability is Availability.ERASED:
-            unchanged.append(uid)
-            continue
-        previous = instance.availability
-        if target is Availability.ERASED:
-            if previous not in ALLOWED_FROM[target]:
-                unchanged.append(uid)
-                continue
-            instance.availability_basis = "governance"
-            instance.availability_reason_code = reason_code
-            instance.availability = target
-            instance.availability_reason = reason
-            instance.availability_actor = actor[:128]
-            instance.availability_changed_at = now
-            changed.append(uid)
-            hidden.append(uid)
-            keys.append(instance.storage_key)
-            log.info("%s: %s -> %s", uid, previous, target)
-            continue
-        decision = decided[uid]
-        if target is Availability.ACTIVE:
-            # Release lifts governance's hold and hands the instance back to the
-            # consent rules; refused while its consent still forbids use.
-            if decision.availability is not Availability.ACTIVE:
-                blocked.append(uid)
-            elif not instance.governance_hold:
-                unchanged.append(uid)
-            else:
-                instance.governance_hold = ""
-                instance.governance_reason = ""
-                instance.governance_reason_code = ""
-                consent.settle(instance, decision, actor=actor, now=now)
-                changed.append(uid)
-            continue
-        # A hold or quarantine by governance: its own layer, recorded whatever
-        # consent makes of the instance now, and never lifted by consent.
-        if instance.governance_hold == str(target):
-            unchanged.append(uid)
-            continue
-        instance.governance_hold = str(target)
-        instance.governance_reason = reason
-        instance.governance_reason_code = reason_code
-        moved = consent.settle(instance, decision, actor=actor, now=now)
-        if moved and instance.availability is Availability.QUARANTINED:
-            hidden.append(uid)
-        changed.append(uid)
-        log.info("%s: governance %s (now %s)", uid, target, instance.availability)
-    if target is Availability.ACTIVE and blocked and not changed:
-        raise InvalidTransition(
-            f"consent does not allow use of {len(blocked)} instance(s): record consent "
-            "before releasing them"
-        )
-    if target in (Availability.QUARANTINED, Availability.ERASED):
-        propagation.enqueue_propagation(session, hidden, reason_code or "governance-review")
-    erased_already = all(i.availability is Availability.ERASED for i, _ in found)
-    if not changed and erased_already and target is not Availability.ERASED:
-        raise InvalidTransition(f"{level.name.lower()} {uid} is erased; erasure is final")
+    return found
+
+
+def _erase(
+    tally: _Tally, instance: Instance, *, reason: str, reason_code: str, actor: str, now: datetime
+) -> None:
+    uid, previous = instance.sop_instance_uid, instance.availability
+    if previous not in ALLOWED_FROM[Availability.ERASED]:
+        tally.unchanged.append(uid)
+        return
+    instance.availability_basis = "governance"
+    instance.availability_reason_code = reason_code
+    instance.availability = Availability.ERASED
+    instance.availability_reason = reason
+    instance.availability_actor = actor[:128]
+    instance.availability_changed_at = now
+    tally.changed.append(uid)
+    tally.hidden.append(uid)
+    tally.keys.append(instance.storage_key)
+    log.info("%s: %s -> %s", uid, previous, Availability.ERASED)
+
+
+def _release(
+    tally: _Tally, instance: Instance, decision: Decision, *, actor: str, now: datetime
+) -> None:
+    """Release lifts governance's hold and hands the instance back to the consent
+    rules; refused while its consent still forbids use."""
+    uid = instance.sop_instance_uid
+    if decision.availability is not Availability.ACTIVE:
+        tally.blocked.append(uid)
+    elif not instance.governance_hold:
+        tally.unchanged.append(uid)
+    else:
+        instance.governance_hold = ""
+        instance.governance_reason = ""
+        instance.governance_reason_code = ""
+        consent.settle(instance, decision, actor=actor, now=now)
+        tally.changed.append(uid)
+
+
+def _govern(
+    tally: _Tally,
+    instance: Instance,
+    decision: Decision,
+    target: Availability,
+    reason: str,
+    reason_code: str,
+    actor: str,
+    now: datetime,
+) -> None:
+    """A hold or quarantine by governance: its own layer, recorded whatever
+    consent makes of the instance now, and never lifted by consent."""
+    uid = instance.sop_instance_uid
+    if instance.governance_hold == str(target):
+        tally.unchanged.append(uid)
+        return
+    instance.governance_hold = str(target)
+    instance.governance_reason = reason
+    instance.governance_reason_code = reason_code
+    moved = consent.settle(instance, decision, actor=actor, now=now)
+    if moved and instance.availability is Availability.QUARANTINED:
+        tally.hidden.append(uid)
+    tally.changed.append(uid)
+    log.info("%s: governance %s (now %s)", uid, target, instance.availability)
+
+
+def _audit(
+    session: Session,
+    tally: _Tally,
+    level: Level,
+    uid: str,
+    target: Availability,
+    reason: str,
+    reason_code: str,
+    actor: str,
+    role: str,
+    purpose: str,
+    source: str,
+) -> None:
+    """One audit event per patient whose instances the change touched."""
     audit.record_many(
         session,
         [
@@ -210,7 +265,7 @@ def change(
                 action=Action.ERASE if target is Availability.ERASED else Action.AVAILABILITY,
                 outcome=Outcome.SUCCESS,
                 patient_id=patient_id,
-                object_uids=tuple(changed),
+                object_uids=tuple(tally.changed),
                 source=source,
                 detail={
                     "level": level.name,
@@ -218,19 +273,12 @@ def change(
                     "to": str(target),
                     "reason": reason,
                     "reason_code": reason_code,
-                    "unchanged": len(unchanged),
-                    "held_by_consent": len(blocked),
+                    "unchanged": len(tally.unchanged),
+                    "held_by_consent": len(tally.blocked),
                 },
             )
-            for patient_id in sorted(patients)
+            for patient_id in sorted(tally.patients)
         ],
-    )
-    return Transition(
-        target=target,
-        changed=tuple(changed),
-        unchanged=tuple(unchanged),
-        erase_keys=tuple(keys),
-        held_by_consent=tuple(blocked),
     )
 
 

@@ -9,12 +9,10 @@ before the commit leaves at most an unreferenced file that nothing shows.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import pydicom
 from sqlalchemy import Exists, exists, select
@@ -23,8 +21,8 @@ from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
 
 from archive import audit, consent, governance, iocm
 from archive.audit import Action, AuditEntry, Outcome
-from archive.consent_rules import INTIMATE_BODY_PARTS, INTIMATE_CODES
-from archive.dicomfile import Expected, ObjectAttributes, person_name_groups, read_attributes
+from archive.consent import INTIMATE_BODY_PARTS, INTIMATE_CODES
+from archive.dicomfile import Expected, ObjectAttributes, read_attributes
 from archive.errors import (
     ArchiveError,
     DuplicateInstance,
@@ -34,22 +32,23 @@ from archive.errors import (
     StorageError,
 )
 from archive.exchange import forwarding
+from archive.hierarchy import SeriesRef, mismatch_reason, series_for
 from archive.models import (
     Availability,
     ConsentCoverage,
     ForwardRule,
     Instance,
-    Patient,
     PendingRejection,
     ReasonCode,
-    Series,
-    Study,
 )
 from archive.policy import Actor, Role, user_identity
 from archive.store import BlobStore, StagedBlob
 from archive.uids import KOS, SR_CLASSES
 from consent_sr import ConsentDocument as ParsedConsent
 from consent_sr import ConsentSRError, is_consent_sr, parse_consent_sr
+
+if TYPE_CHECKING:  # ingest() takes the writer; the writer calls index_once (no runtime cycle)
+    from archive.writer import GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +130,7 @@ def ingest(
     try:
         if writer is not None:
             return writer.submit(staged, attrs, origin)
-        return _index(factory, store, staged, attrs, origin, hold_mismatch=hold_mismatch)
+        return index(factory, store, staged, attrs, origin, hold_mismatch=hold_mismatch)
     finally:
         store.discard(staged)  # no-op once moved into place
 
@@ -149,7 +148,7 @@ def _stage(store: BlobStore, source: bytes | Path | BinaryIO) -> StagedBlob:
     return store.stage(source)
 
 
-def _index(
+def index(
     factory: sessionmaker[Session],
     store: BlobStore,
     staged: StagedBlob,
@@ -158,12 +157,14 @@ def _index(
     *,
     hold_mismatch: bool = False,
 ) -> IngestResult:
+    """Index one staged object in a transaction of its own, trying again when a
+    concurrent writer or a busy database gets in the way; refusals are audited."""
     last_exc: Exception | None = None
     for _attempt in range(RETRIES):
         moved_key: str | None = None
         try:
             with factory() as session, session.begin():
-                outcome = _index_once(session, store, staged, attrs, origin, hold_mismatch)
+                outcome = index_once(session, store, staged, attrs, origin, hold_mismatch)
                 if isinstance(outcome, IngestResult) and outcome.status == "stored":
                     # Bytes become durable at their address before the index commits.
                     moved_key = store.commit(staged)
@@ -172,7 +173,7 @@ def _index(
             # instance first, or the database was busy: undo and try again.
             last_exc = exc
             if moved_key is not None:
-                _unlink_unreferenced(factory, store, moved_key)
+                unlink_unreferenced(factory, store, moved_key)
                 raise StorageError(
                     f"index commit failed for {attrs.sop_instance_uid}; nothing was stored"
                 ) from exc
@@ -183,7 +184,7 @@ def _index(
             raise
         except BaseException:
             if moved_key is not None:
-                _unlink_unreferenced(factory, store, moved_key)
+                unlink_unreferenced(factory, store, moved_key)
             raise
         if isinstance(outcome, DuplicateInstance):
             raise outcome
@@ -198,7 +199,7 @@ def _index(
     raise StorageError(f"could not index {attrs.sop_instance_uid}: {last_exc}")
 
 
-def _index_once(
+def index_once(
     session: Session,
     store: BlobStore,
     staged: StagedBlob,
@@ -206,13 +207,16 @@ def _index_once(
     origin: Origin,
     hold_mismatch: bool = False,
 ) -> IngestResult | DuplicateInstance:
+    """Index one staged object in ``session`` (the caller commits and places the
+    bytes). A re-send is answered from the index; a new object gets its series,
+    its consent decision and its row, then whatever it sets off, and is audited."""
     seen = _seen(session, attrs.sop_instance_uid)
     if seen.stored:
         existing = session.scalars(
             select(Instance).where(Instance.sop_instance_uid == attrs.sop_instance_uid)
         ).one()
         return _resend(session, existing, staged, attrs, origin)
-    series = _series_for(session, attrs, hold_mismatch=hold_mismatch)
+    series = series_for(session, attrs, hold_mismatch=hold_mismatch)
     intimate = attrs.body_part_examined.upper() in INTIMATE_BODY_PARTS or bool(
         INTIMATE_CODES.intersection(attrs.anatomic_region_codes)
     )
@@ -228,6 +232,34 @@ def _index_once(
         documents=seen.consent,
         source_uid=attrs.source_uid,
     )
+    instance = _instance_row(store, staged, attrs, origin, series, intimate=intimate)
+    consent.settle(instance, decision, actor=origin.actor)
+    session.add(instance)
+    covered = _set_off(session, staged, attrs, origin, instance, seen)
+    _audit_stored(session, staged, attrs, origin, instance, series, consent_document=bool(covered))
+    if seen.forwarding:
+        forwarding.queue_for(session, instance)  # forwarding jobs commit with the object
+    return IngestResult(
+        sop_instance_uid=attrs.sop_instance_uid,
+        sop_class_uid=attrs.sop_class_uid,
+        study_instance_uid=attrs.study_instance_uid,
+        status="stored",
+        sha256=staged.sha256,
+        size=staged.size,
+        availability=instance.availability,
+    )
+
+
+def _instance_row(
+    store: BlobStore,
+    staged: StagedBlob,
+    attrs: ObjectAttributes,
+    origin: Origin,
+    series: SeriesRef,
+    *,
+    intimate: bool,
+) -> Instance:
+    """The new index row (its availability is settled by the caller)."""
     instance = Instance(
         sop_instance_uid=attrs.sop_instance_uid,
         series_pk=series.pk,
@@ -251,10 +283,23 @@ def _index_once(
     )
     if series.mismatch:  # kept for governance to decide whose it is, never silently
         instance.governance_hold = str(Availability.HELD)
-        instance.governance_reason = _mismatch_reason(series.mismatch)
+        instance.governance_reason = mismatch_reason(series.mismatch)
         instance.governance_reason_code = ReasonCode.IDENTITY_MISMATCH
-    consent.settle(instance, decision, actor=origin.actor)
-    session.add(instance)
+    return instance
+
+
+def _set_off(
+    session: Session,
+    staged: StagedBlob,
+    attrs: ObjectAttributes,
+    origin: Origin,
+    instance: Instance,
+    seen: Seen,
+) -> list[str]:
+    """What a new object sets off: a consent document re-decides the instances it
+    covers, a source re-decides what was derived from it, and rejection notes
+    (this one, or earlier ones naming this object) are applied. Returns the UIDs
+    a consent document covers (empty for anything else)."""
     covered: list[str] = []
     rejection = None
     if attrs.sop_class_uid in SR_CLASSES:
@@ -280,6 +325,19 @@ def _index_once(
         governance.apply_rejection(
             session, rejection, actor=origin.actor, role=origin.role, source=origin.source
         )
+    return covered
+
+
+def _audit_stored(
+    session: Session,
+    staged: StagedBlob,
+    attrs: ObjectAttributes,
+    origin: Origin,
+    instance: Instance,
+    series: SeriesRef,
+    *,
+    consent_document: bool,
+) -> None:
     audit.record(
         session,
         AuditEntry(
@@ -299,21 +357,10 @@ def _index_once(
                 "availability": str(instance.availability),
                 "availability_reason": instance.availability_reason,
                 "consent_rule": instance.consent_rule,
-                "consent_document": bool(covered),
+                "consent_document": consent_document,
                 **({"identity_differs": list(series.mismatch)} if series.mismatch else {}),
             },
         ),
-    )
-    if seen.forwarding:
-        forwarding.queue_for(session, instance)  # forwarding jobs commit with the object
-    return IngestResult(
-        sop_instance_uid=attrs.sop_instance_uid,
-        sop_class_uid=attrs.sop_class_uid,
-        study_instance_uid=attrs.study_instance_uid,
-        status="stored",
-        sha256=staged.sha256,
-        size=staged.size,
-        availability=instance.availability,
     )
 
 
@@ -344,7 +391,7 @@ def _consent_document(staged: StagedBlob, attrs: ObjectAttributes) -> ParsedCons
         raise InvalidObject(f"malformed consent document: {exc}") from exc
 
 
-def _unlink_unreferenced(factory: sessionmaker[Session], store: BlobStore, key: str) -> None:
+def unlink_unreferenced(factory: sessionmaker[Session], store: BlobStore, key: str) -> None:
     with factory() as session:
         referenced = session.scalar(select(Instance.pk).where(Instance.storage_key == key))
     if referenced is None:
@@ -412,171 +459,6 @@ def _seen(session: Session, uid: str) -> Seen:
     return Seen(bool(stored), bool(consented), bool(rejected), bool(rules))
 
 
-@dataclass(frozen=True)
-class SeriesRef:
-    """The series an arriving object joins, with what the consent rules need."""
-
-    pk: int
-    modality: str
-    birth_date: str
-    mismatch: tuple[str, ...] = ()  # identity fields that differ from the index (held)
-
-
-def _series_for(
-    session: Session, attrs: ObjectAttributes, *, hold_mismatch: bool = False
-) -> SeriesRef:
-    """The object's series, created (with its study and patient) if new.
-
-    The common case — another object of a known series — is one query."""
-    known = session.execute(
-        select(
-            Series.pk,
-            Series.modality,
-            Study.study_instance_uid,
-            Patient.patient_id,
-            Patient.issuer_of_patient_id,
-            Patient.patient_birth_date,
-            Patient.patient_name,
-            Patient.patient_sex,
-        )
-        .join(Study, Series.study_pk == Study.pk)
-        .join(Patient, Study.patient_pk == Patient.pk)
-        .where(Series.series_instance_uid == attrs.series_instance_uid)
-    ).first()
-    if known is not None:
-        pk, modality, study_uid, patient_id, issuer, birth_date, name, sex = known
-        if study_uid != attrs.study_instance_uid:
-            raise InconsistentObject(
-                f"series {attrs.series_instance_uid} already belongs to another study"
-            )
-        if (patient_id, issuer) != (attrs.patient_id, attrs.issuer_of_patient_id):
-            raise InconsistentObject(
-                f"study {attrs.study_instance_uid} already belongs to another patient"
-            )
-        differ = _check_identity(
-            attrs, name=name, birth_date=birth_date, sex=sex, hold=hold_mismatch
-        )
-        return SeriesRef(pk, modality, birth_date, differ)
-    return _create_series(session, attrs, hold_mismatch=hold_mismatch)
-
-
-def _name_key(name: str) -> str:
-    """A person name compared as a person would: case, spaces and empty trailing
-    components do not count (``Doe^Jane^^`` is ``DOE^Jane``)."""
-    groups = [
-        "^".join(" ".join(part.split()) for part in group.split("^")).rstrip("^")
-        for group in name.casefold().split("=")
-    ]
-    return "=".join(groups).rstrip("=")
-
-
-def _check_identity(
-    attrs: ObjectAttributes, *, name: str, birth_date: str, sex: str, hold: bool
-) -> tuple[str, ...]:
-    """An object for a known PatientID must name the same person: a different name,
-    birth date or sex is refused (or, with ``hold``, returned so that the object is
-    held for governance review), never stored silently under the indexed identity.
-    A value the object leaves empty is not a difference."""
-    differ = [
-        what
-        for what, ours, theirs in (
-            ("name", _name_key(name), _name_key(attrs.patient_name)),
-            ("birth date", birth_date.strip(), attrs.patient_birth_date.strip()),
-            ("sex", sex.strip().upper(), attrs.patient_sex.strip().upper()),
-        )
-        if ours and theirs and ours != theirs
-    ]
-    if differ and not hold:
-        raise InconsistentObject(
-            f"identity differs from the index ({', '.join(differ)}) for patient "
-            f"{attrs.patient_id}: a wrong patient, or demographics to correct first"
-        )
-    return tuple(differ)
-
-
-def _mismatch_reason(differ: tuple[str, ...]) -> str:
-    """Why an arrival is held: which identity fields differ (never their values)."""
-    return (
-        f"identity differs from the index ({', '.join(differ)}): held until governance "
-        "confirms the patient"
-    )
-
-
-def _create_series(session: Session, attrs: ObjectAttributes, *, hold_mismatch: bool) -> SeriesRef:
-    patient = session.scalar(
-        select(Patient).where(
-            Patient.patient_id == attrs.patient_id,
-            Patient.issuer_of_patient_id == attrs.issuer_of_patient_id,
-        )
-    )
-    differ: tuple[str, ...] = ()
-    if patient is None:
-        alpha, ideo, phon = person_name_groups(attrs.patient_name)
-        patient = Patient(
-            patient_id=attrs.patient_id,
-            issuer_of_patient_id=attrs.issuer_of_patient_id,
-            patient_name=attrs.patient_name,
-            patient_name_alpha=alpha,
-            patient_name_ideo=ideo,
-            patient_name_phon=phon,
-            patient_birth_date=attrs.patient_birth_date,
-            patient_sex=attrs.patient_sex,
-        )
-        session.add(patient)
-        session.flush()
-    else:
-        differ = _check_identity(
-            attrs,
-            name=patient.patient_name,
-            birth_date=patient.patient_birth_date,
-            sex=patient.patient_sex,
-            hold=hold_mismatch,
-        )
-    study = session.scalar(
-        select(Study).where(Study.study_instance_uid == attrs.study_instance_uid)
-    )
-    if study is None:
-        ralpha, rideo, rphon = person_name_groups(attrs.referring_physician_name)
-        study = Study(
-            study_instance_uid=attrs.study_instance_uid,
-            patient_pk=patient.pk,
-            study_date=attrs.study_date,
-            study_time=attrs.study_time,
-            accession_number=attrs.accession_number,
-            study_id=attrs.study_id,
-            study_description=attrs.study_description,
-            referring_physician_name=attrs.referring_physician_name,
-            referring_physician_name_alpha=ralpha,
-            referring_physician_name_ideo=rideo,
-            referring_physician_name_phon=rphon,
-        )
-        session.add(study)
-        session.flush()
-    elif study.patient_pk != patient.pk:
-        raise InconsistentObject(
-            f"study {attrs.study_instance_uid} already belongs to another patient"
-        )
-    series = session.scalar(
-        select(Series).where(Series.series_instance_uid == attrs.series_instance_uid)
-    )
-    if series is None:
-        series = Series(
-            series_instance_uid=attrs.series_instance_uid,
-            study_pk=study.pk,
-            modality=attrs.modality,
-            series_number=attrs.series_number,
-            series_description=attrs.series_description,
-            body_part_examined=attrs.body_part_examined,
-        )
-        session.add(series)
-        session.flush()
-    elif series.study_pk != study.pk:
-        raise InconsistentObject(
-            f"series {attrs.series_instance_uid} already belongs to another study"
-        )
-    return SeriesRef(series.pk, series.modality, patient.patient_birth_date, differ)
-
-
 def _audit_refusal(
     factory: sessionmaker[Session],
     origin: Origin,
@@ -600,170 +482,3 @@ def _audit_refusal(
             )
     except Exception:  # the refusal itself must reach the caller
         log.exception("could not audit a refused ingest")
-
-
-# --- group commit -------------------------------------------------------------------
-@dataclass
-class _Arrival:
-    staged: StagedBlob
-    attrs: ObjectAttributes
-    origin: Origin
-    done: threading.Event = field(default_factory=threading.Event)
-    result: IngestResult | None = None
-    error: BaseException | None = None
-
-    def finish(self, result: IngestResult | None, error: BaseException | None) -> None:
-        self.result, self.error = result, error
-        self.done.set()
-
-
-class GroupCommit:
-    """The archive's one writer of new objects in this process (group commit).
-
-    Callers stage and parse their objects in their own threads, then hand
-    them here and wait. The writer indexes whatever has arrived meanwhile in
-    one transaction: one lock, one audit-chain append sequence and one
-    durable commit for many concurrent C-STOREs, instead of each waiting for
-    the others' locks and fsyncs. Every caller still returns only after its
-    object is durable and indexed. When anything in a batch fails, the batch
-    is rolled back and each object goes through the single-object path
-    (:func:`_index`, with its retries and refusals), so one bad object never
-    affects another.
-    """
-
-    def __init__(
-        self,
-        factory: sessionmaker[Session],
-        store: BlobStore,
-        *,
-        max_batch: int = 64,
-        hold_mismatch: bool = False,
-    ) -> None:
-        self.factory = factory
-        self.store = store
-        self.hold_mismatch = hold_mismatch
-        self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Arrival | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self.batches = 0  # how many transactions, for tests and benchmarks
-        self.largest = 0
-
-    def submit(self, staged: StagedBlob, attrs: ObjectAttributes, origin: Origin) -> IngestResult:
-        arrival = _Arrival(staged, attrs, origin)
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
-                self._thread.start()
-            self._queue.put(arrival)
-        arrival.done.wait()
-        if arrival.error is not None:
-            raise arrival.error
-        assert arrival.result is not None
-        return arrival.result
-
-    def stop(self) -> None:
-        with self._lock:
-            thread, self._thread = self._thread, None
-            if thread is not None:
-                self._queue.put(None)
-        if thread is not None:
-            thread.join()
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            stop = False
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            try:
-                self._write(batch)
-            except BaseException as exc:  # never leave a caller waiting
-                log.exception("ingest writer failed")
-                for arrival in batch:
-                    if not arrival.done.is_set():
-                        arrival.finish(None, StorageError(f"ingest failed: {exc}"))
-            if stop:
-                return
-
-    def _single(self, arrival: _Arrival) -> None:
-        try:
-            result = _index(
-                self.factory,
-                self.store,
-                arrival.staged,
-                arrival.attrs,
-                arrival.origin,
-                hold_mismatch=self.hold_mismatch,
-            )
-        except BaseException as exc:
-            arrival.finish(None, exc)
-        else:
-            arrival.finish(result, None)
-
-    def _write(self, batch: list[_Arrival]) -> None:
-        self.batches += 1
-        self.largest = max(self.largest, len(batch))
-        uids = {a.attrs.sop_instance_uid for a in batch}
-        if len(batch) == 1 or len(uids) != len(batch):
-            for arrival in batch:
-                self._single(arrival)
-            return
-        moved: list[str] = []
-        outcomes: list[IngestResult | DuplicateInstance] = []
-        try:
-            with self.factory() as session, session.begin():
-                for arrival in batch:
-                    outcomes.append(
-                        _index_once(
-                            session,
-                            self.store,
-                            arrival.staged,
-                            arrival.attrs,
-                            arrival.origin,
-                            self.hold_mismatch,
-                        )
-                    )
-                session.flush()
-                for arrival, outcome in zip(batch, outcomes, strict=True):
-                    if isinstance(outcome, IngestResult) and outcome.status == "stored":
-                        moved.append(self.store.commit(arrival.staged))
-        except Exception as exc:
-            if moved:  # the index did not commit after bytes were placed: nothing stored
-                for key in moved:
-                    _unlink_unreferenced(self.factory, self.store, key)
-                for arrival in batch:
-                    arrival.finish(
-                        None,
-                        StorageError(
-                            f"index commit failed for {arrival.attrs.sop_instance_uid}; "
-                            "nothing was stored"
-                        ),
-                    )
-                log.warning("group commit of %d objects failed: %s", len(batch), exc)
-                return
-            for arrival in batch:  # undone: each object on its own, with the usual checks
-                self._single(arrival)
-            return
-        for arrival, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, DuplicateInstance):
-                arrival.finish(None, outcome)
-                continue
-            if outcome.status == "stored":
-                log.info(
-                    "stored %s (%d bytes) from %s",
-                    arrival.attrs.sop_instance_uid,
-                    arrival.staged.size,
-                    arrival.origin.received_from or arrival.origin.actor,
-                )
-            arrival.finish(outcome, None)

@@ -286,7 +286,7 @@ def visible(requester: Actor) -> ColumnElement[bool]:
 
 
 # Several level-3 consents name several purposes, one a line in ``use_specified``
-# (archive.consent_rules.PURPOSE_SEPARATOR).
+# (archive.consent.rules.PURPOSE_SEPARATOR).
 _SEPARATOR = "\n"
 
 

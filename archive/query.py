@@ -22,6 +22,7 @@ from archive import audit
 from archive.audit import Action, AuditEntry, Outcome
 from archive.dicomfile import normalise_time, valid_uid
 from archive.errors import InvalidQuery
+from archive.hierarchy import instance_join
 from archive.keys import KEYS, UNIQUE, Key, Kind, Level
 from archive.models import Instance, Patient, Series, Study
 from archive.policy import Actor, visible
@@ -161,13 +162,7 @@ def _condition(key: Key, raw: str, requester: Actor) -> ColumnElement[bool] | No
 
 
 def _joined(what: Any) -> Select[Any]:
-    return (
-        select(what)
-        .select_from(Instance)
-        .join(Series, Instance.series_pk == Series.pk)
-        .join(Study, Series.study_pk == Study.pk)
-        .join(Patient, Study.patient_pk == Patient.pk)
-    )
+    return instance_join(select(what).select_from(Instance))
 
 
 def validate_identifier(level: Level, identifier: Mapping[str, str]) -> list[Key]:

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from archive import audit
 from archive.audit import Action, AuditEntry, Outcome
 from archive.errors import NotFound
+from archive.hierarchy import instance_join
 from archive.models import AuditEvent, ConsentRecord, Instance, Patient, Series, Study
 from archive.policy import (
     Actor,
@@ -151,13 +152,7 @@ _COLUMNS = (
 
 def _hierarchy(*columns: Any) -> Any:  # a Select (typed differently in SQLAlchemy 2.0 and 2.1)
     """``columns`` from instances joined up to their series, study and patient."""
-    return (
-        select(*columns)
-        .select_from(Instance)
-        .join(Series, Instance.series_pk == Series.pk)
-        .join(Study, Series.study_pk == Study.pk)
-        .join(Patient, Study.patient_pk == Patient.pk)
-    )
+    return instance_join(select(*columns).select_from(Instance))
 
 
 def _joined(requester: Actor) -> Any:  # a Select of _COLUMNS

@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 
 from archive import audit
 from archive.audit import Action, AuditEntry, Outcome
+from archive.hierarchy import instance_join
 from archive.keys import Level
-from archive.models import Availability, Instance, Patient, Series, Study
+from archive.models import Availability, Instance, Patient, Study
 from archive.policy import Actor
 from archive.query import matching
 from archive.store import BlobStore
@@ -49,19 +50,17 @@ def locate(
 ) -> list[Located]:
     """The instances a retrieve at ``level`` selects, visible to ``requester``; audited."""
     stmt = (
-        select(
-            Instance.sop_class_uid,
-            Instance.sop_instance_uid,
-            Instance.transfer_syntax_uid,
-            Patient.patient_id,
-            Study.study_instance_uid,
-            Instance.size_bytes,
-            Instance.storage_key,
+        instance_join(
+            select(
+                Instance.sop_class_uid,
+                Instance.sop_instance_uid,
+                Instance.transfer_syntax_uid,
+                Patient.patient_id,
+                Study.study_instance_uid,
+                Instance.size_bytes,
+                Instance.storage_key,
+            ).select_from(Instance)
         )
-        .select_from(Instance)
-        .join(Series, Instance.series_pk == Series.pk)
-        .join(Study, Series.study_pk == Study.pk)
-        .join(Patient, Study.patient_pk == Patient.pk)
         .where(*matching(level, identifier, requester))
         .order_by(Instance.pk)
         .limit(limit)
@@ -120,12 +119,9 @@ def owner_of(session: Session, sop_instance_uid: str) -> str:
     """The PatientID of an instance whatever its state ("" if not held): a refused
     look is recorded against the patient whose recording was tried."""
     found = session.scalar(
-        select(Patient.patient_id)
-        .select_from(Instance)
-        .join(Series, Instance.series_pk == Series.pk)
-        .join(Study, Series.study_pk == Study.pk)
-        .join(Patient, Study.patient_pk == Patient.pk)
-        .where(Instance.sop_instance_uid == sop_instance_uid[:64])
+        instance_join(select(Patient.patient_id).select_from(Instance)).where(
+            Instance.sop_instance_uid == sop_instance_uid[:64]
+        )
     )
     return found or ""
 

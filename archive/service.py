@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from archive import (
     audit,
     availability,
-    consent_ops,
+    consent,
     fixity,
     ingest,
     policy,
@@ -58,6 +58,7 @@ from archive.reviews import ReviewInfo
 from archive.settings import ArchiveSettings
 from archive.store import BlobStore
 from archive.users import Accounts
+from archive.writer import GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class Archive:
             max_object_bytes=settings.max_object_bytes,
             min_free_bytes=settings.min_free_bytes,
         )
-        self.writer = ingest.GroupCommit(
+        self.writer = GroupCommit(
             self.sessions, self.store, hold_mismatch=settings.identity_mismatch == "hold"
         )
         # The outboxes (archive.exchange): auto-forwarding rules and jobs; storage-
@@ -485,8 +486,8 @@ class Archive:
 
     # --- consent ------------------------------------------------------------
     def record_consent(
-        self, request: consent_ops.ConsentRequest, *, requester: Actor
-    ) -> consent_ops.Recorded:
+        self, request: consent.ConsentRequest, *, requester: Actor
+    ) -> consent.Recorded:
         """Build the consent SR (and signed-form PDF) and ingest them like any object,
         sent by ``requester``.
 
@@ -496,11 +497,11 @@ class Archive:
         asked = {"study": request.study_instance_uid[:64], "decision": str(request.status)}
         with self.refusals(requester, Action.CONSENT, asked):
             with self.transaction() as session:
-                prepared = consent_ops.prepare(
+                prepared = consent.prepare(
                     session, request, requester=requester, uid_root=self.settings.uid_root
                 )
             results = [
-                self.ingest(consent_ops.encode(ds), origin=Origin(requester))
+                self.ingest(consent.encode(ds), origin=Origin(requester))
                 for ds in prepared.datasets
             ]
         if prepared.reverses:
@@ -528,17 +529,17 @@ class Archive:
                     Instance.sop_instance_uid.in_(prepared.covered)
                 )
             ).all()
-        return consent_ops.Recorded(
+        return consent.Recorded(
             document=results[-1].sop_instance_uid,
             signed_form=results[0].sop_instance_uid if len(results) > 1 else "",
             superseded=prepared.superseded,
             availability={uid: str(state) for uid, state in states},
         )
 
-    def consent_overview(self, patient_id: str, *, requester: Actor) -> consent_ops.Overview:
+    def consent_overview(self, patient_id: str, *, requester: Actor) -> consent.Overview:
         """History and current uses of a patient's recordings (audited as a view)."""
         with self.sessions() as session, session.begin():
-            result = consent_ops.overview(session, patient_id)
+            result = consent.overview(session, patient_id)
             audit.record(
                 session,
                 AuditEntry(

@@ -21,7 +21,7 @@ from pydicom.dataset import Dataset
 from consent_sr import codes
 from consent_sr._values import read_date, read_datetime, read_time
 from consent_sr.codes import CodeKey, code_key, key_of, reverse
-from consent_sr.enum import ConsentLevel
+from consent_sr.enum import ConsentLevel, ConsentStatus
 from consent_sr.errors import ConsentParseError, NotAConsentSR
 from consent_sr.model import Consent, ConsentDocument, InstanceRef, Patient, Study
 from consent_sr.validate import ENCAPSULATED_PDF_STORAGE, SR_STORAGE_CLASSES
@@ -185,127 +185,32 @@ def parse_consent_sr(ds: Dataset) -> ConsentDocument:
     private = codes.private_designators(ds)
     if not _has_template(ds):
         problems.append(f"no Content Template Sequence naming {codes.TEMPLATE_ID}")
-
-    found: dict[CodeKey, list[_Item]] = {}
-    for item in _walk(ds, private, _K_TITLE):
-        if item.key is None:
-            if item.value_type not in ("IMAGE", "COMPOSITE"):
-                problems.append(f"ignored a {item.value_type or '?'} item without concept name")
-            continue
-        expected = _EXPECTED_TYPE.get(item.key)
-        if expected is None:
-            if item.relationship != "HAS OBS CONTEXT":  # other observer context is fine
-                problems.append(f"ignored unknown {item.value_type} item {item.key}")
-            continue
-        if item.value_type not in expected:
-            problems.append(f"ignored {item.key}: value type {item.value_type}, not {expected[0]}")
-            continue
-        found.setdefault(item.key, []).append(item)
-
-    def one(key: CodeKey) -> _Item | None:
-        items = found.get(key, [])
-        if len(items) > 1:
-            problems.append(f"{len(items)} items {key}; the first is used")
-        return items[0] if items else None
-
-    def text(key: CodeKey, attribute: str) -> str | None:
-        item = one(key)
-        if item is None:
-            return None
-        value = str(item.ds.get(attribute, "") or "").strip()
-        return value or None
-
-    def coded(key: CodeKey, table: dict[CodeKey, _E], what: str) -> _E | None:
-        item = one(key)
-        if item is None:
-            return None
-        value = _concept(item.ds, "ConceptCodeSequence", private)
-        member = table.get(value) if value is not None else None
-        if member is None:
-            problems.append(f"unknown {what} code {value}; ignored")
-        return member
-
-    status_item = one(_K_STATUS)
-    if status_item is None:
-        raise ConsentParseError("the document has no consent status item")
-    status_key = _concept(status_item.ds, "ConceptCodeSequence", private)
-    status = _STATUS.get(status_key) if status_key is not None else None
-    if status is None:
-        raise ConsentParseError(f"unknown consent status code {status_key}")
-
-    decided_at = _decided_at(ds, one(_K_DECIDED), status_item, problems)
-    recorded_by = text(_K_OBSERVER_NAME, "PersonName") or _fallback_observer(ds, problems)
-
-    consenter_name = None
-    names = found.get(_K_PERSON_NAME, [])
-    nested = [item for item in names if item.parent == _K_CONSENTER]
-    if names:
-        chosen = (nested or names)[0]
-        if not nested:
-            problems.append("consenter's name is not nested under the consenter item")
-        consenter_name = str(chosen.ds.get("PersonName", "") or "").strip() or None
-
-    evidence = {
-        ref.sop_instance_uid: ref
-        for ref in _hierarchical(
-            ds, "CurrentRequestedProcedureEvidenceSequence", "PertinentOtherEvidenceSequence"
-        )
-    }
+    items = _Items(ds, private, problems)
+    status_item, status = _status(items)
+    decided_at = _decided_at(ds, items.one(_K_DECIDED), status_item, problems)
+    recorded_by = items.text(_K_OBSERVER_NAME, "PersonName") or _fallback_observer(ds, problems)
+    consenter_name = _consenter_name(items.all(_K_PERSON_NAME), problems)
     study_uid = str(ds.get("StudyInstanceUID", ""))
-
-    def resolve(item: _Item, what: str) -> InstanceRef | None:
-        referenced = _referenced(item.ds)
-        if referenced is None:
-            problems.append(f"{what} item without a referenced SOP instance; ignored")
-            return None
-        sop_class, sop_instance = referenced
-        ref = evidence.get(sop_instance)
-        if ref is None:
-            problems.append(f"{what} {sop_instance} is not listed in the evidence sequences")
-            return InstanceRef(study_uid, "", sop_class, sop_instance)
-        return ref
-
-    signed_item = one(_K_SIGNED_FORM)
-    signed_form = resolve(signed_item, "signed form") if signed_item is not None else None
-    covered = [
-        ref for item in found.get(_K_COVERED, []) if (ref := resolve(item, "covered")) is not None
-    ]
-    if not covered:
-        covered = [
-            ref
-            for ref in evidence.values()
-            if signed_form is None or ref.sop_instance_uid != signed_form.sop_instance_uid
-        ]
-        covered = [ref for ref in covered if ref.sop_class_uid != ENCAPSULATED_PDF_STORAGE]
-        if covered:
-            problems.append("no covered-recording items; covered read from the evidence")
-
-    level = coded(_K_LEVEL, _LEVEL, "consent level")
-    also_teaching = _also_teaching(found.get(_K_ALSO_PERMITTED, []), private, problems)
-    if also_teaching and level is not ConsentLevel.SPECIFIED:
-        # never credulous: a stray item must not widen a level-1 consent
-        shown = f"level {level.number}" if level is not None else "no level"
-        problems.append(f"also-teaching item on a consent with {shown}; ignored")
-        also_teaching = False
-
+    signed_form, covered = _references(ds, items, study_uid)
+    level, also_teaching = _level(items)
     consent = Consent(
         status=status,
         decided_at=decided_at,
         recorded_by=recorded_by,
         covered=covered,
         level=level,
-        purpose=text(_K_PURPOSE, "TextValue"),
+        purpose=items.text(_K_PURPOSE, "TextValue"),
         also_teaching=also_teaching,
-        consenter=coded(_K_CONSENTER, _CONSENTER, "consenter"),
+        consenter=items.coded(_K_CONSENTER, _CONSENTER, "consenter"),
         consenter_name=consenter_name,
-        form=coded(_K_FORM, _FORM, "consent form"),
-        basis=coded(_K_BASIS, _BASIS, "basis"),
-        authorised_by=text(_K_AUTHORISED, "PersonName"),
-        circumstances=text(_K_CIRCUMSTANCES, "TextValue"),
-        intimate_justification=text(_K_INTIMATE, "TextValue"),
+        form=items.coded(_K_FORM, _FORM, "consent form"),
+        basis=items.coded(_K_BASIS, _BASIS, "basis"),
+        authorised_by=items.text(_K_AUTHORISED, "PersonName"),
+        circumstances=items.text(_K_CIRCUMSTANCES, "TextValue"),
+        intimate_justification=items.text(_K_INTIMATE, "TextValue"),
         signed_form=signed_form,
         supersedes=_hierarchical(ds, "PredecessorDocumentsSequence"),
-        comment=text(_K_COMMENT, "TextValue"),
+        comment=items.text(_K_COMMENT, "TextValue"),
     )
     return ConsentDocument(
         consent=consent,
@@ -322,6 +227,134 @@ def parse_consent_sr(ds: Dataset) -> ConsentDocument:
         verified_by=_verifier(ds),
         problems=tuple(problems),
     )
+
+
+class _Items:
+    """The document's content items by concept name, as the template expects them
+    (unknown, unnamed or mistyped items are ignored and noted in ``problems``)."""
+
+    def __init__(self, ds: Dataset, private: frozenset[str], problems: list[str]) -> None:
+        self.private = private
+        self.problems = problems
+        self.found: dict[CodeKey, list[_Item]] = {}
+        for item in _walk(ds, private, _K_TITLE):
+            if item.key is None:
+                if item.value_type not in ("IMAGE", "COMPOSITE"):
+                    problems.append(f"ignored a {item.value_type or '?'} item without concept name")
+                continue
+            expected = _EXPECTED_TYPE.get(item.key)
+            if expected is None:
+                if item.relationship != "HAS OBS CONTEXT":  # other observer context is fine
+                    problems.append(f"ignored unknown {item.value_type} item {item.key}")
+                continue
+            if item.value_type not in expected:
+                problems.append(
+                    f"ignored {item.key}: value type {item.value_type}, not {expected[0]}"
+                )
+                continue
+            self.found.setdefault(item.key, []).append(item)
+
+    def all(self, key: CodeKey) -> list[_Item]:
+        return self.found.get(key, [])
+
+    def one(self, key: CodeKey) -> _Item | None:
+        items = self.all(key)
+        if len(items) > 1:
+            self.problems.append(f"{len(items)} items {key}; the first is used")
+        return items[0] if items else None
+
+    def text(self, key: CodeKey, attribute: str) -> str | None:
+        item = self.one(key)
+        if item is None:
+            return None
+        value = str(item.ds.get(attribute, "") or "").strip()
+        return value or None
+
+    def coded(self, key: CodeKey, table: dict[CodeKey, _E], what: str) -> _E | None:
+        item = self.one(key)
+        if item is None:
+            return None
+        value = _concept(item.ds, "ConceptCodeSequence", self.private)
+        member = table.get(value) if value is not None else None
+        if member is None:
+            self.problems.append(f"unknown {what} code {value}; ignored")
+        return member
+
+
+def _status(items: _Items) -> tuple[_Item, ConsentStatus]:
+    """The consent status item and its value; without one there is no consent."""
+    status_item = items.one(_K_STATUS)
+    if status_item is None:
+        raise ConsentParseError("the document has no consent status item")
+    status_key = _concept(status_item.ds, "ConceptCodeSequence", items.private)
+    status = _STATUS.get(status_key) if status_key is not None else None
+    if status is None:
+        raise ConsentParseError(f"unknown consent status code {status_key}")
+    return status_item, status
+
+
+def _consenter_name(names: list[_Item], problems: list[str]) -> str | None:
+    nested = [item for item in names if item.parent == _K_CONSENTER]
+    if not names:
+        return None
+    chosen = (nested or names)[0]
+    if not nested:
+        problems.append("consenter's name is not nested under the consenter item")
+    return str(chosen.ds.get("PersonName", "") or "").strip() or None
+
+
+def _references(
+    ds: Dataset, items: _Items, study_uid: str
+) -> tuple[InstanceRef | None, list[InstanceRef]]:
+    """The signed form and the covered recordings, resolved against the evidence
+    sequences (which also stand in for covered items when there are none)."""
+    problems = items.problems
+    evidence = {
+        ref.sop_instance_uid: ref
+        for ref in _hierarchical(
+            ds, "CurrentRequestedProcedureEvidenceSequence", "PertinentOtherEvidenceSequence"
+        )
+    }
+
+    def resolve(item: _Item, what: str) -> InstanceRef | None:
+        referenced = _referenced(item.ds)
+        if referenced is None:
+            problems.append(f"{what} item without a referenced SOP instance; ignored")
+            return None
+        sop_class, sop_instance = referenced
+        ref = evidence.get(sop_instance)
+        if ref is None:
+            problems.append(f"{what} {sop_instance} is not listed in the evidence sequences")
+            return InstanceRef(study_uid, "", sop_class, sop_instance)
+        return ref
+
+    signed_item = items.one(_K_SIGNED_FORM)
+    signed_form = resolve(signed_item, "signed form") if signed_item is not None else None
+    covered = [
+        ref for item in items.all(_K_COVERED) if (ref := resolve(item, "covered")) is not None
+    ]
+    if not covered:
+        covered = [
+            ref
+            for ref in evidence.values()
+            if signed_form is None or ref.sop_instance_uid != signed_form.sop_instance_uid
+        ]
+        covered = [ref for ref in covered if ref.sop_class_uid != ENCAPSULATED_PDF_STORAGE]
+        if covered:
+            problems.append("no covered-recording items; covered read from the evidence")
+    return signed_form, covered
+
+
+def _level(items: _Items) -> tuple[ConsentLevel | None, bool]:
+    """The consent level, and whether a level-3 consent also permits teaching."""
+    level = items.coded(_K_LEVEL, _LEVEL, "consent level")
+    also_teaching = _also_teaching(items.all(_K_ALSO_PERMITTED), items.private, items.problems)
+    if also_teaching and level is not ConsentLevel.SPECIFIED:
+        # never credulous: a stray item must not widen a level-1 consent
+        shown = f"level {level.number}" if level is not None else "no level"
+        items.problems.append(f"also-teaching item on a consent with {shown}; ignored")
+        also_teaching = False
+    return level, also_teaching
 
 
 def _also_teaching(items: list[_Item], private: frozenset[str], problems: list[str]) -> bool:

@@ -41,6 +41,7 @@ from archive.errors import InvalidArgument, NotFound
 from archive.exchange import outbox, propagation
 from archive.exchange.nodes import NodeInfo, node_info, valid_ae_title
 from archive.exchange.outbox import OPEN, ItemInfo, Retry, Status, item_fields
+from archive.hierarchy import instance_join
 from archive.models import (
     Availability,
     ForwardJob,
@@ -48,8 +49,6 @@ from archive.models import (
     Instance,
     Node,
     Patient,
-    Series,
-    Study,
 )
 from archive.policy import Actor, Purpose, Role, may_receive, visible
 from archive.retrieve import Located
@@ -234,19 +233,7 @@ class ForwardQueue:
             if not jobs:
                 return []
             uids = list({j.sop_instance_uid for j in jobs})
-            instances = {
-                i.sop_instance_uid: i
-                for i in session.scalars(
-                    select(Instance).where(Instance.sop_instance_uid.in_(uids))
-                )
-            }
-            sendable = set(
-                session.scalars(
-                    select(Instance.sop_instance_uid).where(
-                        Instance.sop_instance_uid.in_(uids), visible(FORWARDER)
-                    )
-                )
-            )
+            instances, sendable = self._instances(session, uids)
             nodes = {
                 n.ae_title: n
                 for n in session.scalars(
@@ -277,51 +264,73 @@ class ForwardQueue:
                     )
                     outbox.postpone(job, reason, now=now)
                 else:
-                    grouped[job.destination].append(
-                        (
-                            job.pk,
-                            Located(
-                                sop_class_uid=instance.sop_class_uid,
-                                sop_instance_uid=instance.sop_instance_uid,
-                                transfer_syntax_uid=instance.transfer_syntax_uid,
-                                patient_id=patients.get(instance.sop_instance_uid, ""),
-                                study_instance_uid="",
-                                size=instance.size_bytes,
-                                path=self.store.path_for(instance.storage_key),
-                            ),
-                        )
-                    )
+                    patient_id = patients.get(instance.sop_instance_uid, "")
+                    grouped[job.destination].append((job.pk, self._located(instance, patient_id)))
             for destination, items in grouped.items():
                 propagation.record_delivery(
                     session, destination, [loc.sop_instance_uid for _, loc in items]
                 )
             if dropped:
-                audit.record_many(
-                    session,
-                    [
-                        AuditEntry(
-                            actor=FORWARDER.actor,
-                            role=str(FORWARDER.role),
-                            purpose=FORWARDER.purpose_label,
-                            action=Action.RETRIEVE,
-                            outcome=Outcome.REFUSED,
-                            patient_id=patients.get(job.sop_instance_uid, ""),
-                            object_uids=(job.sop_instance_uid,),
-                            source=job.destination,
-                            detail={
-                                "service": "forward",
-                                "job": job.pk,
-                                "status": job.status,
-                                "reason": reason,
-                            },
-                        )
-                        for job, reason in dropped
-                    ],
-                )
+                self._audit_dropped(session, dropped, patients)
             return [
                 Batch(destination=node_info(nodes[d]), items=tuple(items))
                 for d, items in sorted(grouped.items())
             ]
+
+    @staticmethod
+    def _instances(session: Session, uids: list[str]) -> tuple[dict[str, Instance], set[str]]:
+        """The instances of due jobs by UID, and which of them the forwarder may send."""
+        instances = {
+            i.sop_instance_uid: i
+            for i in session.scalars(select(Instance).where(Instance.sop_instance_uid.in_(uids)))
+        }
+        sendable = set(
+            session.scalars(
+                select(Instance.sop_instance_uid).where(
+                    Instance.sop_instance_uid.in_(uids), visible(FORWARDER)
+                )
+            )
+        )
+        return instances, sendable
+
+    def _located(self, instance: Instance, patient_id: str) -> Located:
+        return Located(
+            sop_class_uid=instance.sop_class_uid,
+            sop_instance_uid=instance.sop_instance_uid,
+            transfer_syntax_uid=instance.transfer_syntax_uid,
+            patient_id=patient_id,
+            study_instance_uid="",
+            size=instance.size_bytes,
+            path=self.store.path_for(instance.storage_key),
+        )
+
+    @staticmethod
+    def _audit_dropped(
+        session: Session, dropped: list[tuple[ForwardJob, str]], patients: dict[str, str]
+    ) -> None:
+        """One refused retrieve per dropped job, as the forwarder."""
+        audit.record_many(
+            session,
+            [
+                AuditEntry(
+                    actor=FORWARDER.actor,
+                    role=str(FORWARDER.role),
+                    purpose=FORWARDER.purpose_label,
+                    action=Action.RETRIEVE,
+                    outcome=Outcome.REFUSED,
+                    patient_id=patients.get(job.sop_instance_uid, ""),
+                    object_uids=(job.sop_instance_uid,),
+                    source=job.destination,
+                    detail={
+                        "service": "forward",
+                        "job": job.pk,
+                        "status": job.status,
+                        "reason": reason,
+                    },
+                )
+                for job, reason in dropped
+            ],
+        )
 
     @staticmethod
     def _drop(job: ForwardJob, reason: str, now: datetime) -> str:
@@ -332,11 +341,9 @@ class ForwardQueue:
         return {
             uid: pid
             for uid, pid in session.execute(
-                select(Instance.sop_instance_uid, Patient.patient_id)
-                .join(Series, Instance.series_pk == Series.pk)
-                .join(Study, Series.study_pk == Study.pk)
-                .join(Patient, Study.patient_pk == Patient.pk)
-                .where(Instance.sop_instance_uid.in_(list(uids)))
+                instance_join(select(Instance.sop_instance_uid, Patient.patient_id)).where(
+                    Instance.sop_instance_uid.in_(list(uids))
+                )
             )
         }
 

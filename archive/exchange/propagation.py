@@ -34,6 +34,7 @@ from archive.audit import Action, AuditEntry, Outcome
 from archive.errors import NotFound
 from archive.exchange import outbox
 from archive.exchange.outbox import ItemInfo, Retry, Status, item_fields
+from archive.hierarchy import instance_join
 from archive.models import Delivery, Instance, Patient, Propagation, Series, Study
 
 STATUSES = (Status.PENDING, Status.SENT, Status.FAILED)
@@ -81,11 +82,12 @@ def enqueue_propagation(session: Session, uids: Sequence[str], reason_code: str)
     if not uids:
         return 0
     rows = session.execute(
-        select(Delivery.destination, Study.study_instance_uid, Instance.sop_instance_uid)
-        .join(Instance, Instance.sop_instance_uid == Delivery.sop_instance_uid)
-        .join(Series, Instance.series_pk == Series.pk)
-        .join(Study, Series.study_pk == Study.pk)
-        .where(Delivery.sop_instance_uid.in_(list(uids)))
+        instance_join(
+            select(Delivery.destination, Study.study_instance_uid, Instance.sop_instance_uid).join(
+                Instance, Instance.sop_instance_uid == Delivery.sop_instance_uid
+            ),
+            patient=False,
+        ).where(Delivery.sop_instance_uid.in_(list(uids)))
     ).all()
     grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
     for destination, study_uid, uid in rows:
@@ -127,11 +129,9 @@ class Propagations:
         """The IOCM rejection note to send for one owed propagation."""
         with self.sessions() as session:
             rows = session.execute(
-                select(Instance, Series.series_instance_uid, Study, Patient)
-                .join(Series, Instance.series_pk == Series.pk)
-                .join(Study, Series.study_pk == Study.pk)
-                .join(Patient, Study.patient_pk == Patient.pk)
-                .where(Instance.sop_instance_uid.in_(owed.sop_instance_uids))
+                instance_join(select(Instance, Series.series_instance_uid, Study, Patient)).where(
+                    Instance.sop_instance_uid.in_(owed.sop_instance_uids)
+                )
             ).all()
         if not rows:
             raise NotFound("the instances of this propagation are no longer indexed")

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from pydicom import uid
 
-from archive.consent_rules import ConsentFacts, Decision, InstanceFacts, Kind, decide, kind_of
+from archive.consent.rules import ConsentFacts, Decision, InstanceFacts, Kind, decide, kind_of
 from archive.models import Availability
 from consent_sr import ConsentBasis, Consenter, ConsentForm, ConsentLevel, ConsentStatus
 

@@ -1,6 +1,6 @@
 """Property: random sequences of consent, withdrawal, refusal and governance
 actions never make a recording available for a purpose its consent chain does not
-permit (archive.consent_rules.decide and combine, pure: no database)."""
+permit (archive.consent.rules.decide and combine, pure: no database)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archive.consent_rules import (
+from archive.consent.rules import (
     ADULT_AGE,
     PURPOSE_SEPARATOR,
     ConsentFacts,

@@ -1,6 +1,6 @@
 """Consent in the index: consent SR documents as they arrive, which instances
 they cover, which are current, and what that makes of each instance
-(availability and permitted purposes, via :mod:`archive.consent_rules`).
+(availability and permitted purposes, via :mod:`archive.consent.rules`).
 
 A consent may arrive before its images; it applies when they arrive. A new
 document that lists older ones as predecessors supersedes them; the current
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, aliased
 
 from archive import audit
 from archive.audit import Action, AuditEntry, Outcome
-from archive.consent_rules import (
+from archive.consent.rules import (
     ALLOWED_FROM,
     ConsentFacts,
     Decision,
@@ -33,6 +33,7 @@ from archive.consent_rules import (
 )
 from archive.errors import InvalidObject, InvalidTransition
 from archive.exchange import propagation
+from archive.hierarchy import instance_join
 from archive.models import (
     Availability,
     ConsentCoverage,
@@ -41,7 +42,6 @@ from archive.models import (
     Instance,
     Patient,
     Series,
-    Study,
 )
 from consent_sr import (
     ConsentBasis,
@@ -155,7 +155,7 @@ def current_records(session: Session, sop_uids: Iterable[str]) -> dict[str, list
 
 def chain_records(session: Session, sop_uids: Iterable[str]) -> dict[str, list[ConsentRecord]]:
     """Every consent document covering each instance, superseded or not, oldest
-    first: the rules read the whole chain of decisions (:func:`consent_rules.decide`)."""
+    first: the rules read the whole chain of decisions (:func:`rules.decide`)."""
     uids = list(sop_uids)
     out: dict[str, list[ConsentRecord]] = defaultdict(list)
     if not uids:
@@ -213,7 +213,7 @@ class Change:
 def decisions(session: Session, sop_uids: Sequence[str]) -> list[tuple[Instance, str, Decision]]:
     """What the rules decide for each instance present and not erased (no change made):
     (instance, its patient's ID, decision). A derived object's decision is bounded
-    by its source's (:func:`consent_rules.within_source`)."""
+    by its source's (:func:`rules.within_source`)."""
     found = _bounded(session, sop_uids)
     return [
         found[uid]
@@ -237,11 +237,9 @@ def _bounded(
     if not uids:
         return {}
     rows = session.execute(
-        select(Instance, Patient.patient_id, Patient.patient_birth_date, Series.modality)
-        .join(Series, Instance.series_pk == Series.pk)
-        .join(Study, Series.study_pk == Study.pk)
-        .join(Patient, Study.patient_pk == Patient.pk)
-        .where(Instance.sop_instance_uid.in_(uids))
+        instance_join(
+            select(Instance, Patient.patient_id, Patient.patient_birth_date, Series.modality)
+        ).where(Instance.sop_instance_uid.in_(uids))
     ).all()
     chain = chain_records(session, [r[0].sop_instance_uid for r in rows])
     out: dict[str, tuple[Instance, str, Decision]] = {}
@@ -309,7 +307,7 @@ def settle(
     hold (the one place that does; ingest, consent re-evaluation and governance all
     come here). Permitted uses and the reason always follow the decision that
     governs now. An erased instance never changes, and only the transitions of
-    :data:`consent_rules.ALLOWED_FROM` are made. Returns whether the availability
+    :data:`rules.ALLOWED_FROM` are made. Returns whether the availability
     changed."""
     if instance.availability is Availability.ERASED:
         return False

@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from archive.audit import Action, AuditEntry, Outcome
-from archive.consent import chain_records, current_records
-from archive.consent_rules import (
+from archive.consent.evaluation import chain_records, current_records
+from archive.consent.rules import (
     LIFTS_CHILD_VETO,
     PARENTAL,
     Kind,
@@ -28,6 +28,7 @@ from archive.consent_rules import (
     kind_of,
 )
 from archive.errors import InvalidArgument, NotAuthorised, NotFound
+from archive.hierarchy import instance_join
 from archive.models import Availability, ConsentRecord, Instance, Patient, Series, Study
 from archive.policy import Actor, Role, decidable, may_reverse, permitted_uses
 from consent_sr import (
@@ -144,6 +145,46 @@ def prepare(
     The access policy decides first (:func:`archive.policy.decidable`): a decision
     covers only recordings the requester may decide on, and one about recordings
     it may not see is refused as if they did not exist (audited)."""
+    study, patient = _study(session, request, requester)
+    recordings, chosen = _chosen(session, request, requester, study, patient)
+    covered = [
+        InstanceRef(
+            study_instance_uid=request.study_instance_uid,
+            series_instance_uid=recordings[u][1],
+            sop_class_uid=recordings[u][0].sop_class_uid,
+            sop_instance_uid=u,
+        )
+        for u in chosen
+    ]
+    why = _who_may_not_decide(session, request, patient, [recordings[u][0] for u in chosen])
+    if why:
+        raise InvalidArgument(
+            why, refusal=_refusal(requester, request, why, patient_id=patient.patient_id)
+        )
+    current = current_records(session, chosen)
+    predecessors = sorted({r.sop_instance_uid for rs in current.values() for r in rs})
+    if request.status is ConsentStatus.WITHDRAWN and not predecessors:
+        raise InvalidArgument("there is no current consent to withdraw for these instances")
+    reversed_ = sorted(
+        r.sop_instance_uid for rs in current.values() for r in rs if r.status in REVERSIBLE_ONLY
+    )
+    if reversed_ and request.status not in (ConsentStatus.WITHDRAWN, ConsentStatus.REFUSED):
+        why = _why_not_reverse(requester, request)
+        if why:
+            raise NotAuthorised(
+                why, refusal=_refusal(requester, request, why, patient_id=patient.patient_id)
+            )
+    supersedes = _references(session, predecessors)
+    return Prepared(
+        datasets=_datasets(request, covered, supersedes, study, patient, uid_root=uid_root),
+        covered=tuple(chosen),
+        superseded=tuple(predecessors),
+        reverses=tuple(reversed_),
+        patient_id=patient.patient_id,
+    )
+
+
+def _study(session: Session, request: ConsentRequest, requester: Actor) -> tuple[Study, Patient]:
     row = session.execute(
         select(Study, Patient)
         .join(Patient, Study.patient_pk == Patient.pk)
@@ -155,6 +196,14 @@ def prepare(
             refusal=_refusal(requester, request, "no such study"),
         )
     study, patient = row
+    return study, patient
+
+
+def _chosen(
+    session: Session, request: ConsentRequest, requester: Actor, study: Study, patient: Patient
+) -> tuple[dict[str, tuple[Instance, str]], list[str]]:
+    """The study's recordings ``requester`` may decide on (with their series UIDs),
+    and the UIDs the decision covers: those the request names, else all of them."""
     candidates = session.execute(
         select(Instance, Series.series_instance_uid, Series.modality, decidable(requester))
         .join(Series, Instance.series_pk == Series.pk)
@@ -187,34 +236,19 @@ def prepare(
         raise NotFound(
             f"no recordings to cover in study {request.study_instance_uid}", refusal=hidden
         )
-    covered = [
-        InstanceRef(
-            study_instance_uid=request.study_instance_uid,
-            series_instance_uid=recordings[u][1],
-            sop_class_uid=recordings[u][0].sop_class_uid,
-            sop_instance_uid=u,
-        )
-        for u in chosen
-    ]
-    why = _who_may_not_decide(session, request, patient, [recordings[u][0] for u in chosen])
-    if why:
-        raise InvalidArgument(
-            why, refusal=_refusal(requester, request, why, patient_id=patient.patient_id)
-        )
-    current = current_records(session, chosen)
-    predecessors = sorted({r.sop_instance_uid for rs in current.values() for r in rs})
-    if request.status is ConsentStatus.WITHDRAWN and not predecessors:
-        raise InvalidArgument("there is no current consent to withdraw for these instances")
-    reversed_ = sorted(
-        r.sop_instance_uid for rs in current.values() for r in rs if r.status in REVERSIBLE_ONLY
-    )
-    if reversed_ and request.status not in (ConsentStatus.WITHDRAWN, ConsentStatus.REFUSED):
-        why = _why_not_reverse(requester, request)
-        if why:
-            raise NotAuthorised(
-                why, refusal=_refusal(requester, request, why, patient_id=patient.patient_id)
-            )
-    supersedes = _references(session, predecessors)
+    return recordings, chosen
+
+
+def _datasets(
+    request: ConsentRequest,
+    covered: list[InstanceRef],
+    supersedes: list[InstanceRef],
+    study: Study,
+    patient: Patient,
+    *,
+    uid_root: str | None,
+) -> list[Dataset]:
+    """The signed form's Encapsulated PDF (if any), then the consent SR."""
     sr_patient = SRPatient(
         patient_id=patient.patient_id,
         name=patient.patient_name,
@@ -260,13 +294,7 @@ def prepare(
         )
     except ConsentValidationError as exc:
         raise InvalidArgument(str(exc)) from exc
-    return Prepared(
-        datasets=datasets,
-        covered=tuple(chosen),
-        superseded=tuple(predecessors),
-        reverses=tuple(reversed_),
-        patient_id=patient.patient_id,
-    )
+    return datasets
 
 
 def _who_may_not_decide(
@@ -309,15 +337,15 @@ def _references(session: Session, uids: Sequence[str]) -> list[InstanceRef]:
     if not uids:
         return []
     rows = session.execute(
-        select(
-            Instance.sop_class_uid,
-            Instance.sop_instance_uid,
-            Series.series_instance_uid,
-            Study.study_instance_uid,
-        )
-        .join(Series, Instance.series_pk == Series.pk)
-        .join(Study, Series.study_pk == Study.pk)
-        .where(Instance.sop_instance_uid.in_(list(uids)))
+        instance_join(
+            select(
+                Instance.sop_class_uid,
+                Instance.sop_instance_uid,
+                Series.series_instance_uid,
+                Study.study_instance_uid,
+            ),
+            patient=False,
+        ).where(Instance.sop_instance_uid.in_(list(uids)))
     ).all()
     return [
         InstanceRef(
@@ -376,9 +404,7 @@ def overview(session: Session, patient_id: str) -> Overview:
             }
         )
     rows = session.execute(
-        select(Instance, Study.study_instance_uid, Series.modality)
-        .join(Series, Instance.series_pk == Series.pk)
-        .join(Study, Series.study_pk == Study.pk)
+        instance_join(select(Instance, Study.study_instance_uid, Series.modality), patient=False)
         .where(Study.patient_pk == patient.pk)
         .order_by(Instance.pk)
     ).all()
