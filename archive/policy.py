@@ -357,6 +357,15 @@ def may_reverse(requester: Actor, *, written: bool, signed_form: bool) -> str:
     return ""
 
 
+def overview_shows(requester: Actor) -> ColumnElement[bool]:
+    """Which recordings a patient's consent overview shows ``requester``: those it may
+    see (on the review path, those its open review shows); the archive's
+    administrator at the command line, every recording and tombstone."""
+    if requester.role is Role.OPERATOR:
+        return true()
+    return visible(requester)
+
+
 def _seen(requester: Actor) -> ColumnElement[bool]:
     """What ``requester`` sees in the record, and within an open review also what
     the review shows."""

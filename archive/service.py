@@ -41,6 +41,7 @@ from archive.exchange.forwarding import ForwardQueue
 from archive.exchange.nodes import NodeInfo
 from archive.exchange.propagation import PropagationInfo, Propagations
 from archive.fixity import FixityReport
+from archive.hierarchy import instance_join
 from archive.ingest import IngestResult, Origin
 from archive.keys import Level
 from archive.models import (
@@ -537,9 +538,43 @@ class Archive:
         )
 
     def consent_overview(self, patient_id: str, *, requester: Actor) -> consent.Overview:
-        """History and current uses of a patient's recordings (audited as a view)."""
-        with self.sessions() as session, session.begin():
-            result = consent.overview(session, patient_id)
+        """History and current uses of the patient's recordings ``requester`` may see
+        (:func:`archive.policy.overview_shows`), and the decisions about their studies;
+        audited as a view. A patient with nothing the requester may see is absent to it,
+        and that refused look is audited."""
+        refusal = AuditEntry(
+            actor=requester.actor,
+            role=str(requester.role),
+            purpose=requester.purpose_label,
+            action=Action.VIEW,
+            outcome=Outcome.REFUSED,
+            patient_id=patient_id[:64],
+            source=requester.source,
+            detail={"what": "consent overview", "reason": "nothing this requester may see",
+                    **requester.audit_detail},
+        )  # fmt: skip
+        absent = f"no patient {patient_id[:64]} in the archive"
+        with self.transaction() as session:
+            try:
+                full = consent.overview(session, patient_id)
+            except NotFound:
+                raise NotFound(absent, refusal=refusal) from None
+            shown = set(
+                session.scalars(
+                    instance_join(select(Instance.sop_instance_uid)).where(
+                        Patient.patient_id == patient_id, policy.overview_shows(requester)
+                    )
+                )
+            )
+            instances = [i for i in full.instances if i.sop_instance_uid in shown]
+            if not instances:  # hidden is absent, in the same words
+                raise NotFound(absent, refusal=refusal)
+            studies = {i.study_instance_uid for i in instances}
+            result = consent.Overview(
+                patient_id=patient_id,
+                history=[h for h in full.history if h["study"] in studies],
+                instances=instances,
+            )
             audit.record(
                 session,
                 AuditEntry(

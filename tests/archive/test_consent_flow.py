@@ -147,7 +147,7 @@ def test_withdrawal_quarantines_keeps_everything_and_is_audited(archive: Archive
         json.loads(e.detail) for e in audit_rows(archive) if e.action == "availability-change"
     ]
     assert any(d["reason"] == "consent withdrawn" and d["rule"] == "R5" for d in events)
-    overview = archive.consent_overview("C1", requester=EPR)
+    overview = archive.consent_overview("C1", requester=Actor.operator("test"))
     assert [h["status"] for h in overview.history] == ["given", "withdrawn"]
     assert {i.availability for i in overview.instances} == {"quarantined"}
 
@@ -165,7 +165,7 @@ def test_pending_then_refused_after_regaining_capacity(archive: Archive) -> None
     assert seen(archive, EPR) == set() and seen(archive, REVIEW) == set(uids)
     record(archive, study, ConsentStatus.REFUSED, consenter="patient")
     assert seen(archive, EPR) == set() and seen(archive, REVIEW) == set(uids)
-    overview = archive.consent_overview("C1", requester=EPR)
+    overview = archive.consent_overview("C1", requester=Actor.operator("test"))
     assert {i.reason for i in overview.instances} == {"consent refused"}
 
 
@@ -332,3 +332,31 @@ def test_release_is_refused_while_consent_forbids_use(archive: Archive) -> None:
         Level.STUDY, study, Availability.ACTIVE, reason="checked", requester=IG
     )
     assert set(result.changed) == set(uids) and seen(archive, EPR) == set(uids)
+
+
+def test_the_consent_overview_shows_only_what_the_policy_lets_the_requester_see(
+    archive: Archive,
+) -> None:
+    """The archive, not the edge, cuts the overview down: a care reader sees the
+    recordings it may use and the decisions about their studies; a patient with
+    nothing it may see is absent to it, in the words used for an unknown patient,
+    and the refused look is audited once."""
+    study, uids = session_of_photos(archive)
+    _, hidden = session_of_photos(archive)
+    record(archive, study, ConsentStatus.GIVEN, **GIVEN1)
+    care = archive.consent_overview("C1", requester=EPR)
+    assert {i.sop_instance_uid for i in care.instances} == set(uids)
+    assert {h["study"] for h in care.history} == {study}
+    everything = archive.consent_overview("C1", requester=Actor.operator("test"))
+    assert {i.sop_instance_uid for i in everything.instances} == set(uids) | set(hidden)
+    record(archive, study, ConsentStatus.WITHDRAWN, consenter="patient")
+    refused_before = [e for e in audit_rows(archive) if e.outcome == "refused"]
+    with pytest.raises(NotFound, match=r"^no patient C1 in the archive$"):
+        archive.consent_overview("C1", requester=EPR)
+    with pytest.raises(NotFound, match=r"^no patient NOBODY in the archive$"):
+        archive.consent_overview("NOBODY", requester=EPR)
+    refused = [e for e in audit_rows(archive) if e.outcome == "refused"][len(refused_before) :]
+    assert [(e.patient_id, json.loads(e.detail)["what"]) for e in refused] == [
+        ("C1", "consent overview"),
+        ("NOBODY", "consent overview"),
+    ]

@@ -50,7 +50,7 @@ def record(archive: Archive, study: str, status: ConsentStatus, **kw: object) ->
 
 
 def state(archive: Archive, patient: str = "C1") -> dict[str, tuple[str, str, list[str]]]:
-    overview = archive.consent_overview(patient, requester=EPR)
+    overview = archive.consent_overview(patient, requester=OPERATOR)
     return {i.sop_instance_uid: (i.availability, i.reason, i.uses) for i in overview.instances}
 
 

@@ -79,10 +79,6 @@ def _requesters(viewer: Viewer) -> list[Any]:
     return [base]
 
 
-def _visible(ctx: Ctx, viewer: Viewer, patient_id: str, review: bool) -> set[str]:
-    return ctx.archive.visible_instances(patient_id, requester=viewer.requester(review=review))
-
-
 def _may_record(viewer: Viewer) -> bool:
     return may_record_consent(viewer.role, viewer.session.purpose)
 
@@ -90,16 +86,11 @@ def _may_record(viewer: Viewer) -> bool:
 def overview(
     ctx: Ctx, viewer: Viewer, patient_id: str, *, review: bool = False
 ) -> tuple[Overview, set[str]]:
-    """The archive's consent overview, cut down to what the viewer may see
-    (``review``: the governance review path's held and quarantined recordings)."""
-    seen = _visible(ctx, viewer, patient_id, review)
-    if not seen:
-        raise NotFound("no such patient")
-    full = ctx.archive.consent_overview(patient_id, requester=viewer.requester())
-    instances = [i for i in full.instances if i.sop_instance_uid in seen]
-    studies = {i.study_instance_uid for i in instances}
-    history = [h for h in full.history if h["study"] in studies]
-    return Overview(patient_id=patient_id, history=history, instances=instances), studies
+    """The patient's consent overview as the archive's access policy lets the viewer
+    see it (``review``: the governance review path's held and quarantined
+    recordings), with the studies it shows."""
+    result = ctx.archive.consent_overview(patient_id, requester=viewer.requester(review=review))
+    return result, {i.study_instance_uid for i in result.instances}
 
 
 def _check_study(ctx: Ctx, viewer: Viewer, patient_id: str, study: str) -> None:
