@@ -397,11 +397,14 @@ def accesses(
     patient_id: str = "",
     about_actor: str = "",
     refused_only: bool = False,
+    re_consents_only: bool = False,
     limit: int = 1000,
 ) -> list[AccessEvent]:
     """Who accessed this patient's record (every audited event naming the patient), or
     what one person or node did (``about_actor``); ``refused_only``: what was tried and
-    refused. Newest first. Governance purpose only; the look itself is audited."""
+    refused; ``re_consents_only``: consents that returned recordings to use after a
+    withdrawal or refusal (R5, R6), for governance to look at. Newest first.
+    Governance purpose only; the look itself is audited."""
     if not may_read_audit(requester):
         raise NotFound("no such view")
     where = [AuditEvent.patient_id == patient_id] if patient_id else []
@@ -409,6 +412,12 @@ def accesses(
         where.append(AuditEvent.actor == about_actor)
     if refused_only:
         where = [*where, AuditEvent.outcome == str(Outcome.REFUSED)]
+    if re_consents_only:  # the flag Archive.record_consent writes (details are sorted JSON)
+        where += [
+            AuditEvent.action == str(Action.CONSENT),
+            AuditEvent.outcome == str(Outcome.SUCCESS),
+            AuditEvent.detail.contains('"re_consent": true'),
+        ]
     rows = session.scalars(
         select(AuditEvent).where(*where).order_by(AuditEvent.seq.desc()).limit(limit)
     ).all()
@@ -437,6 +446,7 @@ def accesses(
             "what": "access audit",
             "events": len(out),
             "refused_only": refused_only,
+            **({"re_consents_only": True} if re_consents_only else {}),
             **({"about_actor": about_actor} if about_actor else {}),
         },
     )

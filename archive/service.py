@@ -433,6 +433,7 @@ class Archive:
         patient_id: str = "",
         about_actor: str = "",
         refused_only: bool = False,
+        re_consents_only: bool = False,
         limit: int = 1000,
     ) -> list[AccessEvent]:
         """The audit trail about a patient or an actor, newest first, for governance
@@ -444,6 +445,7 @@ class Archive:
                 patient_id=patient_id,
                 about_actor=about_actor,
                 refused_only=refused_only,
+                re_consents_only=re_consents_only,
                 limit=limit,
             )
 

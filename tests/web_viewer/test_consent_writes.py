@@ -97,6 +97,15 @@ def test_reversal_needs_a_written_consent_with_its_signed_form(
     [event] = [e for e in _consent_events(archive, "success") if e.get("re_consent")]
     assert event["supersedes_withdrawal_or_refusal"]
     assert event["review"] is True
+    # The reversal is flagged in the governance review queue, page and API.
+    queue = client.get("/api/review").json()
+    [flagged] = queue["re_consents"]
+    assert flagged["document"] == event["document"]
+    assert flagged["supersedes"] == event["supersedes_withdrawal_or_refusal"]
+    assert uid in flagged["recordings"] and flagged["recorded_by"] == "gina"
+    page = client.get("/review").text
+    assert "Returned to use after a withdrawal or refusal" in page
+    assert event["supersedes_withdrawal_or_refusal"][0] in page
 
 
 def test_a_photographer_records_consent_for_held_photos_they_took(

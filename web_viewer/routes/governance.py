@@ -134,9 +134,11 @@ def _review_json(review: ReviewInfo) -> dict[str, Any]:
 def _review_page(
     request: Request, ctx: Ctx, viewer: Viewer, *, status: int = 200, error: str = ""
 ) -> Response:
-    items = (
-        ctx.archive.review_queue(requester=viewer.requester(review=True)) if viewer.review else []
-    )
+    items, re_consents = [], []
+    if viewer.review:
+        requester = viewer.requester(review=True)
+        items = ctx.archive.review_queue(requester=requester)
+        re_consents = ctx.archive.accesses(requester=requester, re_consents_only=True, limit=50)
     return render(
         request,
         "review.html",
@@ -144,6 +146,7 @@ def _review_page(
         status=status,
         review=viewer.review,
         items=items,
+        re_consents=re_consents,
         error=error,
         done=request.query_params.get("done", ""),
         reason_codes=[c.value for c in ReasonCode],
@@ -266,9 +269,21 @@ def api_review(ctx: Ctx, viewer: Governance) -> dict[str, Any]:
     """403 ``review_required`` until this session has opened a review with a reason."""
     requester = viewer.requester(review=True)
     assert viewer.review is not None  # requester() refuses otherwise
+    re_consents = ctx.archive.accesses(requester=requester, re_consents_only=True, limit=50)
     return {
         "review": _review_json(viewer.review),
         "items": _queue_json(ctx.archive.review_queue(requester=requester)),
+        "re_consents": [
+            {
+                "occurred_at": e.occurred_at,
+                "recorded_by": e.actor,
+                "role": e.role,
+                "document": e.detail.get("document", ""),
+                "supersedes": e.detail.get("supersedes_withdrawal_or_refusal", []),
+                "recordings": list(e.object_uids),
+            }
+            for e in re_consents
+        ],
     }
 
 
