@@ -31,6 +31,7 @@ from pynetdicom import AE, evt
 from pynetdicom.events import Event, EventHandlerType
 
 from archive import (
+    Actor,
     Archive,
     ArchiveError,
     CommitmentRequestInfo,
@@ -38,6 +39,7 @@ from archive import (
     NotAuthorised,
     NotFound,
     Outcome,
+    Role,
 )
 from dicom_gateway.associations import Peers
 from dicom_gateway.commitment_scu import (
@@ -107,12 +109,10 @@ class ReportReceiver:
         try:
             self.archive.commitment_requests.report(
                 report.transaction_uid,
-                peer.ae_title,
+                Actor(peer.ae_title, Role(peer.role), None, source=peer.address),
                 committed=report.committed,
                 failed=report.failed,
                 via=NEW_ASSOCIATION,
-                role=str(peer.role),
-                source=peer.address,
             )
         except NotFound:  # audited by the archive
             return Answer(
@@ -172,10 +172,10 @@ class IndexedCommitment:
     such a report was expected."""
 
     def __init__(
-        self, archive: Archive, *, actor: str, listen: tuple[str, int] | None = None
+        self, archive: Archive, *, requester: Actor, listen: tuple[str, int] | None = None
     ) -> None:
         self.archive = archive
-        self.actor = actor
+        self.requester = requester
         self.listen = listen
         self.listener: ReportListener | None = None
         self.where = ""
@@ -200,7 +200,7 @@ class IndexedCommitment:
         refs: Sequence[tuple[str, str]],
     ) -> None:
         self.archive.commitment_requests.record(
-            transaction_uid, destination, refs, calling_aet=calling_aet, actor=self.actor
+            transaction_uid, destination, refs, calling_aet=calling_aet, requester=self.requester
         )
         self._start_listener(destination, calling_aet)
 
@@ -232,7 +232,7 @@ class IndexedCommitment:
         try:
             self.archive.commitment_requests.report(
                 report.transaction_uid,
-                reporter,
+                self._node(reporter),
                 committed=report.committed,
                 failed=report.failed,
                 via=SAME_ASSOCIATION,
@@ -240,12 +240,17 @@ class IndexedCommitment:
         except ArchiveError:
             log.exception("could not record the report %s", report.transaction_uid)
 
+    def _node(self, ae_title: str) -> Actor:
+        """The node we sent the request to, as who reports on the same association."""
+        node = self.archive.node(ae_title)
+        return Actor(ae_title, Role(node.role) if node else Role.PEER, None)
+
     def outcome(self, transaction_uid: str) -> CommitOutcome | None:
         info = self.archive.commitment_requests.get(transaction_uid)
         return _outcome(info) if info is not None and info.reported else None
 
     def give_up(self, transaction_uid: str, *, status: str, reason: str) -> CommitOutcome:
         info = self.archive.commitment_requests.give_up(
-            transaction_uid, status=status, detail=reason, actor=self.actor
+            transaction_uid, status=status, detail=reason, requester=self.requester
         )
         return _outcome(info)

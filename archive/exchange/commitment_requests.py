@@ -37,6 +37,7 @@ from archive.dicomfile import valid_uid
 from archive.errors import AlreadyExists, InvalidArgument, NotAuthorised, NotFound
 from archive.exchange.nodes import valid_ae_title
 from archive.models import CommitmentRequest, CommitmentRequestInstance
+from archive.policy import Actor
 
 PENDING, COMMITTED, PARTLY_FAILED = "pending", "committed", "partly-failed"
 TIMED_OUT, REFUSED = "timed-out", "refused"
@@ -144,8 +145,7 @@ class CommitmentRequests:
         refs: Sequence[tuple[str, str]],
         *,
         calling_aet: str,
-        actor: str,
-        source: str = "",
+        requester: Actor,
     ) -> CommitmentRequestInfo:
         """Record a request about to be sent (audited); status ``pending``."""
         if not valid_uid(transaction_uid):
@@ -167,7 +167,7 @@ class CommitmentRequests:
                 transaction_uid=transaction_uid,
                 destination=destination,
                 calling_aet=calling_aet,
-                requested_by=actor[:128],
+                requested_by=requester.actor[:128],
                 status=PENDING,
                 reported_by="",
                 via="",
@@ -193,11 +193,12 @@ class CommitmentRequests:
             audit.record(
                 session,
                 AuditEntry(
-                    actor=actor,
+                    actor=requester.actor,
+                    role=str(requester.role),
                     action=Action.ASSOCIATION,
                     outcome=Outcome.SUCCESS,
                     object_uids=tuple(i for _, i in pairs)[:1000],
-                    source=source,
+                    source=requester.source,
                     detail={
                         "service": SERVICE,
                         "event": "requested",
@@ -234,15 +235,13 @@ class CommitmentRequests:
     def report(
         self,
         transaction_uid: str,
-        reporter: str,
+        reporter: Actor,
         *,
         committed: Sequence[tuple[str, str]],
         failed: Sequence[tuple[str, str, int | None]],
         via: str,
-        role: str = "",
-        source: str = "",
     ) -> CommitmentRequestInfo:
-        """Apply an N-EVENT-REPORT (PS3.4 J.3.3) from ``reporter`` (audited).
+        """Apply an N-EVENT-REPORT (PS3.4 J.3.3) from the node ``reporter`` (audited).
 
         Raises :class:`NotFound` for a transaction we never recorded and
         :class:`NotAuthorised` when ``reporter`` is not the node it was sent
@@ -257,29 +256,29 @@ class CommitmentRequests:
                     NotFound(f"no storage-commitment transaction {transaction_uid}"),
                     {"reason": "unknown transaction"},
                 )
-            elif row.destination != reporter:
+            elif row.destination != reporter.actor:
                 refusal = (
-                    NotAuthorised(f"{reporter} is not the destination of {transaction_uid}"),
+                    NotAuthorised(f"{reporter.actor} is not the destination of {transaction_uid}"),
                     {"reason": "not the destination of the transaction"},
                 )
             else:
                 items = _items(session, row)
-                info, detail = self._apply(row, items, reporter, committed, failed, via, now)
+                info, detail = self._apply(row, items, reporter.actor, committed, failed, via, now)
                 audit.record(
                     session,
                     AuditEntry(
-                        actor=reporter,
-                        role=role,
+                        actor=reporter.actor,
+                        role=str(reporter.role),
                         action=Action.ASSOCIATION,
                         outcome=Outcome.SUCCESS if info.status == COMMITTED else Outcome.FAILURE,
                         object_uids=tuple(i.sop_instance_uid for i in info.instances)[:1000],
-                        source=source,
+                        source=reporter.source,
                         detail=detail,
                     ),
                 )
                 return info
         error, why = refusal
-        self._audit_refusal(transaction_uid, reporter, role=role, source=source, via=via, **why)
+        self._audit_refusal(transaction_uid, reporter, via=via, **why)
         raise error
 
     @staticmethod
@@ -328,17 +327,17 @@ class CommitmentRequests:
         return info, detail
 
     def _audit_refusal(
-        self, transaction_uid: str, reporter: str, *, role: str, source: str, via: str, reason: str
+        self, transaction_uid: str, reporter: Actor, *, via: str, reason: str
     ) -> None:
         with self.sessions() as session, session.begin():
             audit.record(
                 session,
                 AuditEntry(
-                    actor=reporter,
-                    role=role,
+                    actor=reporter.actor,
+                    role=str(reporter.role),
                     action=Action.ASSOCIATION,
                     outcome=Outcome.REFUSED,
-                    source=source,
+                    source=reporter.source,
                     detail={
                         "service": SERVICE,
                         "event": "report",
@@ -350,7 +349,7 @@ class CommitmentRequests:
             )
 
     def give_up(
-        self, transaction_uid: str, *, status: str, detail: str, actor: str, source: str = ""
+        self, transaction_uid: str, *, status: str, detail: str, requester: Actor
     ) -> CommitmentRequestInfo:
         """Mark a still-pending transaction ``timed-out`` or ``refused`` (audited).
         A report that already arrived wins: the record is returned unchanged."""
@@ -375,11 +374,12 @@ class CommitmentRequests:
                 audit.record(
                     session,
                     AuditEntry(
-                        actor=actor,
+                        actor=requester.actor,
+                        role=str(requester.role),
                         action=Action.ASSOCIATION,
                         outcome=Outcome.FAILURE,
                         object_uids=tuple(i.sop_instance_uid for i in info.instances)[:1000],
-                        source=source,
+                        source=requester.source,
                         detail={
                             "service": SERVICE,
                             "event": status,

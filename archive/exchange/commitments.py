@@ -55,7 +55,7 @@ class CommitmentReports:
     def save(
         self,
         transaction_uid: str,
-        requester: str,
+        requesting_ae: str,
         *,
         committed: Sequence[tuple[str, str]],
         failed: Sequence[tuple[str, str]],
@@ -66,7 +66,7 @@ class CommitmentReports:
         with self.sessions() as session, session.begin():
             row = CommitmentReport(
                 transaction_uid=transaction_uid[:64],
-                requester=requester[:16],
+                requester=requesting_ae[:16],
                 committed=json.dumps([list(p) for p in committed]),
                 failed=json.dumps([list(p) for p in failed]),
                 **outbox.fresh(now, after=retry_after),

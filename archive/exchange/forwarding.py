@@ -152,7 +152,7 @@ class ForwardQueue:
 
     # --- rules --------------------------------------------------------------
     def add_rule(
-        self, source_ae: str, destination: str, *, sop_class_uid: str = "", actor: str
+        self, source_ae: str, destination: str, *, sop_class_uid: str = "", requester: Actor
     ) -> RuleInfo:
         """Forward what arrives from ``source_ae`` (``*``: anyone) to ``destination``."""
         source = source_ae.strip()
@@ -175,15 +175,15 @@ class ForwardQueue:
                 source_ae=source,
                 sop_class_uid=sop_class,
                 destination=target,
-                created_by=actor[:128],
+                created_by=requester.actor[:128],
                 created_at=now,
             )
             session.add(row)
             session.flush()
-            self._audit_admin(session, actor, "forward-rule-add", _rule(row))
+            self._audit_admin(session, requester, "forward-rule-add", _rule(row))
             return _rule(row)
 
-    def remove_rule(self, number: int, *, actor: str) -> RuleInfo:
+    def remove_rule(self, number: int, *, requester: Actor) -> RuleInfo:
         """Stop a rule; jobs it already queued are still delivered."""
         with self.sessions() as session, session.begin():
             row = session.get(ForwardRule, number)
@@ -191,7 +191,7 @@ class ForwardQueue:
                 raise NotFound(f"no forwarding rule {number}")
             info = _rule(row)
             session.delete(row)
-            self._audit_admin(session, actor, "forward-rule-remove", info)
+            self._audit_admin(session, requester, "forward-rule-remove", info)
             return info
 
     def rules(self) -> list[RuleInfo]:
@@ -199,11 +199,13 @@ class ForwardQueue:
             return [_rule(r) for r in session.scalars(select(ForwardRule).order_by(ForwardRule.pk))]
 
     @staticmethod
-    def _audit_admin(session: Session, actor: str, operation: str, rule: RuleInfo) -> None:
+    def _audit_admin(session: Session, requester: Actor, operation: str, rule: RuleInfo) -> None:
         audit.record(
             session,
             AuditEntry(
-                actor=actor,
+                actor=requester.actor,
+                role=str(requester.role),
+                source=requester.source,
                 action=Action.ADMIN,
                 outcome=Outcome.SUCCESS,
                 detail={
@@ -409,7 +411,7 @@ class ForwardQueue:
                 ],
             )
 
-    def retry(self, number: int | None = None, *, actor: str) -> int:
+    def retry(self, number: int | None = None, *, requester: Actor) -> int:
         """Put failed jobs (one, or all) back in the queue with a fresh attempt count."""
         now = datetime.now(UTC)
         with self.sessions() as session, session.begin():
@@ -422,7 +424,9 @@ class ForwardQueue:
                 audit.record(
                     session,
                     AuditEntry(
-                        actor=actor,
+                        actor=requester.actor,
+                        role=str(requester.role),
+                        source=requester.source,
                         action=Action.ADMIN,
                         outcome=Outcome.SUCCESS,
                         object_uids=tuple(j.sop_instance_uid for j in rows[:1000]),

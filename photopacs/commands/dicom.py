@@ -135,7 +135,7 @@ def send(
             tracker = stack.enter_context(
                 IndexedCommitment(
                     archive,
-                    actor=operator(),
+                    requester=Actor.operator(operator()),
                     listen=(serve_settings.bind_host, serve_settings.dicom_port),
                 )
             )

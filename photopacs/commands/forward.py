@@ -9,6 +9,7 @@ import click
 
 from archive import (
     ANY_SOURCE,
+    Actor,
     CommitmentRequestInfo,
     JobInfo,
     ReportInfo,
@@ -56,7 +57,7 @@ def add(source: str, destination: str, sop_class: str) -> None:
     """Forward every new object from --from to --to."""
     rule = with_archive(
         lambda a: a.forwarding.add_rule(
-            source, destination, sop_class_uid=sop_class, actor=operator()
+            source, destination, sop_class_uid=sop_class, requester=Actor.operator(operator())
         )
     )
     what = f" ({rule.sop_class_uid})" if rule.sop_class_uid else ""
@@ -91,7 +92,9 @@ def _rule_line(r: RuleInfo) -> str:
 @click.argument("number", type=int)
 def remove(number: int) -> None:
     """Remove rule NUMBER (jobs it already queued are still sent)."""
-    rule = with_archive(lambda a: a.forwarding.remove_rule(number, actor=operator()))
+    rule = with_archive(
+        lambda a: a.forwarding.remove_rule(number, requester=Actor.operator(operator()))
+    )
     click.echo(f"removed rule {rule.number}: {rule.source_ae} -> {rule.destination}")
 
 
@@ -132,7 +135,7 @@ def _job_line(j: JobInfo) -> str:
 @click.argument("number", type=int, required=False)
 def retry(number: int | None) -> None:
     """Queue failed job NUMBER (or every failed job) again with fresh attempts."""
-    count = with_archive(lambda a: a.forwarding.retry(number, actor=operator()))
+    count = with_archive(lambda a: a.forwarding.retry(number, requester=Actor.operator(operator())))
     click.echo(f"{count} job(s) queued again")
 
 

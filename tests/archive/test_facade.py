@@ -13,6 +13,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import archive
+from archive.exchange.commitment_requests import CommitmentRequests
+from archive.exchange.commitments import CommitmentReports
+from archive.exchange.forwarding import ForwardQueue
+from archive.exchange.propagation import Propagations
 from archive.models import Base
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
@@ -92,6 +96,10 @@ NOT_WHO_ACTS = {
 }
 
 
+# What Archive reaches its outboxes through (archive.forwarding, .commitments, ...).
+OUTBOXES = (ForwardQueue, CommitmentReports, CommitmentRequests, Propagations)
+
+
 def _public_methods(cls: type) -> Iterator[tuple[str, Callable[..., object]]]:
     for name, member in vars(cls).items():
         function = getattr(member, "__func__", member)  # static and class methods
@@ -100,10 +108,10 @@ def _public_methods(cls: type) -> Iterator[tuple[str, Callable[..., object]]]:
 
 
 def test_who_acts_is_one_actor_value() -> None:
-    """No public Archive or Accounts method takes a loose actor, role, purpose or
+    """No public Archive, Accounts or outbox method takes a loose actor, role, purpose or
     source; what takes a requester takes an Actor."""
     loose, untyped, seen = [], [], set()
-    for cls in (archive.Archive, archive.Accounts):
+    for cls in (archive.Archive, archive.Accounts, *OUTBOXES):
         for name, function in _public_methods(cls):
             hints = typing.get_type_hints(function)
             for param in inspect.signature(function).parameters:

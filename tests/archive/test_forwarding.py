@@ -40,35 +40,35 @@ def nodes(archive: Archive) -> Archive:
 def test_bad_rules_are_refused_and_store_nothing(nodes: Archive) -> None:
     fwd = nodes.forwarding
     with pytest.raises(NotFound, match="no registered node NOPE"):
-        fwd.add_rule("CAM1", "NOPE", actor="t")
+        fwd.add_rule("CAM1", "NOPE", requester=OPERATOR)
     with pytest.raises(InvalidArgument, match="peer or epr nodes only"):
-        fwd.add_rule("CAM1", "GOV1", actor="t")
+        fwd.add_rule("CAM1", "GOV1", requester=OPERATOR)
     with pytest.raises(InvalidArgument, match="peer or epr nodes only"):
-        fwd.add_rule("*", "CAM1", actor="t")
+        fwd.add_rule("*", "CAM1", requester=OPERATOR)
     with pytest.raises(InvalidArgument, match="1 to 16 characters"):
-        fwd.add_rule("A" * 17, "PEER1", actor="t")
+        fwd.add_rule("A" * 17, "PEER1", requester=OPERATOR)
     with pytest.raises(InvalidArgument, match="backslash"):
-        fwd.add_rule("CAM\\1", "PEER1", actor="t")
+        fwd.add_rule("CAM\\1", "PEER1", requester=OPERATOR)
     with pytest.raises(InvalidArgument, match="not a UID"):
-        fwd.add_rule("CAM1", "PEER1", sop_class_uid="1.2.abc", actor="t")
+        fwd.add_rule("CAM1", "PEER1", sop_class_uid="1.2.abc", requester=OPERATOR)
     with pytest.raises(InvalidArgument, match="back to it"):
-        fwd.add_rule("PEER1", "PEER1", actor="t")
+        fwd.add_rule("PEER1", "PEER1", requester=OPERATOR)
     assert fwd.rules() == []
-    rule = fwd.add_rule(" CAM1 ", "PEER1", actor="t")
+    rule = fwd.add_rule(" CAM1 ", "PEER1", requester=OPERATOR)
     assert (rule.source_ae, rule.destination, rule.sop_class_uid) == ("CAM1", "PEER1", "")
     assert [r.number for r in fwd.rules()] == [rule.number]
-    fwd.remove_rule(rule.number, actor="t")
+    fwd.remove_rule(rule.number, requester=OPERATOR)
     with pytest.raises(NotFound):
-        fwd.remove_rule(rule.number, actor="t")
+        fwd.remove_rule(rule.number, requester=OPERATOR)
     assert fwd.rules() == []
 
 
 def test_ingest_queues_a_job_per_matching_destination(nodes: Archive) -> None:
     fwd = nodes.forwarding
-    fwd.add_rule("CAM1", "PEER1", actor="t")
-    fwd.add_rule("*", "PEER1", actor="t")  # same destination: one job
-    fwd.add_rule("*", "EPR1", sop_class_uid=VL_PHOTO, actor="t")
-    fwd.add_rule("*", "EPR1", sop_class_uid="1.2.3", actor="t")  # matches nothing here
+    fwd.add_rule("CAM1", "PEER1", requester=OPERATOR)
+    fwd.add_rule("*", "PEER1", requester=OPERATOR)  # same destination: one job
+    fwd.add_rule("*", "EPR1", sop_class_uid=VL_PHOTO, requester=OPERATOR)
+    fwd.add_rule("*", "EPR1", sop_class_uid="1.2.3", requester=OPERATOR)  # matches nothing here
     endoscopy = make_dataset(patient_id="F1")
     photo = make_dataset(patient_id="F1", sop_class=VL_PHOTO, modality="XC")
     nodes.ingest(encode(endoscopy), origin=CAMERA)
@@ -91,7 +91,7 @@ def test_ingest_queues_a_job_per_matching_destination(nodes: Archive) -> None:
 def test_the_job_commits_with_the_object_or_not_at_all(
     nodes: Archive, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    nodes.forwarding.add_rule("CAM1", "PEER1", actor="t")
+    nodes.forwarding.add_rule("CAM1", "PEER1", requester=OPERATOR)
 
     def disk_fails(self: BlobStore, staged: StagedBlob) -> str:
         raise StorageError("disk gone")
@@ -112,7 +112,7 @@ def test_the_job_commits_with_the_object_or_not_at_all(
 
 def test_policy_decides_at_send_time(nodes: Archive) -> None:
     fwd = nodes.forwarding
-    fwd.add_rule("CAM1", "PEER1", actor="t")
+    fwd.add_rule("CAM1", "PEER1", requester=OPERATOR)
     active = make_dataset(patient_id="F4")
     held = make_dataset(patient_id="F4", sop_class=VL_PHOTO, modality="XC")
     gone = make_dataset(patient_id="F4")
@@ -156,7 +156,7 @@ def test_policy_decides_at_send_time(nodes: Archive) -> None:
     assert len(fwd.due(now=now + timedelta(seconds=31))) == 1
     fwd.mark("PEER1", sent=[], failed={number: "refused again"}, max_attempts=2, backoff=30)
     assert {j.number: j.status for j in fwd.jobs()}[number] == "failed"
-    assert fwd.retry(number, actor="t") == 1
+    assert fwd.retry(number, requester=OPERATOR) == 1
     assert {j.number: (j.status, j.attempts) for j in fwd.jobs()}[number] == ("pending", 0)
     (batch,) = fwd.due()
     fwd.mark("PEER1", sent=[number], failed={}, max_attempts=2, backoff=30)

@@ -35,6 +35,7 @@ from tests.serving import free_port, photopacs_bin
 from tests.support import REPO
 
 OPERATOR = Actor.operator("test")
+HOST = "127.0.0.1"
 
 PACS = "PACS1"  # the peer PACS the tests send to
 
@@ -229,7 +230,7 @@ def test_reports_are_refused_clearly_and_audited(gateway: Running) -> None:
     tx = generate_uid()
     gateway.archive.commitment_requests.record(
         tx, EPR, [("1.2.840.10008.5.1.4.1.1.77.1.1", u) for u in uids],
-        calling_aet=AET, actor="test",
+        calling_aet=AET, requester=OPERATOR,
     )  # fmt: skip
 
     wrong_node = _n_event_report(gateway.port, PEER, _report(tx, uids))
@@ -284,7 +285,9 @@ def test_sends_listener_takes_only_the_destinations_report(gateway: Running) -> 
     association; the destination's report is recorded."""
     port = free_port()
     uid = generate_uid()
-    with IndexedCommitment(gateway.archive, actor="t", listen=("127.0.0.1", port)) as tracker:
+    with IndexedCommitment(
+        gateway.archive, requester=OPERATOR, listen=("127.0.0.1", port)
+    ) as tracker:
         tx = generate_uid()
         tracker.requested(tx, destination=EPR, calling_aet=AET,
                           refs=[("1.2.840.10008.5.1.4.1.1.77.1.1", uid)])  # fmt: skip
@@ -297,7 +300,9 @@ def test_sends_listener_takes_only_the_destinations_report(gateway: Running) -> 
         outcome = tracker.outcome(tx)
         assert outcome is not None and outcome.committed == [uid] and outcome.answered
     # a request to a node that may not report on a new association: no listener
-    with IndexedCommitment(gateway.archive, actor="t", listen=("127.0.0.1", port)) as tracker:
+    with IndexedCommitment(
+        gateway.archive, requester=OPERATOR, listen=("127.0.0.1", port)
+    ) as tracker:
         tracker.requested(generate_uid(), destination=CAMERA, calling_aet=AET,
                           refs=[("1.2.840.10008.5.1.4.1.1.77.1.1", uid)])  # fmt: skip
         assert tracker.listener is None and "same association only" in tracker.where

@@ -72,7 +72,7 @@ def test_a_camera_store_is_forwarded_to_the_peer_and_later_quarantine_propagates
     gateway: Running,
 ) -> None:
     archive = gateway.archive
-    archive.forwarding.add_rule(CAMERA, PEER, actor="t")
+    archive.forwarding.add_rule(CAMERA, PEER, requester=OPERATOR)
     ds = make_dataset(patient_id="FWD1")  # endoscopy: implicit care consent, active
     c_store(gateway.port, ds)
     assert gateway.received == []  # nothing leaves until the forwarder's round
@@ -154,7 +154,7 @@ def test_an_unreachable_destination_is_retried_then_delivered(gateway: Running) 
     archive = gateway.archive
     port = free_port()
     archive.add_node("LATE", host="127.0.0.1", port=port, role="peer", requester=OPERATOR)
-    archive.forwarding.add_rule(CAMERA, "LATE", actor="t")
+    archive.forwarding.add_rule(CAMERA, "LATE", requester=OPERATOR)
     ds = make_dataset(patient_id="FWD3")
     c_store(gateway.port, ds)
     patient = Forwarder(archive, aet=AET, backoff=60)
@@ -185,7 +185,7 @@ def test_an_unreachable_destination_is_retried_then_delivered(gateway: Running) 
 def test_after_max_attempts_a_job_fails_visibly_and_can_be_retried(gateway: Running) -> None:
     archive = gateway.archive
     archive.add_node("GONE", host="127.0.0.1", port=free_port(), role="epr", requester=OPERATOR)
-    archive.forwarding.add_rule(CAMERA, "GONE", actor="t")
+    archive.forwarding.add_rule(CAMERA, "GONE", requester=OPERATOR)
     c_store(gateway.port, make_dataset(patient_id="FWD4"))
     forwarder = Forwarder(archive, aet=AET, backoff=0, max_attempts=2)
     assert forwarder.run_once() == (0, 1)
@@ -200,7 +200,7 @@ def test_after_max_attempts_a_job_fails_visibly_and_can_be_retried(gateway: Runn
 
 def test_a_held_photo_waits_for_consent_then_goes(gateway: Running) -> None:
     archive = gateway.archive
-    archive.forwarding.add_rule(CAMERA, PEER, actor="t")
+    archive.forwarding.add_rule(CAMERA, PEER, requester=OPERATOR)
     photo = make_dataset(patient_id="FWD5", sop_class=VL_PHOTO, modality="XC")
     c_store(gateway.port, photo)
     forwarder = Forwarder(archive, aet=AET, backoff=0)
@@ -227,7 +227,7 @@ def test_a_held_photo_waits_for_consent_then_goes(gateway: Running) -> None:
 
 def test_a_quarantined_object_is_dropped_with_its_reason(gateway: Running) -> None:
     archive = gateway.archive
-    archive.forwarding.add_rule(CAMERA, PEER, actor="t")
+    archive.forwarding.add_rule(CAMERA, PEER, requester=OPERATOR)
     ds = make_dataset(patient_id="FWD6")
     c_store(gateway.port, ds)
     archive.set_availability(
@@ -256,7 +256,7 @@ def test_a_crash_between_ingest_and_forward_loses_nothing(
     archive.add_node(
         PEER, host="127.0.0.1", port=dest_port, role="peer", requester=Actor.operator("t")
     )
-    archive.forwarding.add_rule(CAMERA, PEER, actor="t")
+    archive.forwarding.add_rule(CAMERA, PEER, requester=OPERATOR)
     ds = make_dataset(patient_id="FWD7")
     # The server's forwarder would only run an hour after its first (empty) round.
     with serve(settings, tmp_path, extra_env={"PHOTOPACS_FORWARD_INTERVAL": "3600"}) as server:
@@ -285,7 +285,7 @@ def test_serve_runs_the_forwarder(
     archive.add_node(
         PEER, host="127.0.0.1", port=dest_port, role="peer", requester=Actor.operator("t")
     )
-    archive.forwarding.add_rule(CAMERA, PEER, actor="t")
+    archive.forwarding.add_rule(CAMERA, PEER, requester=OPERATOR)
     ds = make_dataset(patient_id="FWD8")
     received: list[Dataset] = []
     dest = storage_scp(dest_port, received, aet=PEER)
