@@ -12,20 +12,13 @@ from click.testing import CliRunner, Result
 
 from photopacs.cli import main
 from tests.consent_sr.helpers import minimal_pdf
+from tests.photopacs.helpers import migrated_runner
 from tests.support import corpus, dciodvfy
 
 
 @pytest.fixture
 def runner(tmp_path: Path, database_url: str) -> CliRunner:
-    r = CliRunner(
-        env={
-            "PHOTOPACS_DATA_DIR": str(tmp_path / "data"),
-            "PHOTOPACS_DATABASE_URL": database_url,
-            "PHOTOPACS_MIN_FREE_BYTES": "0",
-        }
-    )
-    assert r.invoke(main, ["db", "upgrade"]).exit_code == 0
-    return r
+    return migrated_runner(tmp_path, database_url)
 
 
 def run(r: CliRunner, *args: str) -> Result:
