@@ -4,8 +4,23 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from archive import Archive
+from archive import Actor, Archive, Purpose, Role
 from archive.models import AuditEvent, Instance, Patient, Series, Study
+
+
+def reviewer(actor: str = "ig") -> Actor:
+    """A governance actor under an open review with a reason: the one requester
+    that sees exactly the held and quarantined objects."""
+    return Actor(
+        actor=actor,
+        role=Role.GOVERNANCE,
+        purpose=Purpose.GOVERNANCE,
+        review=True,
+        review_reason="IG-1: test review of hidden objects",
+    )
+
+
+REVIEW = reviewer()
 
 
 def counts(archive: Archive) -> dict[str, int]:

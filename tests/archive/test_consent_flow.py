@@ -26,7 +26,7 @@ from archive import (
 from consent_sr import Consent, ConsentStatus, InstanceRef, build_consent_sr
 from consent_sr import Patient as SRPatient
 from consent_sr import Study as SRStudy
-from tests.archive.helpers import audit_rows, counts, stored_files
+from tests.archive.helpers import REVIEW, audit_rows, counts, stored_files
 from tests.factory import VL_PHOTO, encode, make_dataset
 
 IG = Actor.operator("ig")
@@ -37,13 +37,6 @@ EDUCATOR = Actor(actor="edu", role=Role.EDUCATOR, purpose=Purpose.TEACHING)
 JOURNAL = "Publication in the British Journal of Dermatology, case report 2026"
 PUBLISHER = Actor(
     actor="edu", role=Role.EDUCATOR, purpose=Purpose.SPECIFIED, specified_purpose=JOURNAL
-)
-REVIEW = Actor(
-    actor="ig",
-    role=Role.GOVERNANCE,
-    purpose=Purpose.GOVERNANCE,
-    review=True,
-    review_reason="IG-1: test review of hidden objects",
 )
 
 

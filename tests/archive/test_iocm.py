@@ -23,7 +23,7 @@ from archive import (
 )
 from archive.iocm import REVOKE, Reference, build_note, read_note
 from archive.uids import ENCAPSULATED_PDF, KOS
-from tests.archive.helpers import counts, stored_files
+from tests.archive.helpers import REVIEW, counts, stored_files
 from tests.factory import encode, make_dataset
 from tests.support import dciodvfy
 
@@ -100,13 +100,7 @@ def test_rejection_note_quarantines_with_its_reason(
         for m in archive.find(
             Level.IMAGE,
             {},
-            requester=Actor(
-                actor="ig",
-                role=Role.GOVERNANCE,
-                purpose=Purpose.GOVERNANCE,
-                review=True,
-                review_reason="IG-1: test review of hidden objects",
-            ),
+            requester=REVIEW,
         )
     }
 

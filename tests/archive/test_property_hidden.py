@@ -30,18 +30,13 @@ from archive import (
 )
 from archive.models import Instance
 from consent_sr import ConsentStatus
+from tests.archive.helpers import reviewer
 from tests.conftest import BACKENDS, PgSchema, postgres_available
 from tests.factory import VL_ENDOSCOPIC, VL_PHOTO, encode, make_dataset
 from tests.support import require
 
 EPR = Actor(actor="EPR", role=Role.EPR, purpose=Purpose.CARE)
-REVIEW = Actor(
-    actor="IG",
-    role=Role.GOVERNANCE,
-    purpose=Purpose.GOVERNANCE,
-    review=True,
-    review_reason="IG-1: test review of hidden objects",
-)
+REVIEW = reviewer("IG")
 ORIGIN = Origin(Actor("CAM", Role.MODALITY, None))
 NAMES = ["Smith^Ann", "Smyth^Bo", "Øster^Cé", "山田^太郎", "Jones^Al"]
 EXAMPLES = {"sqlite": 60, "postgresql": 15}

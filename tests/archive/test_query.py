@@ -8,18 +8,12 @@ from dataclasses import dataclass
 import pytest
 
 from archive import Actor, Archive, Availability, InvalidQuery, Level, Origin, Purpose, Role
+from tests.archive.helpers import REVIEW
 from tests.factory import SECONDARY_CAPTURE, encode, make_dataset
 
 IG = Actor.operator("ig")
 
 OP = Actor(actor="test", role=Role.OPERATOR, purpose=Purpose.CARE)
-REVIEW = Actor(
-    actor="ig",
-    role=Role.GOVERNANCE,
-    purpose=Purpose.GOVERNANCE,
-    review=True,
-    review_reason="IG-1: test review of hidden objects",
-)
 ORIGIN = Origin(Actor.operator("test"))
 
 
