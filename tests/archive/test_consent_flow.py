@@ -78,7 +78,29 @@ def record(archive: Archive, study: str, status: ConsentStatus, **kw: object) ->
     return archive.record_consent(req, requester=Actor.operator("test"))
 
 
-GIVEN1 = {"level": "record", "consenter": "patient", "form": "written"}
+def patients_written(level: str) -> dict[str, str]:
+    """The patient's own written consent at ``level``: what most decisions here record."""
+    return {"level": level, "consenter": "patient", "form": "written"}
+
+
+GIVEN1 = patients_written("record")
+
+
+def consent_sr_for(ds: Dataset) -> Dataset:
+    """A consent document covering ``ds`` alone, as another system writes one: the
+    patient's written consent for the record, given on 1 January 2026."""
+    consent = Consent(
+        status="given",
+        decided_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        recorded_by="Nurse^Ann",
+        covered=[InstanceRef.from_dataset(ds)],
+        level="record",
+        consenter="patient",
+        form="written",
+    )
+    return build_consent_sr(
+        consent, patient=SRPatient.from_dataset(ds), study=SRStudy.from_dataset(ds)
+    )
 
 
 def test_photos_are_held_until_consent_then_follow_its_level(archive: Archive) -> None:
@@ -87,24 +109,14 @@ def test_photos_are_held_until_consent_then_follow_its_level(archive: Archive) -
     record(archive, study, ConsentStatus.GIVEN, **GIVEN1)
     assert seen(archive, EPR) == set(uids)
     assert seen(archive, EDUCATOR) == set()
-    record(
-        archive, study, ConsentStatus.GIVEN, level="teaching", consenter="patient", form="written"
-    )
+    record(archive, study, ConsentStatus.GIVEN, **patients_written("teaching"))
     assert seen(archive, EDUCATOR) == set(uids) == seen(archive, EPR)
     assert seen(archive, PUBLISHER) == set()
 
 
 def test_level_3_grants_exactly_the_named_purpose(archive: Archive) -> None:
     study, uids = session_of_photos(archive)
-    record(
-        archive,
-        study,
-        ConsentStatus.GIVEN,
-        level="specified",
-        purpose=JOURNAL,
-        consenter="patient",
-        form="written",
-    )
+    record(archive, study, ConsentStatus.GIVEN, purpose=JOURNAL, **patients_written("specified"))
     assert seen(archive, PUBLISHER) == set(uids)
     other = Actor(
         actor="edu",
@@ -118,18 +130,14 @@ def test_level_3_grants_exactly_the_named_purpose(archive: Archive) -> None:
             archive,
             study,
             ConsentStatus.GIVEN,
-            level="specified",
             purpose="publication as required",
-            consenter="patient",
-            form="written",
+            **patients_written("specified"),
         )
 
 
 def test_withdrawal_quarantines_keeps_everything_and_is_audited(archive: Archive) -> None:
     study, uids = session_of_photos(archive)
-    record(
-        archive, study, ConsentStatus.GIVEN, level="teaching", consenter="patient", form="written"
-    )
+    record(archive, study, ConsentStatus.GIVEN, **patients_written("teaching"))
     files_before = stored_files(archive)
     outcome = record(archive, study, ConsentStatus.WITHDRAWN, consenter="patient")
     assert set(outcome.availability.values()) == {"quarantined"}  # type: ignore[attr-defined]
@@ -166,18 +174,7 @@ def test_consent_that_arrives_before_its_images_applies_when_they_arrive(
     archive: Archive,
 ) -> None:
     early = photo()
-    consent = Consent(
-        status="given",
-        decided_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-        recorded_by="Nurse^Ann",
-        covered=[InstanceRef.from_dataset(early)],
-        level="record",
-        consenter="patient",
-        form="written",
-    )
-    sr = build_consent_sr(
-        consent, patient=SRPatient.from_dataset(early), study=SRStudy.from_dataset(early)
-    )
+    sr = consent_sr_for(early)
     archive.ingest(encode(sr), origin=Origin(Actor.operator("OTHERPACS")))  # as if by C-STORE
     result = archive.ingest(encode(early), origin=ORIGIN)
     assert result.availability is Availability.ACTIVE
@@ -267,32 +264,14 @@ def test_bad_consent_requests_change_nothing(archive: Archive) -> None:
     with pytest.raises(NotFound, match="not recordings"):  # absent and hidden alike
         record(archive, study, ConsentStatus.GIVEN, instances=("1.2.3",), **GIVEN1)
     with pytest.raises(InvalidArgument):
-        record(
-            archive,
-            study,
-            ConsentStatus.GIVEN,
-            level="specified",
-            consenter="patient",
-            form="written",
-        )
+        record(archive, study, ConsentStatus.GIVEN, **patients_written("specified"))
     assert counts(archive) == before
 
 
 def test_malformed_or_misplaced_consent_documents_are_refused(archive: Archive) -> None:
     study, _ = session_of_photos(archive)
     other = photo(patient_id="C1")
-    consent = Consent(
-        status="given",
-        decided_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-        recorded_by="Nurse^Ann",
-        covered=[InstanceRef.from_dataset(other)],
-        level="record",
-        consenter="patient",
-        form="written",
-    )
-    sr = build_consent_sr(
-        consent, patient=SRPatient.from_dataset(other), study=SRStudy.from_dataset(other)
-    )
+    sr = consent_sr_for(other)
     misplaced = encode(sr).replace(other.StudyInstanceUID.encode(), study.encode(), 1)
     before = counts(archive)
     broken = sr.copy()
