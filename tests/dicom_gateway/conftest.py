@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
 from sqlalchemy import select
@@ -122,6 +123,21 @@ def storage_scp(port: int, received: list[Dataset], *, aet: str = "DEST") -> Any
     return ae.start_server(
         ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)]
     )
+
+
+def commitment_request(refs: list[tuple[str, str]]) -> Dataset:
+    """An N-ACTION storage-commitment request for (SOP Class UID, SOP Instance UID)
+    pairs, under a new Transaction UID."""
+    ds = Dataset()
+    ds.TransactionUID = generate_uid()
+    items = []
+    for sop_class, uid in refs:
+        item = Dataset()
+        item.ReferencedSOPClassUID = sop_class
+        item.ReferencedSOPInstanceUID = uid
+        items.append(item)
+    ds.ReferencedSOPSequence = items
+    return ds
 
 
 @contextmanager

@@ -13,23 +13,10 @@ from pynetdicom import AE, evt
 
 from archive import Actor, Level, Purpose, Role
 from dicom_gateway.sop import COMMITMENT, COMMITMENT_INSTANCE, UNCOMPRESSED, VERIFICATION
-from tests.dicom_gateway.conftest import CAMERA, EPR, Running, associate
+from tests.dicom_gateway.conftest import CAMERA, EPR, Running, associate, commitment_request
 from tests.factory import make_dataset
 
 OP = Actor(actor="t", role=Role.OPERATOR, purpose=Purpose.CARE)
-
-
-def _request(refs: list[tuple[str, str]]) -> Dataset:
-    ds = Dataset()
-    ds.TransactionUID = generate_uid()
-    items = []
-    for sop_class, uid in refs:
-        item = Dataset()
-        item.ReferencedSOPClassUID = sop_class
-        item.ReferencedSOPInstanceUID = uid
-        items.append(item)
-    ds.ReferencedSOPSequence = items
-    return ds
 
 
 def _ids(report: Dataset, keyword: str) -> set[str]:
@@ -60,7 +47,7 @@ def test_report_on_the_same_association(gateway: Running) -> None:
         loc.path.write_bytes(loc.path.read_bytes()[:-1] + b"\x01")
         refs = [(ds.SOPClassUID, ds.SOPInstanceUID) for ds in (*stored, damaged)]
         refs.append((stored[0].SOPClassUID, generate_uid()))  # never sent
-        request = _request(refs)
+        request = commitment_request(refs)
         status, _ = assoc.send_n_action(request, 1, COMMITMENT, COMMITMENT_INSTANCE)
         assert status.Status == 0x0000
         assert got.wait(20), "no N-EVENT-REPORT on the open association"
@@ -94,7 +81,10 @@ def test_report_on_a_new_association_when_the_camera_hung_up(gateway: Running) -
         with associate(gateway.port, CAMERA, contexts) as assoc:
             assert assoc.send_c_store(ds).Status == 0x0000
             status, _ = assoc.send_n_action(
-                _request([(ds.SOPClassUID, ds.SOPInstanceUID)]), 1, COMMITMENT, COMMITMENT_INSTANCE
+                commitment_request([(ds.SOPClassUID, ds.SOPInstanceUID)]),
+                1,
+                COMMITMENT,
+                COMMITMENT_INSTANCE,
             )
             assert status.Status == 0x0000
             assoc.release()  # gone before the report
