@@ -38,36 +38,49 @@ def photos(r: CliRunner) -> list[str]:
     return sorted(m["SOPInstanceUID"] for m in json.loads(q.stdout))
 
 
-def test_record_show_withdraw(runner: CliRunner, tmp_path: Path) -> None:
+def import_held(
+    r: CliRunner, *jpegs: str, name: str, birth_date: str, body_site: str, reason: str
+) -> str:
+    """Import corpus JPEGs as patient CON1 (held: no consent yet) and return their
+    study's UID, found under a governance review with ``reason``."""
     imported = run(
-        runner,
+        r,
         "import",
-        str(corpus("jpeg", "rose.jpg")),
-        str(corpus("jpeg", "logo.jpg")),
+        *(str(corpus("jpeg", jpeg)) for jpeg in jpegs),
         "--patient-id",
         "CON1",
         "--patient-name",
-        "Doe^Jane",
+        name,
         "--birth-date",
-        "1970-05-05",
+        birth_date,
         "--body-site",
-        "left forearm",
+        body_site,
     )
     assert imported.exit_code == 0, imported.output
-    review = json.loads(
-        run(
-            runner,
-            "query",
-            "--level",
-            "study",
-            "--json",
-            "--review",
-            "--reason",
-            "IG-4: consent audit",
-            "PatientID=CON1",
-        ).stdout
+    found = run(
+        r,
+        "query",
+        "--level",
+        "study",
+        "--json",
+        "--review",
+        "--reason",
+        reason,
+        "PatientID=CON1",
     )
-    study = review[0]["StudyInstanceUID"]
+    return str(json.loads(found.stdout)[0]["StudyInstanceUID"])
+
+
+def test_record_show_withdraw(runner: CliRunner, tmp_path: Path) -> None:
+    study = import_held(
+        runner,
+        "rose.jpg",
+        "logo.jpg",
+        name="Doe^Jane",
+        birth_date="1970-05-05",
+        body_site="left forearm",
+        reason="IG-4: consent audit",
+    )
     assert photos(runner) == []
     pdf = tmp_path / "form.pdf"
     pdf.write_bytes(minimal_pdf())
@@ -152,33 +165,14 @@ def test_consent_errors_are_clear(runner: CliRunner) -> None:
 def test_vital_interests_carries_an_intimate_justification(runner: CliRunner) -> None:
     """R9 with R11: a child-protection recording of an intimate area needs the
     clinical justification recorded with it, or it stays held."""
-    imported = run(
+    study = import_held(
         runner,
-        "import",
-        str(corpus("jpeg", "rose.jpg")),
-        "--patient-id",
-        "CON1",
-        "--patient-name",
-        "Doe^Jamie",
-        "--birth-date",
-        "2019-05-05",
-        "--body-site",
-        "left buttock",
+        "rose.jpg",
+        name="Doe^Jamie",
+        birth_date="2019-05-05",
+        body_site="left buttock",
+        reason="IG-5: child protection",
     )
-    assert imported.exit_code == 0, imported.output
-    study = json.loads(
-        run(
-            runner,
-            "query",
-            "--level",
-            "study",
-            "--json",
-            "--review",
-            "--reason",
-            "IG-5: child protection",
-            "PatientID=CON1",
-        ).stdout
-    )[0]["StudyInstanceUID"]
     vital = [
         "consent",
         "vital-interests",
