@@ -29,7 +29,7 @@ from tests.dicom_gateway.conftest import associate
 from tests.factory import VL_PHOTO, encode, make_dataset
 from tests.serving import free_port
 from tests.support import corpus
-from tests.web_viewer.helpers import add_user, choose, make_client, sign_in
+from tests.web_viewer.helpers import add_user, choose, make_client, sign_in, signed_in
 
 OPERATOR = Actor.operator("t")
 
@@ -68,10 +68,7 @@ def test_an_upload_for_a_known_patient_with_another_name_is_refused(
     archive: Archive, tmp_path: Path
 ) -> None:
     archive.ingest(encode(make_dataset(patient_id="ID2", patient_name="Doe^Jane")), origin=CAMERA)
-    add_user(archive, "phot", "photographer")
-    client = make_client(archive, tmp_path)
-    token = sign_in(client, "phot")
-    choose(client, "care")
+    client, token = signed_in(archive, tmp_path, "phot", "photographer", "care")
     before = _count(archive)
     r = client.post(
         "/api/uploads",
