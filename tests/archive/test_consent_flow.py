@@ -84,6 +84,8 @@ def patients_written(level: str) -> dict[str, str]:
 
 
 GIVEN1 = patients_written("record")
+# A consultant's record that the photos were taken in the patient's vital interests.
+VITAL_INTERESTS = {"basis": "vital-interests", "authorised_by": "Consultant^Carla"}
 
 
 def consent_sr_for(ds: Dataset) -> Dataset:
@@ -183,27 +185,15 @@ def test_consent_that_arrives_before_its_images_applies_when_they_arrive(
 
 def test_children_need_written_consent(archive: Archive) -> None:
     study, uids = session_of_photos(archive, birth_date="20200101")
-    record(
-        archive,
-        study,
-        ConsentStatus.GIVEN,
-        level="record",
-        consenter="parent",
-        consenter_name="Parent^Pat",
-        form="verbal-recorded",
-        circumstances="Parent present in clinic",
-    )
+    parent = {
+        "level": "record",
+        "consenter": "parent",
+        "consenter_name": "Parent^Pat",
+        "circumstances": "Parent present in clinic",
+    }
+    record(archive, study, ConsentStatus.GIVEN, form="verbal-recorded", **parent)
     assert seen(archive, EPR) == set()
-    record(
-        archive,
-        study,
-        ConsentStatus.GIVEN,
-        level="record",
-        consenter="parent",
-        consenter_name="Parent^Pat",
-        form="written",
-        circumstances="Parent present in clinic",
-    )
+    record(archive, study, ConsentStatus.GIVEN, form="written", **parent)
     assert seen(archive, EPR) == set(uids)
 
 
@@ -223,13 +213,7 @@ def test_intimate_recordings_need_a_justification(archive: Archive) -> None:
 
 def test_vital_interests_is_care_only(archive: Archive) -> None:
     study, uids = session_of_photos(archive, birth_date="20190101")
-    record(
-        archive,
-        study,
-        ConsentStatus.IMPLICIT,
-        basis="vital-interests",
-        authorised_by="Consultant^Carla",
-    )
+    record(archive, study, ConsentStatus.IMPLICIT, **VITAL_INTERESTS)
     assert seen(archive, EPR) == set(uids)
     assert seen(archive, EDUCATOR) == set()
 

@@ -31,6 +31,7 @@ from tests.archive.test_consent_flow import (
     ORIGIN,
     PUBLISHER,
     REVIEW,
+    VITAL_INTERESTS,
     patients_written,
     photo,
     seen,
@@ -103,13 +104,7 @@ def test_a_vital_interests_record_keeps_the_recording_for_care_after_a_refusal(
     the recording in the medical record, for care only, when the patient later
     refuses or withdraws; it is never used for teaching."""
     study, uids = session_of_photos(archive, birth_date=birth_date)
-    record(
-        archive,
-        study,
-        ConsentStatus.IMPLICIT,
-        basis="vital-interests",
-        authorised_by="Consultant^Carla",
-    )
+    record(archive, study, ConsentStatus.IMPLICIT, **VITAL_INTERESTS)
     record(archive, study, ConsentStatus.REFUSED, consenter=refuser)
     assert seen(archive, EPR) == set(uids)
     assert seen(archive, EDUCATOR) == set()
@@ -282,8 +277,7 @@ def test_vital_interests_can_carry_an_intimate_justification(archive: Archive) -
         archive,
         study,
         ConsentStatus.IMPLICIT,
-        basis="vital-interests",
-        authorised_by="Consultant^Carla",
+        **VITAL_INTERESTS,
         intimate_justification="Suspected non-accidental injury: bruising pattern",
     )
     assert seen(archive, EPR) == set(uids)
