@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -31,9 +31,8 @@ from archive import (
 from archive.models import Instance
 from consent_sr import ConsentStatus
 from tests.archive.helpers import reviewer
-from tests.conftest import BACKENDS, PgSchema, postgres_available
+from tests.conftest import BACKENDS, PgSchema, property_settings
 from tests.factory import VL_ENDOSCOPIC, VL_PHOTO, encode, make_dataset
-from tests.support import require
 
 EPR = Actor(actor="EPR", role=Role.EPR, purpose=Purpose.CARE)
 REVIEW = reviewer("IG")
@@ -240,12 +239,7 @@ def _check(archive: Archive, queries: list[tuple[Level, dict[str, str]]]) -> Non
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_hidden_instances_never_leave(backend: str) -> None:
-    if backend == "postgresql":
-        require(postgres_available(), "PostgreSQL server")
-
-    @settings(
-        max_examples=EXAMPLES[backend], deadline=None, suppress_health_check=[HealthCheck.too_slow]
-    )
+    @property_settings(backend, EXAMPLES)
     @given(
         st.lists(instance_st, min_size=1, max_size=10),
         st.lists(action_st, max_size=6),
