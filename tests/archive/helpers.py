@@ -4,8 +4,16 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from archive import Actor, Archive, Purpose, Role
+from archive import Actor, Archive, Level, Purpose, Role
 from archive.models import AuditEvent, Instance, Patient, Series, Study
+
+# The attribute that names a match at each query level.
+UNIQUE_KEY = {
+    Level.PATIENT: "PatientID",
+    Level.STUDY: "StudyInstanceUID",
+    Level.SERIES: "SeriesInstanceUID",
+    Level.IMAGE: "SOPInstanceUID",
+}
 
 
 def reviewer(actor: str = "ig") -> Actor:

@@ -30,7 +30,7 @@ from archive import (
 )
 from archive.models import Instance
 from consent_sr import ConsentStatus
-from tests.archive.helpers import reviewer
+from tests.archive.helpers import UNIQUE_KEY, reviewer
 from tests.conftest import BACKENDS, PgSchema, property_settings
 from tests.factory import VL_ENDOSCOPIC, VL_PHOTO, encode, make_dataset
 
@@ -137,12 +137,7 @@ def _act(archive: Archive, action: tuple[str, Level, int]) -> None:
     if not found:
         return  # erased: nothing more can happen to it
     m = found[0]
-    key = {
-        Level.PATIENT: "PatientID",
-        Level.STUDY: "StudyInstanceUID",
-        Level.SERIES: "SeriesInstanceUID",
-        Level.IMAGE: "SOPInstanceUID",
-    }[level]
+    key = UNIQUE_KEY[level]
     uid = m[key]
     try:
         if what in ("quarantine", "hold", "erase", "release"):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from archive import Actor, Archive, Availability, InvalidQuery, Level, Origin, Purpose, Role
-from tests.archive.helpers import REVIEW
+from tests.archive.helpers import REVIEW, UNIQUE_KEY
 from tests.factory import SECONDARY_CAPTURE, encode, make_dataset
 
 IG = Actor.operator("ig")
@@ -97,12 +97,7 @@ def world(archive: Archive) -> World:
 
 
 def ids(world: World, level: Level, **identifier: str) -> list[str]:
-    key = {
-        Level.PATIENT: "PatientID",
-        Level.STUDY: "StudyInstanceUID",
-        Level.SERIES: "SeriesInstanceUID",
-        Level.IMAGE: "SOPInstanceUID",
-    }[level]
+    key = UNIQUE_KEY[level]
     found = world.archive.find(level, identifier, requester=OP)
     return sorted(str(m[key]) for m in found)
 
