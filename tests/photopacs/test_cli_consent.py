@@ -130,33 +130,24 @@ def test_record_show_withdraw(runner: CliRunner, tmp_path: Path) -> None:
 
 
 def test_consent_errors_are_clear(runner: CliRunner) -> None:
-    no_study = run(
-        runner,
-        "consent",
-        "record",
-        "--study",
-        "1.2.3",
-        "--level",
-        "1",
-        "--form",
-        "written",
-        "--recorded-by",
-        "A^B",
-    )
+    def record_at(level: str) -> Result:
+        return run(
+            runner,
+            "consent",
+            "record",
+            "--study",
+            "1.2.3",
+            "--level",
+            level,
+            "--form",
+            "written",
+            "--recorded-by",
+            "A^B",
+        )
+
+    no_study = record_at("1")
     assert no_study.exit_code == 3 and "no study 1.2.3" in no_study.output
-    bad_level = run(
-        runner,
-        "consent",
-        "record",
-        "--study",
-        "1.2.3",
-        "--level",
-        "4",
-        "--form",
-        "written",
-        "--recorded-by",
-        "A^B",
-    )
+    bad_level = record_at("4")
     assert bad_level.exit_code == 2
     unknown = run(runner, "consent", "show", "--patient", "NOPE")
     assert unknown.exit_code == 3 and "no patient NOPE" in unknown.output
