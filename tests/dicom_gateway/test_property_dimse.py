@@ -18,11 +18,10 @@ from sqlalchemy import select
 
 from archive import Actor, Archive, Availability, Level, node_subject
 from archive.models import Instance
-from dicom_gateway import Gateway, GatewaySettings
 from dicom_gateway.sop import PATIENT_ROOT_FIND, PATIENT_ROOT_GET, UNCOMPRESSED
 from tests.archive.test_property_hidden import _act, _build, action_st, fresh_archive, instance_st
 from tests.conftest import BACKENDS, property_settings
-from tests.dicom_gateway.conftest import AET, EPR, GOVERNANCE, _query, associate
+from tests.dicom_gateway.conftest import AET, EPR, GOVERNANCE, _query, associate, gateway_started
 from tests.factory import VL_ENDOSCOPIC, VL_PHOTO
 from tests.serving import free_port
 
@@ -52,13 +51,8 @@ def gateway_on(archive: Archive) -> Iterator[int]:
         reason="IG-1: property test of the review path",
         requester=OPERATOR,
     )
-    gw = Gateway(GatewaySettings(), archive, aet=AET)
-    port = free_port()
-    gw.start("127.0.0.1", port)
-    try:
+    with gateway_started(archive) as (_, port):
         yield port
-    finally:
-        gw.stop(grace=2)
 
 
 def _find(port: int, calling: str, level: str, called: str = AET) -> list[Dataset]:
