@@ -15,12 +15,15 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from archive.models import AuditEvent
+
+if TYPE_CHECKING:
+    from archive.policy import Actor
 
 GENESIS = "0" * 64
 _LOCK_KEY = 0x50484F544F  # "PHOTO": the advisory lock that serialises appends
@@ -61,6 +64,31 @@ class AuditEntry:
     object_uids: tuple[str, ...] = ()
     source: str = ""
     detail: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def by(
+        cls,
+        requester: Actor,
+        *,
+        action: Action | str,
+        outcome: Outcome | str,
+        patient_id: str = "",
+        object_uids: tuple[str, ...] = (),
+        detail: Mapping[str, Any] | None = None,
+    ) -> AuditEntry:
+        """What ``requester`` did: its actor, role, purpose and source, as every
+        entry about a requester's own action records them."""
+        return cls(
+            actor=requester.actor,
+            role=str(requester.role),
+            purpose=requester.purpose_label,
+            action=action,
+            outcome=outcome,
+            patient_id=patient_id,
+            object_uids=object_uids,
+            source=requester.source,
+            detail={} if detail is None else detail,
+        )
 
 
 def _digest(prev_hash: str, seq: int, fields: Mapping[str, str]) -> str:

@@ -88,26 +88,20 @@ def locate(
         **requester.audit_detail,
     }
     entries = [
-        AuditEntry(
-            actor=requester.actor,
-            role=str(requester.role),
-            purpose=requester.purpose_label,
+        AuditEntry.by(
+            requester,
             action=Action.RETRIEVE,
             outcome=Outcome.SUCCESS,
             patient_id=pid,
             object_uids=tuple(uids[:1000]),
-            source=requester.source,
             detail=detail,
         )
         for pid, uids in by_patient.items()
     ] or [
-        AuditEntry(
-            actor=requester.actor,
-            role=str(requester.role),
-            purpose=requester.purpose_label,
+        AuditEntry.by(
+            requester,
             action=Action.RETRIEVE,
             outcome=Outcome.SUCCESS,
-            source=requester.source,
             detail=detail,
         )
     ]

@@ -138,25 +138,38 @@ def open_review(
         )
         session.add(row)
         session.flush()
-        audit.record(
+        _audit_review(
             session,
-            AuditEntry(
-                actor=actor,
-                role=role,
-                purpose="governance",
-                action=Action.REVIEW,
-                outcome=Outcome.SUCCESS,
-                source=source,
-                detail={
-                    "review": row.pk,
-                    "opened": subject,
-                    "review_reason": text,
-                    "expires_at": expires.isoformat(),
-                    "subject_access_patient": patient_id,
-                },
-            ),
+            actor=actor,
+            role=role,
+            source=source,
+            detail={
+                "review": row.pk,
+                "opened": subject,
+                "review_reason": text,
+                "expires_at": expires.isoformat(),
+                "subject_access_patient": patient_id,
+            },
         )
         return _info(row)
+
+
+def _audit_review(
+    session: Session, *, actor: str, role: str, source: str, detail: dict[str, object]
+) -> None:
+    """Record a review opened or closed: a governance action that succeeded."""
+    audit.record(
+        session,
+        AuditEntry(
+            actor=actor,
+            role=role,
+            purpose="governance",
+            action=Action.REVIEW,
+            outcome=Outcome.SUCCESS,
+            source=source,
+            detail=detail,
+        ),
+    )
 
 
 def _close_open(session: Session, subject: str, *, actor: str, now: datetime) -> list[int]:
@@ -179,17 +192,12 @@ def close_review(
     with factory.begin() as session:
         closed = _close_open(session, subject, actor=actor, now=now)
         if closed:
-            audit.record(
+            _audit_review(
                 session,
-                AuditEntry(
-                    actor=actor,
-                    role=role,
-                    purpose="governance",
-                    action=Action.REVIEW,
-                    outcome=Outcome.SUCCESS,
-                    source=source,
-                    detail={"closed": subject, "reviews": closed},
-                ),
+                actor=actor,
+                role=role,
+                source=source,
+                detail={"closed": subject, "reviews": closed},
             )
         return closed
 

@@ -195,13 +195,10 @@ class Archive:
             if not exc.audited:
                 refusal = exc.refusal
                 if not isinstance(refusal, AuditEntry):
-                    refusal = AuditEntry(
-                        actor=requester.actor,
-                        role=str(requester.role),
-                        purpose=requester.purpose_label,
+                    refusal = AuditEntry.by(
+                        requester,
                         action=action,
                         outcome=Outcome.REFUSED,
-                        source=requester.source,
                         detail={**detail, "reason": str(exc)[:500], **requester.audit_detail},
                     )
                 self.record_event(refusal)
@@ -237,13 +234,10 @@ class Archive:
         and what it may reach (:func:`archive.policy.governable`: its visible record, and
         held and quarantined objects only within an open review). An object it may not
         reach is refused as absent, and the refusal audited."""
-        refusal = AuditEntry(
-            actor=requester.actor,
-            role=str(requester.role),
-            purpose=requester.purpose_label,
+        refusal = AuditEntry.by(
+            requester,
             action=Action.ERASE if target is Availability.ERASED else Action.AVAILABILITY,
             outcome=Outcome.REFUSED,
-            source=requester.source,
             detail={"level": level.name, "uid": uid[:64], "to": str(target),
                     "reason": "not reachable by this requester", **requester.audit_detail},
         )  # fmt: skip
@@ -304,13 +298,10 @@ class Archive:
         except (InvalidTransition, NotFound) as exc:
             # A refused governance action is part of the record too.
             self.record_event(
-                AuditEntry(
-                    actor=requester.actor,
-                    role=str(requester.role),
-                    purpose=requester.purpose_label,
+                AuditEntry.by(
+                    requester,
                     action=Action.ERASE if target is Availability.ERASED else Action.AVAILABILITY,
                     outcome=Outcome.REFUSED,
-                    source=requester.source,
                     detail={"level": level.name, "uid": uid, "to": str(target), "reason": str(exc)},
                 )
             )
@@ -509,15 +500,12 @@ class Archive:
             ]
         if prepared.reverses:
             self.record_event(
-                AuditEntry(
-                    actor=requester.actor,
-                    role=str(requester.role),
-                    purpose=requester.purpose_label,
+                AuditEntry.by(
+                    requester,
                     action=Action.CONSENT,
                     outcome=Outcome.SUCCESS,
                     patient_id=prepared.patient_id,
                     object_uids=prepared.covered[:1000],
-                    source=requester.source,
                     detail={
                         "re_consent": True,
                         "document": results[-1].sop_instance_uid,
@@ -579,14 +567,11 @@ class Archive:
             )
             audit.record(
                 session,
-                AuditEntry(
-                    actor=requester.actor,
-                    role=str(requester.role),
-                    purpose=requester.purpose_label,
+                AuditEntry.by(
+                    requester,
                     action=Action.VIEW,
                     outcome=Outcome.SUCCESS,
                     patient_id=patient_id,
-                    source=requester.source,
                     detail={"what": "consent overview"},
                 ),
             )

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from archive import (
     ArchiveSettings,
 )
 from tests.dicom_gateway.dcmtk import echo_ok
+from tests.serving import terminate
 from tests.support import CORPUS, find_tool
 
 REPO = Path(__file__).resolve().parent.parent
@@ -137,12 +137,7 @@ def process(
             time.sleep(0.1)
         yield Receiver(name, aet, port, proc)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc)
 
 
 def photopacs(postgres: bool, label: str, workers: int = 1) -> Callable[[Path], object]:

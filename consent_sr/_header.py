@@ -38,6 +38,11 @@ def new_uid(uid_root: str | None) -> str:
     return str(generate_uid(prefix=uid_root))
 
 
+def uid_or_new(value: str | None, argument: str, uid_root: str | None) -> str:
+    """The caller's UID checked (as ``argument``), or a new one under ``uid_root``."""
+    return new_uid(uid_root) if value is None else check_uid(value, argument)
+
+
 def check_identity(patient: Patient, study: Study) -> None:
     """Validate the patient and study arguments of a builder."""
     if not isinstance(patient, Patient):

@@ -16,12 +16,12 @@ from pydicom.sr.coding import Code
 from pydicom.uid import ComprehensiveSRStorage
 
 from consent_sr import codes
-from consent_sr._header import base_dataset, check_identity, check_uid_root, new_uid
+from consent_sr._header import base_dataset, check_identity, check_uid_root, uid_or_new
 from consent_sr._values import format_datetime
 from consent_sr.enum import ConsentStatus
 from consent_sr.errors import ConsentValidationError
 from consent_sr.model import Consent, InstanceRef, Patient, Study
-from consent_sr.validate import check_long_string, check_person_name, check_uid, validate_consent
+from consent_sr.validate import check_long_string, check_person_name, validate_consent
 
 __all__ = ["build_consent_sr"]
 
@@ -57,16 +57,8 @@ def build_consent_sr(
     check_identity(patient, study)
     validate_consent(consent, patient=patient, study=study)
     prefix = check_uid_root(uid_root)
-    series_uid = (
-        new_uid(prefix)
-        if series_instance_uid is None
-        else check_uid(series_instance_uid, "series_instance_uid")
-    )
-    sop_uid = (
-        new_uid(prefix)
-        if sop_instance_uid is None
-        else check_uid(sop_instance_uid, "sop_instance_uid")
-    )
+    series_uid = uid_or_new(series_instance_uid, "series_instance_uid", prefix)
+    sop_uid = uid_or_new(sop_instance_uid, "sop_instance_uid", prefix)
     if sop_uid in {ref.sop_instance_uid for ref in (*consent.covered, *consent.supersedes)}:
         raise ConsentValidationError("sop_instance_uid", "is already used by a referenced instance")
     if consent.signed_form is not None and sop_uid == consent.signed_form.sop_instance_uid:

@@ -13,10 +13,10 @@ from pydicom.dataset import Dataset
 from pydicom.uid import EncapsulatedPDFStorage
 
 from consent_sr import codes
-from consent_sr._header import base_dataset, check_identity, check_uid_root, new_uid
+from consent_sr._header import base_dataset, check_identity, check_uid_root, uid_or_new
 from consent_sr.errors import ConsentValidationError
 from consent_sr.model import Patient, Study
-from consent_sr.validate import check_long_string, check_uid
+from consent_sr.validate import check_long_string
 
 __all__ = ["build_consent_form_pdf", "check_pdf", "read_consent_form_pdf"]
 
@@ -66,16 +66,8 @@ def build_consent_form_pdf(
     data = check_pdf(pdf_bytes)
     check_identity(patient, study)
     prefix = check_uid_root(uid_root)
-    series_uid = (
-        new_uid(prefix)
-        if series_instance_uid is None
-        else check_uid(series_instance_uid, "series_instance_uid")
-    )
-    sop_uid = (
-        new_uid(prefix)
-        if sop_instance_uid is None
-        else check_uid(sop_instance_uid, "sop_instance_uid")
-    )
+    series_uid = uid_or_new(series_instance_uid, "series_instance_uid", prefix)
+    sop_uid = uid_or_new(sop_instance_uid, "sop_instance_uid", prefix)
     check_long_string(document_title, "document_title", max_length=1024)
     created = content_datetime if content_datetime is not None else datetime.datetime.now()
     if not isinstance(created, datetime.datetime):

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -40,6 +41,18 @@ def postgres_available() -> bool:
         except Exception:
             _pg_ok = False
     return _pg_ok
+
+
+def property_settings(backend: str, examples: dict[str, int]) -> hypothesis.settings:
+    """Hypothesis settings for a property test on ``backend``: ``examples[backend]``
+    examples, no deadline; on PostgreSQL, skipped unless a server answers."""
+    if backend == "postgresql":
+        require(postgres_available(), "PostgreSQL server")
+    return hypothesis.settings(
+        max_examples=examples[backend],
+        deadline=None,
+        suppress_health_check=[hypothesis.HealthCheck.too_slow],
+    )
 
 
 class PgSchema:

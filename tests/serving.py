@@ -56,6 +56,17 @@ class Server:
             return exc.code, exc.read()
 
 
+def terminate(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Stop a server as its service manager would: SIGTERM, then SIGKILL if it has
+    not ended within ``timeout`` seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def wait_http(server: Server, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -86,9 +97,4 @@ def running(
         yield server
     finally:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            terminate(proc)

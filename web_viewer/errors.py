@@ -33,58 +33,48 @@ log = logging.getLogger(__name__)
 
 
 class ViewerError(Exception):
-    """An error the viewer raises on purpose, with its HTTP status and code."""
+    """An error the viewer raises on purpose, with its HTTP status and code; a
+    subclass names its own: ``class Gone(ViewerError, status=410, code="gone")``."""
 
     status = 400
     code = "bad_request"
+
+    def __init_subclass__(cls, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init_subclass__()
+        if status is not None:
+            cls.status = status
+        if code is not None:
+            cls.code = code
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
 
-class AuthRequired(ViewerError):
-    status = 401
-    code = "not_signed_in"
+class AuthRequired(ViewerError, status=401, code="not_signed_in"): ...
 
 
-class CsrfRejected(ViewerError):
-    status = 403
-    code = "csrf_rejected"
+class CsrfRejected(ViewerError, status=403, code="csrf_rejected"): ...
 
 
-class PurposeRequired(ViewerError):
-    status = 403
-    code = "purpose_required"
+class PurposeRequired(ViewerError, status=403, code="purpose_required"): ...
 
 
-class ReviewRequired(ViewerError):
+class ReviewRequired(ViewerError, status=403, code="review_required"):
     """Held and quarantined objects are shown only under an open review with a reason."""
 
-    status = 403
-    code = "review_required"
+
+class UploadRejected(ViewerError, status=415, code="unsupported_upload"): ...
 
 
-class UploadRejected(ViewerError):
-    status = 415
-    code = "unsupported_upload"
+class TooLarge(ViewerError, status=413, code="too_large"): ...
 
 
-class TooLarge(ViewerError):
-    status = 413
-    code = "too_large"
-
-
-class TooManyPixels(ViewerError):
+class TooManyPixels(ViewerError, status=413, code="image_too_large"):
     """A picture whose header declares more pixels than the viewer decodes."""
 
-    status = 413
-    code = "image_too_large"
 
-
-class BadRequest(ViewerError):
-    status = 400
-    code = "bad_request"
+class BadRequest(ViewerError, status=400, code="bad_request"): ...
 
 
 # archive error class -> (status, code, whether its message may be shown)

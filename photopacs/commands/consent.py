@@ -131,44 +131,39 @@ def record(
     )
 
 
-@consent.command("withdraw")
-@_selectors
-@_who
-@_recorded_by
-def withdraw(
-    study: str, instances: tuple[str, ...], by: str, name: str | None, recorded_by: str
-) -> None:
-    """Withdraw consent: the recordings are quarantined (kept, invisible) at once."""
-    _record(
-        ConsentRequest(
-            study_instance_uid=study,
-            instances=instances,
-            status=ConsentStatus.WITHDRAWN,
-            consenter=BY[by],
-            consenter_name=name,
-            recorded_by=recorded_by,
+def _decision_against(command_name: str, status: ConsentStatus, help: str) -> None:
+    """Register a decision against use (a withdrawal, a refusal): who decided and for
+    which recordings, nothing more; the archive quarantines them at once."""
+
+    @consent.command(command_name, help=help)
+    @_selectors
+    @_who
+    @_recorded_by
+    def command(
+        study: str, instances: tuple[str, ...], by: str, name: str | None, recorded_by: str
+    ) -> None:
+        _record(
+            ConsentRequest(
+                study_instance_uid=study,
+                instances=instances,
+                status=status,
+                consenter=BY[by],
+                consenter_name=name,
+                recorded_by=recorded_by,
+            )
         )
-    )
 
 
-@consent.command("refuse")
-@_selectors
-@_who
-@_recorded_by
-def refuse(
-    study: str, instances: tuple[str, ...], by: str, name: str | None, recorded_by: str
-) -> None:
-    """Record a refusal (e.g. after recording an unconscious patient): quarantined."""
-    _record(
-        ConsentRequest(
-            study_instance_uid=study,
-            instances=instances,
-            status=ConsentStatus.REFUSED,
-            consenter=BY[by],
-            consenter_name=name,
-            recorded_by=recorded_by,
-        )
-    )
+_decision_against(
+    "withdraw",
+    ConsentStatus.WITHDRAWN,
+    "Withdraw consent: the recordings are quarantined (kept, invisible) at once.",
+)
+_decision_against(
+    "refuse",
+    ConsentStatus.REFUSED,
+    "Record a refusal (e.g. after recording an unconscious patient): quarantined.",
+)
 
 
 @consent.command("pending")

@@ -98,17 +98,24 @@ def remove(number: int) -> None:
     click.echo(f"removed rule {rule.number}: {rule.source_ae} -> {rule.destination}")
 
 
+def _delivery(item: JobInfo | ReportInfo) -> dict[str, object]:
+    """Where a queued delivery (a forwarding job, a commitment report) stands."""
+    return {
+        "status": item.status,
+        "attempts": item.attempts,
+        "last_error": item.last_error,
+        "next_attempt_at": item.next_attempt_at.isoformat(),
+        "created_at": item.created_at.isoformat(),
+    }
+
+
 def _job(j: JobInfo) -> dict[str, object]:
     return {
         "number": j.number,
         "rule": j.rule,
         "sop_instance_uid": j.sop_instance_uid,
         "destination": j.destination,
-        "status": j.status,
-        "attempts": j.attempts,
-        "last_error": j.last_error,
-        "next_attempt_at": j.next_attempt_at.isoformat(),
-        "created_at": j.created_at.isoformat(),
+        **_delivery(j),
         "updated_at": j.updated_at.isoformat(),
     }
 
@@ -151,11 +158,7 @@ def _report(r: ReportInfo) -> dict[str, object]:
         "requester": r.requester,
         "committed": [i for _, i in r.committed],
         "failed": [i for _, i in r.failed],
-        "status": r.status,
-        "attempts": r.attempts,
-        "last_error": r.last_error,
-        "next_attempt_at": r.next_attempt_at.isoformat(),
-        "created_at": r.created_at.isoformat(),
+        **_delivery(r),
     }
 
 

@@ -45,24 +45,26 @@ def add(username: str, role: str, full_name: str, password_stdin: bool) -> None:
     click.echo(f"added {info.username} ({info.role})")
 
 
-@user.command("disable")
-@click.argument("username")
-def disable(username: str) -> None:
-    """Disable an account and end its sessions (not the last active administrator)."""
-    with_archive(
-        lambda a: a.accounts.set_disabled(username, True, requester=Actor.operator(operator()))
-    )
-    click.echo(f"disabled {username}")
+def _switch(command_name: str, *, disabled: bool, help: str) -> None:
+    """Register ``disable`` or ``enable``: one account's disabled flag, set by the operator."""
+
+    @user.command(command_name, help=help)
+    @click.argument("username")
+    def command(username: str) -> None:
+        with_archive(
+            lambda a: a.accounts.set_disabled(
+                username, disabled, requester=Actor.operator(operator())
+            )
+        )
+        click.echo(f"{command_name}d {username}")
 
 
-@user.command("enable")
-@click.argument("username")
-def enable(username: str) -> None:
-    """Enable a disabled account."""
-    with_archive(
-        lambda a: a.accounts.set_disabled(username, False, requester=Actor.operator(operator()))
-    )
-    click.echo(f"enabled {username}")
+_switch(
+    "disable",
+    disabled=True,
+    help="Disable an account and end its sessions (not the last active administrator).",
+)
+_switch("enable", disabled=False, help="Enable a disabled account.")
 
 
 @user.command("role")

@@ -4,8 +4,31 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from archive import Archive
+from archive import Actor, Archive, Level, Purpose, Role
 from archive.models import AuditEvent, Instance, Patient, Series, Study
+
+# The attribute that names a match at each query level.
+UNIQUE_KEY = {
+    Level.PATIENT: "PatientID",
+    Level.STUDY: "StudyInstanceUID",
+    Level.SERIES: "SeriesInstanceUID",
+    Level.IMAGE: "SOPInstanceUID",
+}
+
+
+def reviewer(actor: str = "ig") -> Actor:
+    """A governance actor under an open review with a reason: the one requester
+    that sees exactly the held and quarantined objects."""
+    return Actor(
+        actor=actor,
+        role=Role.GOVERNANCE,
+        purpose=Purpose.GOVERNANCE,
+        review=True,
+        review_reason="IG-1: test review of hidden objects",
+    )
+
+
+REVIEW = reviewer()
 
 
 def counts(archive: Archive) -> dict[str, int]:

@@ -26,7 +26,7 @@ from archive import (
 from consent_sr import Consent, ConsentStatus, InstanceRef, build_consent_sr
 from consent_sr import Patient as SRPatient
 from consent_sr import Study as SRStudy
-from tests.archive.helpers import audit_rows, counts, stored_files
+from tests.archive.helpers import REVIEW, audit_rows, counts, stored_files
 from tests.factory import VL_PHOTO, encode, make_dataset
 
 IG = Actor.operator("ig")
@@ -37,13 +37,6 @@ EDUCATOR = Actor(actor="edu", role=Role.EDUCATOR, purpose=Purpose.TEACHING)
 JOURNAL = "Publication in the British Journal of Dermatology, case report 2026"
 PUBLISHER = Actor(
     actor="edu", role=Role.EDUCATOR, purpose=Purpose.SPECIFIED, specified_purpose=JOURNAL
-)
-REVIEW = Actor(
-    actor="ig",
-    role=Role.GOVERNANCE,
-    purpose=Purpose.GOVERNANCE,
-    review=True,
-    review_reason="IG-1: test review of hidden objects",
 )
 
 
@@ -85,7 +78,31 @@ def record(archive: Archive, study: str, status: ConsentStatus, **kw: object) ->
     return archive.record_consent(req, requester=Actor.operator("test"))
 
 
-GIVEN1 = {"level": "record", "consenter": "patient", "form": "written"}
+def patients_written(level: str) -> dict[str, str]:
+    """The patient's own written consent at ``level``: what most decisions here record."""
+    return {"level": level, "consenter": "patient", "form": "written"}
+
+
+GIVEN1 = patients_written("record")
+# A consultant's record that the photos were taken in the patient's vital interests.
+VITAL_INTERESTS = {"basis": "vital-interests", "authorised_by": "Consultant^Carla"}
+
+
+def consent_sr_for(ds: Dataset) -> Dataset:
+    """A consent document covering ``ds`` alone, as another system writes one: the
+    patient's written consent for the record, given on 1 January 2026."""
+    consent = Consent(
+        status="given",
+        decided_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        recorded_by="Nurse^Ann",
+        covered=[InstanceRef.from_dataset(ds)],
+        level="record",
+        consenter="patient",
+        form="written",
+    )
+    return build_consent_sr(
+        consent, patient=SRPatient.from_dataset(ds), study=SRStudy.from_dataset(ds)
+    )
 
 
 def test_photos_are_held_until_consent_then_follow_its_level(archive: Archive) -> None:
@@ -94,24 +111,14 @@ def test_photos_are_held_until_consent_then_follow_its_level(archive: Archive) -
     record(archive, study, ConsentStatus.GIVEN, **GIVEN1)
     assert seen(archive, EPR) == set(uids)
     assert seen(archive, EDUCATOR) == set()
-    record(
-        archive, study, ConsentStatus.GIVEN, level="teaching", consenter="patient", form="written"
-    )
+    record(archive, study, ConsentStatus.GIVEN, **patients_written("teaching"))
     assert seen(archive, EDUCATOR) == set(uids) == seen(archive, EPR)
     assert seen(archive, PUBLISHER) == set()
 
 
 def test_level_3_grants_exactly_the_named_purpose(archive: Archive) -> None:
     study, uids = session_of_photos(archive)
-    record(
-        archive,
-        study,
-        ConsentStatus.GIVEN,
-        level="specified",
-        purpose=JOURNAL,
-        consenter="patient",
-        form="written",
-    )
+    record(archive, study, ConsentStatus.GIVEN, purpose=JOURNAL, **patients_written("specified"))
     assert seen(archive, PUBLISHER) == set(uids)
     other = Actor(
         actor="edu",
@@ -125,18 +132,14 @@ def test_level_3_grants_exactly_the_named_purpose(archive: Archive) -> None:
             archive,
             study,
             ConsentStatus.GIVEN,
-            level="specified",
             purpose="publication as required",
-            consenter="patient",
-            form="written",
+            **patients_written("specified"),
         )
 
 
 def test_withdrawal_quarantines_keeps_everything_and_is_audited(archive: Archive) -> None:
     study, uids = session_of_photos(archive)
-    record(
-        archive, study, ConsentStatus.GIVEN, level="teaching", consenter="patient", form="written"
-    )
+    record(archive, study, ConsentStatus.GIVEN, **patients_written("teaching"))
     files_before = stored_files(archive)
     outcome = record(archive, study, ConsentStatus.WITHDRAWN, consenter="patient")
     assert set(outcome.availability.values()) == {"quarantined"}  # type: ignore[attr-defined]
@@ -173,18 +176,7 @@ def test_consent_that_arrives_before_its_images_applies_when_they_arrive(
     archive: Archive,
 ) -> None:
     early = photo()
-    consent = Consent(
-        status="given",
-        decided_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-        recorded_by="Nurse^Ann",
-        covered=[InstanceRef.from_dataset(early)],
-        level="record",
-        consenter="patient",
-        form="written",
-    )
-    sr = build_consent_sr(
-        consent, patient=SRPatient.from_dataset(early), study=SRStudy.from_dataset(early)
-    )
+    sr = consent_sr_for(early)
     archive.ingest(encode(sr), origin=Origin(Actor.operator("OTHERPACS")))  # as if by C-STORE
     result = archive.ingest(encode(early), origin=ORIGIN)
     assert result.availability is Availability.ACTIVE
@@ -193,27 +185,15 @@ def test_consent_that_arrives_before_its_images_applies_when_they_arrive(
 
 def test_children_need_written_consent(archive: Archive) -> None:
     study, uids = session_of_photos(archive, birth_date="20200101")
-    record(
-        archive,
-        study,
-        ConsentStatus.GIVEN,
-        level="record",
-        consenter="parent",
-        consenter_name="Parent^Pat",
-        form="verbal-recorded",
-        circumstances="Parent present in clinic",
-    )
+    parent = {
+        "level": "record",
+        "consenter": "parent",
+        "consenter_name": "Parent^Pat",
+        "circumstances": "Parent present in clinic",
+    }
+    record(archive, study, ConsentStatus.GIVEN, form="verbal-recorded", **parent)
     assert seen(archive, EPR) == set()
-    record(
-        archive,
-        study,
-        ConsentStatus.GIVEN,
-        level="record",
-        consenter="parent",
-        consenter_name="Parent^Pat",
-        form="written",
-        circumstances="Parent present in clinic",
-    )
+    record(archive, study, ConsentStatus.GIVEN, form="written", **parent)
     assert seen(archive, EPR) == set(uids)
 
 
@@ -233,13 +213,7 @@ def test_intimate_recordings_need_a_justification(archive: Archive) -> None:
 
 def test_vital_interests_is_care_only(archive: Archive) -> None:
     study, uids = session_of_photos(archive, birth_date="20190101")
-    record(
-        archive,
-        study,
-        ConsentStatus.IMPLICIT,
-        basis="vital-interests",
-        authorised_by="Consultant^Carla",
-    )
+    record(archive, study, ConsentStatus.IMPLICIT, **VITAL_INTERESTS)
     assert seen(archive, EPR) == set(uids)
     assert seen(archive, EDUCATOR) == set()
 
@@ -274,32 +248,14 @@ def test_bad_consent_requests_change_nothing(archive: Archive) -> None:
     with pytest.raises(NotFound, match="not recordings"):  # absent and hidden alike
         record(archive, study, ConsentStatus.GIVEN, instances=("1.2.3",), **GIVEN1)
     with pytest.raises(InvalidArgument):
-        record(
-            archive,
-            study,
-            ConsentStatus.GIVEN,
-            level="specified",
-            consenter="patient",
-            form="written",
-        )
+        record(archive, study, ConsentStatus.GIVEN, **patients_written("specified"))
     assert counts(archive) == before
 
 
 def test_malformed_or_misplaced_consent_documents_are_refused(archive: Archive) -> None:
     study, _ = session_of_photos(archive)
     other = photo(patient_id="C1")
-    consent = Consent(
-        status="given",
-        decided_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-        recorded_by="Nurse^Ann",
-        covered=[InstanceRef.from_dataset(other)],
-        level="record",
-        consenter="patient",
-        form="written",
-    )
-    sr = build_consent_sr(
-        consent, patient=SRPatient.from_dataset(other), study=SRStudy.from_dataset(other)
-    )
+    sr = consent_sr_for(other)
     misplaced = encode(sr).replace(other.StudyInstanceUID.encode(), study.encode(), 1)
     before = counts(archive)
     broken = sr.copy()

@@ -26,10 +26,13 @@ from consent_sr import ConsentStatus
 from tests.archive.test_consent_flow import (
     EDUCATOR,
     EPR,
+    GIVEN1,
     JOURNAL,
     ORIGIN,
     PUBLISHER,
     REVIEW,
+    VITAL_INTERESTS,
+    patients_written,
     photo,
     seen,
     session_of_photos,
@@ -84,48 +87,29 @@ def test_a_competent_childs_refusal_outweighs_a_later_parents_consent(archive: A
     assert seen(archive, EPR) == set(uids)
 
 
-def test_child_protection_keeps_the_recording_for_care_when_the_child_refuses(
-    archive: Archive,
+@pytest.mark.parametrize(
+    ("birth_date", "refuser", "why"),
+    [
+        pytest.param(CHILD_BORN, "fraser-competent-child", "child protection", id="child"),
+        # R9 names vulnerable adults beside children (an unconscious patient's
+        # recording waits as pending-retrospective instead, R6, and a later
+        # refusal sets it aside).
+        pytest.param("19800101", "patient", "safeguarding", id="vulnerable-adult"),
+    ],
+)
+def test_a_vital_interests_record_keeps_the_recording_for_care_after_a_refusal(
+    archive: Archive, birth_date: str, refuser: str, why: str
 ) -> None:
-    study, uids = session_of_photos(archive, birth_date=CHILD_BORN)
-    record(
-        archive,
-        study,
-        ConsentStatus.IMPLICIT,
-        basis="vital-interests",
-        authorised_by="Consultant^Carla",
-    )
-    record(archive, study, ConsentStatus.REFUSED, consenter="fraser-competent-child")
+    """A consultant's vital-interests record (child protection, safeguarding) keeps
+    the recording in the medical record, for care only, when the patient later
+    refuses or withdraws; it is never used for teaching."""
+    study, uids = session_of_photos(archive, birth_date=birth_date)
+    record(archive, study, ConsentStatus.IMPLICIT, **VITAL_INTERESTS)
+    record(archive, study, ConsentStatus.REFUSED, consenter=refuser)
     assert seen(archive, EPR) == set(uids)
     assert seen(archive, EDUCATOR) == set()
     assert {s[1] for s in state(archive).values()} == {
-        "recorded in the patient's vital interests "
-        "(child protection: kept for care only despite the refusal)"
-    }
-
-
-def test_safeguarding_keeps_a_vulnerable_adults_recording_for_care_when_they_refuse(
-    archive: Archive,
-) -> None:
-    """R9 names vulnerable adults beside children: a consultant's vital-interests
-    record (safeguarding) keeps the recording in the medical record, for care only,
-    when the adult later refuses or withdraws; it is never used for teaching. (An
-    unconscious patient's recording waits as pending-retrospective instead, R6,
-    and a later refusal sets it aside.)"""
-    study, uids = session_of_photos(archive, birth_date="19800101")
-    record(
-        archive,
-        study,
-        ConsentStatus.IMPLICIT,
-        basis="vital-interests",
-        authorised_by="Consultant^Carla",
-    )
-    record(archive, study, ConsentStatus.REFUSED, consenter="patient")
-    assert seen(archive, EPR) == set(uids)
-    assert seen(archive, EDUCATOR) == set()
-    assert {s[1] for s in state(archive).values()} == {
-        "recorded in the patient's vital interests "
-        "(safeguarding: kept for care only despite the refusal)"
+        f"recorded in the patient's vital interests ({why}: kept for care only despite the refusal)"
     }
 
 
@@ -160,15 +144,7 @@ def test_a_governance_hold_on_a_hidden_recording_survives_a_later_consent(
     assert state(archive)[uids[0]][1] == "incidental capture of another patient"
     # Withdrawn and given again: governance's decision still stands.
     record(archive, study, ConsentStatus.WITHDRAWN, consenter="patient")
-    record(
-        archive,
-        study,
-        ConsentStatus.GIVEN,
-        level="record",
-        consenter="patient",
-        form="written",
-        form_pdf=SIGNED,
-    )
+    record(archive, study, ConsentStatus.GIVEN, form_pdf=SIGNED, **GIVEN1)
     assert seen(archive, EPR) == {uids[1]}
     # Release hands it back to consent.
     archive.set_availability(Level.IMAGE, uids[0], Availability.ACTIVE, reason="ok", requester=IG)
@@ -207,14 +183,7 @@ def _frame_of(video: Dataset) -> Dataset:
 def test_a_frame_of_a_video_is_used_only_within_the_videos_consent(archive: Archive) -> None:
     video = photo(sop_class=VideoPhotographicImageStorage)
     archive.ingest(encode(video), origin=ORIGIN)
-    record(
-        archive,
-        video.StudyInstanceUID,
-        ConsentStatus.GIVEN,
-        level="teaching",
-        consenter="patient",
-        form="written",
-    )
+    record(archive, video.StudyInstanceUID, ConsentStatus.GIVEN, **patients_written("teaching"))
     frame = _frame_of(video)
     archive.ingest(encode(frame), origin=ORIGIN)
     # The frame has no consent document of its own, but its video's consent.
@@ -238,14 +207,7 @@ def test_governance_decisions_on_a_video_reach_the_frames_made_from_it(archive: 
     released, both return to consent; erased, no copy of it stays in use."""
     video = photo(sop_class=VideoPhotographicImageStorage)
     archive.ingest(encode(video), origin=ORIGIN)
-    record(
-        archive,
-        video.StudyInstanceUID,
-        ConsentStatus.GIVEN,
-        level="record",
-        consenter="patient",
-        form="written",
-    )
+    record(archive, video.StudyInstanceUID, ConsentStatus.GIVEN, **GIVEN1)
     frame = _frame_of(video)
     frame.SeriesInstanceUID = generate_uid()  # filed in a series of its own
     archive.ingest(encode(frame), origin=ORIGIN)
@@ -287,42 +249,17 @@ def test_a_frame_that_arrives_before_its_video_waits_for_it(archive: Archive) ->
     archive.ingest(encode(frame), origin=ORIGIN)
     assert state(archive)[frame.SOPInstanceUID][0] == "held"
     archive.ingest(encode(video), origin=ORIGIN)
-    record(
-        archive,
-        video.StudyInstanceUID,
-        ConsentStatus.GIVEN,
-        level="record",
-        consenter="patient",
-        form="written",
-    )
+    record(archive, video.StudyInstanceUID, ConsentStatus.GIVEN, **GIVEN1)
     assert seen(archive, EPR) == {frame.SOPInstanceUID}
 
 
 def test_a_further_consent_adds_its_use_and_only_a_withdrawal_narrows(archive: Archive) -> None:
     study, uids = session_of_photos(archive)
-    record(
-        archive, study, ConsentStatus.GIVEN, level="teaching", consenter="patient", form="written"
-    )
-    record(
-        archive,
-        study,
-        ConsentStatus.GIVEN,
-        level="specified",
-        purpose=JOURNAL,
-        consenter="patient",
-        form="written",
-    )
+    record(archive, study, ConsentStatus.GIVEN, **patients_written("teaching"))
+    record(archive, study, ConsentStatus.GIVEN, purpose=JOURNAL, **patients_written("specified"))
     assert seen(archive, EDUCATOR) == set(uids) == seen(archive, PUBLISHER)
     lancet = "Publication in The Lancet, case series 2027"
-    record(
-        archive,
-        study,
-        ConsentStatus.GIVEN,
-        level="specified",
-        purpose=lancet,
-        consenter="patient",
-        form="written",
-    )
+    record(archive, study, ConsentStatus.GIVEN, purpose=lancet, **patients_written("specified"))
     other = Actor(
         actor="edu", role=Role.EDUCATOR, purpose=Purpose.SPECIFIED, specified_purpose=lancet
     )
@@ -340,8 +277,7 @@ def test_vital_interests_can_carry_an_intimate_justification(archive: Archive) -
         archive,
         study,
         ConsentStatus.IMPLICIT,
-        basis="vital-interests",
-        authorised_by="Consultant^Carla",
+        **VITAL_INTERESTS,
         intimate_justification="Suspected non-accidental injury: bruising pattern",
     )
     assert seen(archive, EPR) == set(uids)
@@ -349,19 +285,9 @@ def test_vital_interests_can_carry_an_intimate_justification(archive: Archive) -
 
 def test_the_reason_names_the_decision_that_governs_now(archive: Archive) -> None:
     study, _ = session_of_photos(archive)
-    record(
-        archive, study, ConsentStatus.GIVEN, level="teaching", consenter="patient", form="written"
-    )
+    record(archive, study, ConsentStatus.GIVEN, **patients_written("teaching"))
     assert {s[1] for s in state(archive).values()} == {"consent given (level 2)"}
-    record(
-        archive,
-        study,
-        ConsentStatus.GIVEN,
-        level="specified",
-        purpose=JOURNAL,
-        consenter="patient",
-        form="written",
-    )
+    record(archive, study, ConsentStatus.GIVEN, purpose=JOURNAL, **patients_written("specified"))
     assert {s[1] for s in state(archive).values()} == {"consent given (level 3, adding to level 2)"}
 
 

@@ -23,7 +23,7 @@ from archive import (
 )
 from archive.iocm import REVOKE, Reference, build_note, read_note
 from archive.uids import ENCAPSULATED_PDF, KOS
-from tests.archive.helpers import counts, stored_files
+from tests.archive.helpers import REVIEW, counts, stored_files
 from tests.factory import encode, make_dataset
 from tests.support import dciodvfy
 
@@ -100,13 +100,7 @@ def test_rejection_note_quarantines_with_its_reason(
         for m in archive.find(
             Level.IMAGE,
             {},
-            requester=Actor(
-                actor="ig",
-                role=Role.GOVERNANCE,
-                purpose=Purpose.GOVERNANCE,
-                review=True,
-                review_reason="IG-1: test review of hidden objects",
-            ),
+            requester=REVIEW,
         )
     }
 
@@ -219,7 +213,8 @@ def test_legal_hold_blocks_erasure(archive: Archive) -> None:
     assert (
         archive.set_legal_hold(Level.STUDY, study, on=True, reason="litigation", requester=IG) == 2
     )
-    with pytest.raises(InvalidTransition, match="legal hold"):
+
+    def erase() -> None:
         archive.set_availability(
             Level.STUDY,
             study,
@@ -228,16 +223,12 @@ def test_legal_hold_blocks_erasure(archive: Archive) -> None:
             requester=IG,
             reason_code="not-needed-clinically",
         )
+
+    with pytest.raises(InvalidTransition, match="legal hold"):
+        erase()
     assert len(stored_files(archive)) == 2
     archive.set_legal_hold(Level.STUDY, study, on=False, reason="case closed", requester=IG)
-    archive.set_availability(
-        Level.STUDY,
-        study,
-        Availability.ERASED,
-        reason="x",
-        requester=IG,
-        reason_code="not-needed-clinically",
-    )
+    erase()
     assert stored_files(archive) == []
 
 

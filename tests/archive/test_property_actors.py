@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
@@ -30,9 +30,8 @@ from archive import (
 from archive.models import AuditEvent
 from consent_sr import ConsentStatus
 from tests.archive.test_property_hidden import fresh_archive
-from tests.conftest import BACKENDS, postgres_available
+from tests.conftest import BACKENDS, property_settings
 from tests.factory import VL_PHOTO, encode, make_dataset
-from tests.support import require
 
 SIGNED = b"%PDF-1.4\n% signed consent form\n%%EOF\n"
 EXAMPLES = {"sqlite": 30, "postgresql": 8}
@@ -198,12 +197,7 @@ def _check(archive: Archive, model: Model) -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_no_actor_makes_a_recording_visible_beyond_its_consent(backend: str) -> None:
-    if backend == "postgresql":
-        require(postgres_available(), "PostgreSQL server")
-
-    @settings(
-        max_examples=EXAMPLES[backend], deadline=None, suppress_health_check=[HealthCheck.too_slow]
-    )
+    @property_settings(backend, EXAMPLES)
     @given(st.lists(step_st, min_size=1, max_size=8))
     def run(steps: list[tuple[str, str, Level, int]]) -> None:
         with fresh_archive(backend) as archive:

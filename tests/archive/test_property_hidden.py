@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -30,18 +30,12 @@ from archive import (
 )
 from archive.models import Instance
 from consent_sr import ConsentStatus
-from tests.conftest import BACKENDS, PgSchema, postgres_available
+from tests.archive.helpers import UNIQUE_KEY, reviewer
+from tests.conftest import BACKENDS, PgSchema, property_settings
 from tests.factory import VL_ENDOSCOPIC, VL_PHOTO, encode, make_dataset
-from tests.support import require
 
 EPR = Actor(actor="EPR", role=Role.EPR, purpose=Purpose.CARE)
-REVIEW = Actor(
-    actor="IG",
-    role=Role.GOVERNANCE,
-    purpose=Purpose.GOVERNANCE,
-    review=True,
-    review_reason="IG-1: test review of hidden objects",
-)
+REVIEW = reviewer("IG")
 ORIGIN = Origin(Actor("CAM", Role.MODALITY, None))
 NAMES = ["Smith^Ann", "Smyth^Bo", "Øster^Cé", "山田^太郎", "Jones^Al"]
 EXAMPLES = {"sqlite": 60, "postgresql": 15}
@@ -143,12 +137,7 @@ def _act(archive: Archive, action: tuple[str, Level, int]) -> None:
     if not found:
         return  # erased: nothing more can happen to it
     m = found[0]
-    key = {
-        Level.PATIENT: "PatientID",
-        Level.STUDY: "StudyInstanceUID",
-        Level.SERIES: "SeriesInstanceUID",
-        Level.IMAGE: "SOPInstanceUID",
-    }[level]
+    key = UNIQUE_KEY[level]
     uid = m[key]
     try:
         if what in ("quarantine", "hold", "erase", "release"):
@@ -245,12 +234,7 @@ def _check(archive: Archive, queries: list[tuple[Level, dict[str, str]]]) -> Non
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_hidden_instances_never_leave(backend: str) -> None:
-    if backend == "postgresql":
-        require(postgres_available(), "PostgreSQL server")
-
-    @settings(
-        max_examples=EXAMPLES[backend], deadline=None, suppress_health_check=[HealthCheck.too_slow]
-    )
+    @property_settings(backend, EXAMPLES)
     @given(
         st.lists(instance_st, min_size=1, max_size=10),
         st.lists(action_st, max_size=6),

@@ -8,18 +8,12 @@ from dataclasses import dataclass
 import pytest
 
 from archive import Actor, Archive, Availability, InvalidQuery, Level, Origin, Purpose, Role
+from tests.archive.helpers import REVIEW, UNIQUE_KEY
 from tests.factory import SECONDARY_CAPTURE, encode, make_dataset
 
 IG = Actor.operator("ig")
 
 OP = Actor(actor="test", role=Role.OPERATOR, purpose=Purpose.CARE)
-REVIEW = Actor(
-    actor="ig",
-    role=Role.GOVERNANCE,
-    purpose=Purpose.GOVERNANCE,
-    review=True,
-    review_reason="IG-1: test review of hidden objects",
-)
 ORIGIN = Origin(Actor.operator("test"))
 
 
@@ -103,12 +97,7 @@ def world(archive: Archive) -> World:
 
 
 def ids(world: World, level: Level, **identifier: str) -> list[str]:
-    key = {
-        Level.PATIENT: "PatientID",
-        Level.STUDY: "StudyInstanceUID",
-        Level.SERIES: "SeriesInstanceUID",
-        Level.IMAGE: "SOPInstanceUID",
-    }[level]
+    key = UNIQUE_KEY[level]
     found = world.archive.find(level, identifier, requester=OP)
     return sorted(str(m[key]) for m in found)
 

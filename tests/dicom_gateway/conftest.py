@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
 from sqlalchemy import select
@@ -83,6 +84,21 @@ class Running:
     received: list[Dataset] = field(default_factory=list)
 
 
+@contextmanager
+def gateway_started(
+    archive: Archive, settings: GatewaySettings | None = None
+) -> Iterator[tuple[Gateway, int]]:
+    """A gateway (AE title AET) over ``archive`` listening on a free local port,
+    and that port; stopped on leaving."""
+    gw = Gateway(settings or GatewaySettings(), archive, aet=AET)
+    port = free_port()
+    gw.start("127.0.0.1", port)
+    try:
+        yield gw, port
+    finally:
+        gw.stop(grace=2)
+
+
 @pytest.fixture
 def gateway(archive: Archive) -> Iterator[Running]:
     """The gateway on a free port; CAMERA1 (modality), EPR1 (epr), PEER1 (peer,
@@ -95,16 +111,13 @@ def gateway(archive: Archive) -> Iterator[Running]:
         (GOVERNANCE, "governance", free_port()),
     ):
         archive.add_node(title, host="127.0.0.1", port=port, role=role, requester=OPERATOR)
-    gw = Gateway(GatewaySettings(), archive, aet=AET)
-    port = free_port()
-    gw.start("127.0.0.1", port)
-    running = Running(archive, gw, port, dest_port)
-    dest = storage_scp(dest_port, running.received)
-    try:
-        yield running
-    finally:
-        dest.shutdown()
-        gw.stop(grace=2)
+    with gateway_started(archive) as (gw, port):
+        running = Running(archive, gw, port, dest_port)
+        dest = storage_scp(dest_port, running.received)
+        try:
+            yield running
+        finally:
+            dest.shutdown()
 
 
 def storage_scp(port: int, received: list[Dataset], *, aet: str = "DEST") -> Any:
@@ -122,6 +135,21 @@ def storage_scp(port: int, received: list[Dataset], *, aet: str = "DEST") -> Any
     return ae.start_server(
         ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)]
     )
+
+
+def commitment_request(refs: list[tuple[str, str]]) -> Dataset:
+    """An N-ACTION storage-commitment request for (SOP Class UID, SOP Instance UID)
+    pairs, under a new Transaction UID."""
+    ds = Dataset()
+    ds.TransactionUID = generate_uid()
+    items = []
+    for sop_class, uid in refs:
+        item = Dataset()
+        item.ReferencedSOPClassUID = sop_class
+        item.ReferencedSOPInstanceUID = uid
+        items.append(item)
+    ds.ReferencedSOPSequence = items
+    return ds
 
 
 @contextmanager

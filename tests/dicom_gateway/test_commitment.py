@@ -5,6 +5,7 @@ new one to the camera's registered address; damaged bytes are never committed.""
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -13,23 +14,23 @@ from pynetdicom import AE, evt
 
 from archive import Actor, Level, Purpose, Role
 from dicom_gateway.sop import COMMITMENT, COMMITMENT_INSTANCE, UNCOMPRESSED, VERIFICATION
-from tests.dicom_gateway.conftest import CAMERA, EPR, Running, associate
+from tests.dicom_gateway.conftest import CAMERA, EPR, Running, associate, commitment_request
 from tests.factory import make_dataset
 
 OP = Actor(actor="t", role=Role.OPERATOR, purpose=Purpose.CARE)
 
 
-def _request(refs: list[tuple[str, str]]) -> Dataset:
-    ds = Dataset()
-    ds.TransactionUID = generate_uid()
-    items = []
-    for sop_class, uid in refs:
-        item = Dataset()
-        item.ReferencedSOPClassUID = sop_class
-        item.ReferencedSOPInstanceUID = uid
-        items.append(item)
-    ds.ReferencedSOPSequence = items
-    return ds
+@dataclass
+class _Reports:
+    """A camera's N-EVENT-REPORT handler: what it received; ``got`` is set on the first."""
+
+    received: list[Dataset] = field(default_factory=list)
+    got: threading.Event = field(default_factory=threading.Event)
+
+    def on_report(self, event: Any) -> tuple[int, None]:
+        self.received.append(event.event_information)
+        self.got.set()
+        return 0x0000, None
 
 
 def _ids(report: Dataset, keyword: str) -> set[str]:
@@ -39,17 +40,11 @@ def _ids(report: Dataset, keyword: str) -> set[str]:
 def test_report_on_the_same_association(gateway: Running) -> None:
     stored = [make_dataset(patient_id="CAM"), make_dataset(patient_id="CAM")]
     damaged = make_dataset(patient_id="CAM")
-    reports: list[Dataset] = []
-    got = threading.Event()
-
-    def on_report(event: Any) -> tuple[int, None]:
-        reports.append(event.event_information)
-        got.set()
-        return 0x0000, None
+    reports = _Reports()
 
     contexts = [(COMMITMENT, UNCOMPRESSED), (stored[0].SOPClassUID, UNCOMPRESSED)]
     with associate(
-        gateway.port, CAMERA, contexts, handlers=[(evt.EVT_N_EVENT_REPORT, on_report)]
+        gateway.port, CAMERA, contexts, handlers=[(evt.EVT_N_EVENT_REPORT, reports.on_report)]
     ) as assoc:
         for ds in (*stored, damaged):
             assert assoc.send_c_store(ds).Status == 0x0000
@@ -60,11 +55,11 @@ def test_report_on_the_same_association(gateway: Running) -> None:
         loc.path.write_bytes(loc.path.read_bytes()[:-1] + b"\x01")
         refs = [(ds.SOPClassUID, ds.SOPInstanceUID) for ds in (*stored, damaged)]
         refs.append((stored[0].SOPClassUID, generate_uid()))  # never sent
-        request = _request(refs)
+        request = commitment_request(refs)
         status, _ = assoc.send_n_action(request, 1, COMMITMENT, COMMITMENT_INSTANCE)
         assert status.Status == 0x0000
-        assert got.wait(20), "no N-EVENT-REPORT on the open association"
-    (report,) = reports
+        assert reports.got.wait(20), "no N-EVENT-REPORT on the open association"
+    (report,) = reports.received
     assert report.TransactionUID == request.TransactionUID
     assert _ids(report, "ReferencedSOPSequence") == {ds.SOPInstanceUID for ds in stored}
     failed = _ids(report, "FailedSOPSequence")
@@ -75,18 +70,14 @@ def test_report_on_the_same_association(gateway: Running) -> None:
 def test_report_on_a_new_association_when_the_camera_hung_up(gateway: Running) -> None:
     node = gateway.archive.node(CAMERA)
     assert node is not None
-    reports: list[Dataset] = []
-    got = threading.Event()
-
-    def on_report(event: Any) -> tuple[int, None]:
-        reports.append(event.event_information)
-        got.set()
-        return 0x0000, None
+    reports = _Reports()
 
     camera = AE(ae_title=CAMERA)
     camera.add_supported_context(COMMITMENT, UNCOMPRESSED, scu_role=False, scp_role=True)
     server = camera.start_server(
-        ("127.0.0.1", node.port), block=False, evt_handlers=[(evt.EVT_N_EVENT_REPORT, on_report)]
+        ("127.0.0.1", node.port),
+        block=False,
+        evt_handlers=[(evt.EVT_N_EVENT_REPORT, reports.on_report)],
     )
     try:
         ds = make_dataset(patient_id="CAM2")
@@ -94,15 +85,18 @@ def test_report_on_a_new_association_when_the_camera_hung_up(gateway: Running) -
         with associate(gateway.port, CAMERA, contexts) as assoc:
             assert assoc.send_c_store(ds).Status == 0x0000
             status, _ = assoc.send_n_action(
-                _request([(ds.SOPClassUID, ds.SOPInstanceUID)]), 1, COMMITMENT, COMMITMENT_INSTANCE
+                commitment_request([(ds.SOPClassUID, ds.SOPInstanceUID)]),
+                1,
+                COMMITMENT,
+                COMMITMENT_INSTANCE,
             )
             assert status.Status == 0x0000
             assoc.release()  # gone before the report
-        assert got.wait(20), "no N-EVENT-REPORT on a new association"
+        assert reports.got.wait(20), "no N-EVENT-REPORT on a new association"
     finally:
         server.shutdown()
         camera.shutdown()
-    assert _ids(reports[0], "ReferencedSOPSequence") == {ds.SOPInstanceUID}
+    assert _ids(reports.received[0], "ReferencedSOPSequence") == {ds.SOPInstanceUID}
 
 
 def test_commitment_is_not_negotiated_for_an_epr(gateway: Running) -> None:

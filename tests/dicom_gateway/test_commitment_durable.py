@@ -20,22 +20,9 @@ from dicom_gateway import Gateway, GatewaySettings
 from dicom_gateway.commitment import ReportSender
 from dicom_gateway.sop import COMMITMENT, COMMITMENT_INSTANCE, UNCOMPRESSED
 from photopacs.cli import main
-from tests.dicom_gateway.conftest import AET, CAMERA, associate
+from tests.dicom_gateway.conftest import AET, CAMERA, associate, commitment_request
 from tests.factory import make_dataset
 from tests.serving import free_port, until
-
-
-def _request(refs: list[tuple[str, str]]) -> Dataset:
-    ds = Dataset()
-    ds.TransactionUID = generate_uid()
-    items = []
-    for sop_class, uid in refs:
-        item = Dataset()
-        item.ReferencedSOPClassUID = sop_class
-        item.ReferencedSOPInstanceUID = uid
-        items.append(item)
-    ds.ReferencedSOPSequence = items
-    return ds
 
 
 @pytest.fixture
@@ -109,7 +96,7 @@ def test_a_report_owed_to_an_absent_camera_survives_a_restart(
         with associate(gateway.ports[0], CAMERA, contexts) as assoc:
             for ds in stored:
                 assert assoc.send_c_store(ds).Status == 0x0000
-            request = _request(
+            request = commitment_request(
                 [*((ds.SOPClassUID, ds.SOPInstanceUID) for ds in stored), never_sent]
             )
             status, _ = assoc.send_n_action(request, 1, COMMITMENT, COMMITMENT_INSTANCE)

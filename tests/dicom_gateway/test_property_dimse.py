@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 from pynetdicom import AE, build_role, evt
@@ -18,14 +18,12 @@ from sqlalchemy import select
 
 from archive import Actor, Archive, Availability, Level, node_subject
 from archive.models import Instance
-from dicom_gateway import Gateway, GatewaySettings
 from dicom_gateway.sop import PATIENT_ROOT_FIND, PATIENT_ROOT_GET, UNCOMPRESSED
 from tests.archive.test_property_hidden import _act, _build, action_st, fresh_archive, instance_st
-from tests.conftest import BACKENDS, postgres_available
-from tests.dicom_gateway.conftest import AET, EPR, GOVERNANCE, _query, associate
+from tests.conftest import BACKENDS, property_settings
+from tests.dicom_gateway.conftest import AET, EPR, GOVERNANCE, _query, associate, gateway_started
 from tests.factory import VL_ENDOSCOPIC, VL_PHOTO
 from tests.serving import free_port
-from tests.support import require
 
 OPERATOR = Actor.operator("test")
 
@@ -53,13 +51,8 @@ def gateway_on(archive: Archive) -> Iterator[int]:
         reason="IG-1: property test of the review path",
         requester=OPERATOR,
     )
-    gw = Gateway(GatewaySettings(), archive, aet=AET)
-    port = free_port()
-    gw.start("127.0.0.1", port)
-    try:
+    with gateway_started(archive) as (_, port):
         yield port
-    finally:
-        gw.stop(grace=2)
 
 
 def _find(port: int, calling: str, level: str, called: str = AET) -> list[Dataset]:
@@ -110,12 +103,7 @@ def _get_all(port: int) -> set[str]:
 @pytest.mark.dcmtk
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_hidden_instances_never_leave_over_dimse(backend: str) -> None:
-    if backend == "postgresql":
-        require(postgres_available(), "PostgreSQL server")
-
-    @settings(
-        max_examples=EXAMPLES[backend], deadline=None, suppress_health_check=[HealthCheck.too_slow]
-    )
+    @property_settings(backend, EXAMPLES)
     @given(st.lists(instance_st, min_size=1, max_size=8), st.lists(action_st, max_size=5))
     def run(specs: list[dict[str, object]], actions: list[tuple[str, Level, int]]) -> None:
         with fresh_archive(backend) as archive:

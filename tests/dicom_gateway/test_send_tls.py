@@ -16,11 +16,11 @@ from sqlalchemy import select
 
 from archive import Actor, Archive
 from archive.models import AuditEvent
-from dicom_gateway import Gateway, GatewaySettings
+from dicom_gateway import GatewaySettings
 from dicom_gateway.sop import UNCOMPRESSED, VERIFICATION
 from dicom_gateway.tls import client_context
 from tests.dicom_gateway.certs import Pki, make_pki
-from tests.dicom_gateway.conftest import AET, CAMERA, Running, stored
+from tests.dicom_gateway.conftest import AET, CAMERA, Running, gateway_started, stored
 from tests.factory import make_dataset
 from tests.serving import free_port, photopacs_bin
 from tests.support import REPO, corpus
@@ -106,14 +106,9 @@ def tls_gateway(archive: Archive, tmp_path: Path) -> Iterator[tuple[int, int, Pk
         dicom_tls_ca=pki.ca,
         dicom_tls_verify_client=True,
     )
-    gw = Gateway(settings, archive, aet=AET)
-    plain = free_port()
-    gw.start("127.0.0.1", plain)
-    try:
+    with gateway_started(archive, settings) as (_, plain):
         assert settings.dicom_tls_port is not None
         yield plain, settings.dicom_tls_port, pki
-    finally:
-        gw.stop(grace=2)
 
 
 def _echo(port: int, *, tls: object | None) -> bool:

@@ -20,11 +20,9 @@ from sqlalchemy import select
 
 from archive import Actor, Archive, ArchiveSettings, Level, Purpose, Role
 from archive.models import AuditEvent, Instance
-from dicom_gateway import Gateway, GatewaySettings
 from dicom_gateway.sop import STORAGE, TRANSFER_SYNTAXES, UNCOMPRESSED
-from tests.dicom_gateway.conftest import AET, CAMERA, Running, associate, seed
+from tests.dicom_gateway.conftest import CAMERA, Running, associate, gateway_started, seed
 from tests.factory import encode, make_dataset
-from tests.serving import free_port
 from tests.support import corpus
 
 OPERATOR = Actor.operator("t")
@@ -202,14 +200,8 @@ def full_gateway(settings: ArchiveSettings, archive: Archive) -> Iterator[int]:
         data_dir=settings.data_dir, database_url=settings.database_url, min_free_bytes=10**18
     )
     archive.add_node(CAMERA, host="127.0.0.1", port=104, role="modality", requester=OPERATOR)
-    with Archive.open(full) as full_archive:
-        gw = Gateway(GatewaySettings(), full_archive, aet=AET)
-        port = free_port()
-        gw.start("127.0.0.1", port)
-        try:
-            yield port
-        finally:
-            gw.stop(grace=2)
+    with Archive.open(full) as full_archive, gateway_started(full_archive) as (_, port):
+        yield port
 
 
 def test_disk_full_is_out_of_resources_and_audited(archive: Archive, full_gateway: int) -> None:

@@ -175,18 +175,30 @@ def test_cget_with_mixed_stored_syntaxes_delivers_every_object(
 
 
 # --- C-MOVE to a receiver that takes only uncompressed ---------------------------------------
+def _move_study_to_plain(
+    gateway: Running, tmp_path: Path, *flags: str, transcode: bool = True
+) -> tuple[str, Path]:
+    """C-MOVE the corpus study with dcmtk's movescu (``flags`` added) to PLAIN, a
+    storescp that takes only uncompressed syntaxes, registered as a peer
+    (``transcode``: whether the archive may decode for it); returns movescu's
+    output and the folder of what PLAIN received."""
+    port = free_port()
+    gateway.archive.add_node(
+        PLAIN, host="127.0.0.1", port=port, role="peer", transcode=transcode, requester=OPERATOR
+    )
+    study = pydicom.dcmread(_photos()[0], stop_before_pixels=True).StudyInstanceUID
+    with storescp(port, tmp_path / "plain", aet=PLAIN, accept_all=False) as folder:
+        proc = tool("movescu", *flags, "-aet", EPR, "-aem", PLAIN, "-aec", AET, "-S",
+                    "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}",
+                    "127.0.0.1", str(gateway.port))  # fmt: skip
+    return proc.stdout + proc.stderr, folder
+
+
 def test_movescu_to_an_uncompressed_only_storescp_gets_decoded_photos(
     gateway: Running, corpus_study: dict[str, Path], tmp_path: Path
 ) -> None:
-    port = free_port()
-    gateway.archive.add_node(PLAIN, host="127.0.0.1", port=port, role="peer", requester=OPERATOR)
-    study = pydicom.dcmread(_photos()[0], stop_before_pixels=True).StudyInstanceUID
-    with storescp(port, tmp_path / "plain", aet=PLAIN, accept_all=False) as folder:
-        proc = tool("movescu", "-d", "-aet", EPR, "-aem", PLAIN, "-aec", AET, "-S",
-                    "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}",
-                    "127.0.0.1", str(gateway.port))  # fmt: skip
-        got = _received(folder)
-    output = proc.stdout + proc.stderr
+    output, folder = _move_study_to_plain(gateway, tmp_path, "-d")
+    got = _received(folder)
     photos = {uid: p for uid, p in corpus_study.items() if p.name.startswith("vlp_")}
     assert set(got) == set(photos), output
     for uid, source in photos.items():
@@ -215,14 +227,8 @@ def test_movescu_to_an_uncompressed_only_storescp_gets_decoded_photos(
 def test_every_decoded_object_passes_dciodvfy(
     gateway: Running, corpus_study: dict[str, Path], tmp_path: Path
 ) -> None:
-    port = free_port()
-    gateway.archive.add_node(PLAIN, host="127.0.0.1", port=port, role="peer", requester=OPERATOR)
-    study = pydicom.dcmread(_photos()[0], stop_before_pixels=True).StudyInstanceUID
-    with storescp(port, tmp_path / "plain", aet=PLAIN, accept_all=False) as folder:
-        tool("movescu", "-aet", EPR, "-aem", PLAIN, "-aec", AET, "-S",
-             "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}",
-             "127.0.0.1", str(gateway.port))  # fmt: skip
-        files = sorted(folder.iterdir())
+    _, folder = _move_study_to_plain(gateway, tmp_path)
+    files = sorted(folder.iterdir())
     assert len([f for f in files if f.name.startswith("VLp")]) == len(PHOTOS)
     for path in files:  # the decoded photos, and the consent document with them
         result = dciodvfy(path)
@@ -232,17 +238,8 @@ def test_every_decoded_object_passes_dciodvfy(
 def test_a_node_with_transcoding_off_gets_the_reason_instead(
     gateway: Running, corpus_study: dict[str, Path], tmp_path: Path
 ) -> None:
-    port = free_port()
-    gateway.archive.add_node(
-        PLAIN, host="127.0.0.1", port=port, role="peer", transcode=False, requester=OPERATOR
-    )
-    study = pydicom.dcmread(_photos()[0], stop_before_pixels=True).StudyInstanceUID
-    with storescp(port, tmp_path / "plain", aet=PLAIN, accept_all=False) as folder:
-        proc = tool("movescu", "-d", "-aet", EPR, "-aem", PLAIN, "-aec", AET, "-S",
-                    "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}",
-                    "127.0.0.1", str(gateway.port))  # fmt: skip
-        got = _received(folder)
-    output = proc.stdout + proc.stderr
+    output, folder = _move_study_to_plain(gateway, tmp_path, "-d", transcode=False)
+    got = _received(folder)
     assert got == {}
     assert "transcoding is off" in output, output
     assert "MoveDestinationUnknown" not in output

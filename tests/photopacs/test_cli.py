@@ -17,19 +17,13 @@ from archive import NotFound
 from photopacs.cli import main
 from photopacs.common import ArchiveGroup
 from tests.factory import encode, make_dataset
+from tests.photopacs.helpers import migrated_runner
 from tests.serving import free_port, photopacs_bin, running
 
 
 @pytest.fixture
 def cli(tmp_path: Path, database_url: str) -> CliRunner:
-    env = {
-        "PHOTOPACS_DATA_DIR": str(tmp_path / "data"),
-        "PHOTOPACS_DATABASE_URL": database_url,
-        "PHOTOPACS_MIN_FREE_BYTES": "0",
-    }
-    runner = CliRunner(env=env)
-    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
-    return runner
+    return migrated_runner(tmp_path, database_url)
 
 
 def run(cli: CliRunner, *args: str) -> Result:

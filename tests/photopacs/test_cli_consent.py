@@ -12,20 +12,13 @@ from click.testing import CliRunner, Result
 
 from photopacs.cli import main
 from tests.consent_sr.helpers import minimal_pdf
+from tests.photopacs.helpers import migrated_runner
 from tests.support import corpus, dciodvfy
 
 
 @pytest.fixture
 def runner(tmp_path: Path, database_url: str) -> CliRunner:
-    r = CliRunner(
-        env={
-            "PHOTOPACS_DATA_DIR": str(tmp_path / "data"),
-            "PHOTOPACS_DATABASE_URL": database_url,
-            "PHOTOPACS_MIN_FREE_BYTES": "0",
-        }
-    )
-    assert r.invoke(main, ["db", "upgrade"]).exit_code == 0
-    return r
+    return migrated_runner(tmp_path, database_url)
 
 
 def run(r: CliRunner, *args: str) -> Result:
@@ -45,36 +38,49 @@ def photos(r: CliRunner) -> list[str]:
     return sorted(m["SOPInstanceUID"] for m in json.loads(q.stdout))
 
 
-def test_record_show_withdraw(runner: CliRunner, tmp_path: Path) -> None:
+def import_held(
+    r: CliRunner, *jpegs: str, name: str, birth_date: str, body_site: str, reason: str
+) -> str:
+    """Import corpus JPEGs as patient CON1 (held: no consent yet) and return their
+    study's UID, found under a governance review with ``reason``."""
     imported = run(
-        runner,
+        r,
         "import",
-        str(corpus("jpeg", "rose.jpg")),
-        str(corpus("jpeg", "logo.jpg")),
+        *(str(corpus("jpeg", jpeg)) for jpeg in jpegs),
         "--patient-id",
         "CON1",
         "--patient-name",
-        "Doe^Jane",
+        name,
         "--birth-date",
-        "1970-05-05",
+        birth_date,
         "--body-site",
-        "left forearm",
+        body_site,
     )
     assert imported.exit_code == 0, imported.output
-    review = json.loads(
-        run(
-            runner,
-            "query",
-            "--level",
-            "study",
-            "--json",
-            "--review",
-            "--reason",
-            "IG-4: consent audit",
-            "PatientID=CON1",
-        ).stdout
+    found = run(
+        r,
+        "query",
+        "--level",
+        "study",
+        "--json",
+        "--review",
+        "--reason",
+        reason,
+        "PatientID=CON1",
     )
-    study = review[0]["StudyInstanceUID"]
+    return str(json.loads(found.stdout)[0]["StudyInstanceUID"])
+
+
+def test_record_show_withdraw(runner: CliRunner, tmp_path: Path) -> None:
+    study = import_held(
+        runner,
+        "rose.jpg",
+        "logo.jpg",
+        name="Doe^Jane",
+        birth_date="1970-05-05",
+        body_site="left forearm",
+        reason="IG-4: consent audit",
+    )
     assert photos(runner) == []
     pdf = tmp_path / "form.pdf"
     pdf.write_bytes(minimal_pdf())
@@ -124,33 +130,24 @@ def test_record_show_withdraw(runner: CliRunner, tmp_path: Path) -> None:
 
 
 def test_consent_errors_are_clear(runner: CliRunner) -> None:
-    no_study = run(
-        runner,
-        "consent",
-        "record",
-        "--study",
-        "1.2.3",
-        "--level",
-        "1",
-        "--form",
-        "written",
-        "--recorded-by",
-        "A^B",
-    )
+    def record_at(level: str) -> Result:
+        return run(
+            runner,
+            "consent",
+            "record",
+            "--study",
+            "1.2.3",
+            "--level",
+            level,
+            "--form",
+            "written",
+            "--recorded-by",
+            "A^B",
+        )
+
+    no_study = record_at("1")
     assert no_study.exit_code == 3 and "no study 1.2.3" in no_study.output
-    bad_level = run(
-        runner,
-        "consent",
-        "record",
-        "--study",
-        "1.2.3",
-        "--level",
-        "4",
-        "--form",
-        "written",
-        "--recorded-by",
-        "A^B",
-    )
+    bad_level = record_at("4")
     assert bad_level.exit_code == 2
     unknown = run(runner, "consent", "show", "--patient", "NOPE")
     assert unknown.exit_code == 3 and "no patient NOPE" in unknown.output
@@ -159,33 +156,14 @@ def test_consent_errors_are_clear(runner: CliRunner) -> None:
 def test_vital_interests_carries_an_intimate_justification(runner: CliRunner) -> None:
     """R9 with R11: a child-protection recording of an intimate area needs the
     clinical justification recorded with it, or it stays held."""
-    imported = run(
+    study = import_held(
         runner,
-        "import",
-        str(corpus("jpeg", "rose.jpg")),
-        "--patient-id",
-        "CON1",
-        "--patient-name",
-        "Doe^Jamie",
-        "--birth-date",
-        "2019-05-05",
-        "--body-site",
-        "left buttock",
+        "rose.jpg",
+        name="Doe^Jamie",
+        birth_date="2019-05-05",
+        body_site="left buttock",
+        reason="IG-5: child protection",
     )
-    assert imported.exit_code == 0, imported.output
-    study = json.loads(
-        run(
-            runner,
-            "query",
-            "--level",
-            "study",
-            "--json",
-            "--review",
-            "--reason",
-            "IG-5: child protection",
-            "PatientID=CON1",
-        ).stdout
-    )[0]["StudyInstanceUID"]
     vital = [
         "consent",
         "vital-interests",

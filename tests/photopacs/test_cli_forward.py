@@ -10,17 +10,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 from photopacs.cli import main
+from tests.photopacs.helpers import migrated_runner
 
 
 @pytest.fixture
 def cli(tmp_path: Path, database_url: str) -> CliRunner:
-    env = {
-        "PHOTOPACS_DATA_DIR": str(tmp_path / "data"),
-        "PHOTOPACS_DATABASE_URL": database_url,
-        "PHOTOPACS_MIN_FREE_BYTES": "0",
-    }
-    runner = CliRunner(env=env)
-    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+    runner = migrated_runner(tmp_path, database_url)
     for title, role in (("CAM1", "modality"), ("PEER1", "peer"), ("GOV1", "governance")):
         args = ["node", "add", title, "--host", "127.0.0.1", "--port", "104", "--role", role]
         assert runner.invoke(main, args).exit_code == 0

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from photopacs.cli import main
+from tests.photopacs.helpers import migrated_runner
 from tests.support import corpus, dciodvfy, require_tool
 
 PATIENT = [
@@ -30,16 +31,7 @@ PATIENT = [
 
 @pytest.fixture
 def runner(tmp_path: Path, database_url: str) -> CliRunner:
-    r = CliRunner(
-        env={
-            "PHOTOPACS_DATA_DIR": str(tmp_path / "data"),
-            "PHOTOPACS_DATABASE_URL": database_url,
-            "PHOTOPACS_MIN_FREE_BYTES": "0",
-            "PHOTOPACS_UID_ROOT": "1.2.826.0.1.3680043.10.999",
-        }
-    )
-    assert r.invoke(main, ["db", "upgrade"]).exit_code == 0
-    return r
+    return migrated_runner(tmp_path, database_url, PHOTOPACS_UID_ROOT="1.2.826.0.1.3680043.10.999")
 
 
 def test_convert_writes_valid_objects_named_by_uid(runner: CliRunner, tmp_path: Path) -> None:

@@ -9,20 +9,14 @@ import pytest
 from click.testing import CliRunner, Result
 
 from photopacs.cli import main
+from tests.photopacs.helpers import migrated_runner
 
 PW = "a long enough password\n"
 
 
 @pytest.fixture
 def cli(tmp_path: Path, database_url: str) -> CliRunner:
-    env = {
-        "PHOTOPACS_DATA_DIR": str(tmp_path / "data"),
-        "PHOTOPACS_DATABASE_URL": database_url,
-        "PHOTOPACS_MIN_FREE_BYTES": "0",
-    }
-    runner = CliRunner(env=env)
-    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
-    return runner
+    return migrated_runner(tmp_path, database_url)
 
 
 def invoke(cli: CliRunner, *args: str, stdin: str | None = None) -> Result:

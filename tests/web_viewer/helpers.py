@@ -53,6 +53,18 @@ def choose(client: TestClient, purpose: str, specified: str = "") -> None:
     assert r.status_code == 200, r.text
 
 
+def signed_in(
+    archive: Archive, tmp_path: Path, username: str, role: str, purpose: str
+) -> tuple[TestClient, str]:
+    """A new user ``username`` with ``role``, signed in on a new client and working
+    for ``purpose``; returns the client and its CSRF token."""
+    add_user(archive, username, role)
+    client = make_client(archive, tmp_path)
+    token = sign_in(client, username)
+    choose(client, purpose)
+    return client, token
+
+
 REVIEW_REASON = "IG-2026-031: complaint about photos of a ward round"
 
 

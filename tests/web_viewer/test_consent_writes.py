@@ -20,6 +20,7 @@ from tests.web_viewer.helpers import (
     make_client,
     open_review,
     sign_in,
+    signed_in,
 )
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -45,10 +46,7 @@ def test_a_clinician_cannot_reverse_a_withdrawal_they_cannot_see(
     archive: Archive, tmp_path: Path
 ) -> None:
     scenario = build_scenario(archive)
-    add_user(archive, "cara", "clinician")
-    client = make_client(archive, tmp_path)
-    token = sign_in(client, "cara")
-    choose(client, "care")
+    client, token = signed_in(archive, tmp_path, "cara", "clinician", "care")
     study, uid = scenario.studies["withdrawn"], scenario.uids["withdrawn"]
     before = _state(archive, uid)
     r = client.post("/api/patients/M1/consent", json={"study_instance_uid": study, **TEACHING})
@@ -69,10 +67,7 @@ def test_reversal_needs_a_written_consent_with_its_signed_form(
     archive: Archive, tmp_path: Path
 ) -> None:
     scenario = build_scenario(archive)
-    add_user(archive, "gina", "governance")
-    client = make_client(archive, tmp_path)
-    sign_in(client, "gina")
-    choose(client, "governance")
+    client, _ = signed_in(archive, tmp_path, "gina", "governance", "governance")
     open_review(client)
     study, uid = scenario.studies["withdrawn"], scenario.uids["withdrawn"]
     url = "/api/patients/M1/consent"
@@ -128,10 +123,7 @@ def test_a_photographer_records_consent_for_held_photos_they_took(
 
 def test_an_educator_records_no_decisions(archive: Archive, tmp_path: Path) -> None:
     scenario = build_scenario(archive)
-    add_user(archive, "ed", "educator")
-    client = make_client(archive, tmp_path)
-    sign_in(client, "ed")
-    choose(client, "teaching")
+    client, _ = signed_in(archive, tmp_path, "ed", "educator", "teaching")
     r = client.post(
         "/api/patients/M1/consent/withdraw",
         json={"study_instance_uid": scenario.studies["teaching"]},
@@ -144,10 +136,7 @@ def test_the_form_offers_a_lawful_representative_for_an_adult(
     archive: Archive, tmp_path: Path
 ) -> None:
     scenario = build_scenario(archive)
-    add_user(archive, "phot", "photographer")
-    client = make_client(archive, tmp_path)
-    sign_in(client, "phot")
-    choose(client, "care")
+    client, _ = signed_in(archive, tmp_path, "phot", "photographer", "care")
     page = client.get("/patients/M2/consent")
     assert page.status_code == 200 and scenario.uids["other-held"][-12:] in page.text
     assert 'value="representative"' in page.text

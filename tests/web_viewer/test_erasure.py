@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from archive import Actor, Archive, Availability, Level, Origin
 from photopacs.cli import main
 from tests.factory import encode, make_dataset
-from tests.web_viewer.helpers import add_user, choose, make_client, sign_in
+from tests.web_viewer.helpers import signed_in
 
 OPERATOR = Actor.operator("t")
 IG = Actor.operator("ig")
@@ -30,10 +30,7 @@ def _cli(archive: Archive, *args: str) -> tuple[int, str]:
 def test_erasure_leaves_no_copy_in_the_data_folder(archive: Archive, tmp_path: Path) -> None:
     ds = make_dataset(patient_id="ER1")  # endoscopic: visible for care on arrival
     stored = archive.ingest(encode(ds), origin=Origin(OPERATOR))
-    add_user(archive, "cara", "clinician")
-    client = make_client(archive, tmp_path)
-    sign_in(client, "cara")
-    choose(client, "care")
+    client, _ = signed_in(archive, tmp_path, "cara", "clinician", "care")
     uid = ds.SOPInstanceUID
     assert client.get(f"/api/images/{uid}/thumbnail").status_code == 200
     assert client.get(f"/api/images/{uid}/picture").status_code == 200

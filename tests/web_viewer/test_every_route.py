@@ -14,7 +14,10 @@ from sqlalchemy import func, select
 
 from archive import Archive
 from archive.models import AuditEvent, Instance, Series
-from tests.web_viewer.helpers import add_user, build_scenario, choose, make_client, sign_in
+from tests.web_viewer.helpers import (
+    build_scenario,
+    signed_in,
+)
 from web_viewer.errors import PATIENT_DATA_PARAMS
 
 ABSENT_UID = "1.2.826.0.1.3680043.8.498.999999999"
@@ -40,10 +43,7 @@ def test_every_patient_data_route_refuses_hidden_and_absent_alike(
     archive: Archive, tmp_path: Path
 ) -> None:
     scenario = build_scenario(archive)
-    add_user(archive, "cara", "clinician")
-    client = make_client(archive, tmp_path)
-    token = sign_in(client, "cara")
-    choose(client, "care")
+    client, token = signed_in(archive, tmp_path, "cara", "clinician", "care")
     hidden_uid = scenario.uids["held"]  # M1's photo awaiting consent
     hidden_study = scenario.studies["other-held"]  # M2 has nothing a clinician may see
     with archive.sessions() as s:  # DICOMweb names the held photo by study, series, instance

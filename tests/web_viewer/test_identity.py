@@ -24,12 +24,11 @@ from archive import (
     Role,
 )
 from archive.models import AuditEvent, Instance
-from dicom_gateway import Gateway, GatewaySettings
-from tests.dicom_gateway.conftest import associate
+from tests.dicom_gateway.conftest import associate, gateway_started
 from tests.factory import VL_PHOTO, encode, make_dataset
 from tests.serving import free_port
 from tests.support import corpus
-from tests.web_viewer.helpers import add_user, choose, make_client, sign_in
+from tests.web_viewer.helpers import add_user, choose, make_client, sign_in, signed_in
 
 OPERATOR = Actor.operator("t")
 
@@ -68,10 +67,7 @@ def test_an_upload_for_a_known_patient_with_another_name_is_refused(
     archive: Archive, tmp_path: Path
 ) -> None:
     archive.ingest(encode(make_dataset(patient_id="ID2", patient_name="Doe^Jane")), origin=CAMERA)
-    add_user(archive, "phot", "photographer")
-    client = make_client(archive, tmp_path)
-    token = sign_in(client, "phot")
-    choose(client, "care")
+    client, token = signed_in(archive, tmp_path, "phot", "photographer", "care")
     before = _count(archive)
     r = client.post(
         "/api/uploads",
@@ -91,15 +87,10 @@ def test_a_c_store_for_a_known_patient_with_another_birth_date_is_refused(
         "CAMERA1", host="127.0.0.1", port=free_port(), role="modality", requester=OPERATOR
     )
     archive.ingest(encode(make_dataset(patient_id="ID3", birth_date="19600101")), origin=CAMERA)
-    gateway = Gateway(GatewaySettings(), archive, aet="PHOTOPACS")
-    port = free_port()
-    gateway.start("127.0.0.1", port)
-    try:
+    with gateway_started(archive) as (_, port):
         ds = make_dataset(patient_id="ID3", birth_date="19610101")
         with associate(port, "CAMERA1", [(ds.SOPClassUID, ["1.2.840.10008.1.2.1"])]) as assoc:
             status = assoc.send_c_store(ds)
-    finally:
-        gateway.stop(grace=2)
     assert status.Status == 0xC002
     assert "identity differs from the index (birth date)" in status.ErrorComment
 
@@ -129,15 +120,10 @@ def test_by_setting_a_mismatch_is_held_for_governance_with_the_differences_shown
             "CAMERA1", host="127.0.0.1", port=free_port(), role="modality", requester=OPERATOR
         )
         archive.ingest(encode(make_dataset(patient_id="ID5", sex="F")), origin=CAMERA)
-        gateway = Gateway(GatewaySettings(), archive, aet="PHOTOPACS")
-        port = free_port()
-        gateway.start("127.0.0.1", port)
-        try:
+        with gateway_started(archive) as (_, port):
             ds = make_dataset(patient_id="ID5", patient_name="Other^Person", sex="M")
             with associate(port, "CAMERA1", [(ds.SOPClassUID, ["1.2.840.10008.1.2.1"])]) as a:
                 status = a.send_c_store(ds)
-        finally:
-            gateway.stop(grace=2)
         assert status.Status == 0x0000
         uid = ds.SOPInstanceUID
         with archive.sessions() as s:

@@ -18,7 +18,7 @@ from archive import Actor, Archive, ConsentRequest, Origin
 from consent_sr import ConsentStatus
 from tests.factory import encode
 from tests.support import corpus
-from tests.web_viewer.helpers import add_user, choose, make_client, sign_in
+from tests.web_viewer.helpers import signed_in
 from web_viewer.media import remux
 
 
@@ -63,10 +63,7 @@ def test_jpeg_video_and_headers(archive: Archive, tmp_path: Path) -> None:
     dirty = archive.ingest(_with_metadata(corpus("dicom", "vlp_rose.dcm")), origin=origin)
     video = archive.ingest(corpus("dicom", "video_testsrc.dcm"), origin=origin)
     _consented(archive, rose.study_instance_uid)
-    add_user(archive, "clin", "clinician")
-    client = make_client(archive, tmp_path)
-    sign_in(client, "clin")
-    choose(client, "care")
+    client, _ = signed_in(archive, tmp_path, "clin", "clinician", "care")
 
     # JPEG Baseline: the stored bitstream, no decode, metadata gone.
     r = client.get(f"/api/images/{rose.sop_instance_uid}/picture")

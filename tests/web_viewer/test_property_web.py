@@ -10,16 +10,15 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
 from archive import Availability, Level
 from archive.models import Instance
 from tests.archive.test_property_hidden import _act, _build, action_st, fresh_archive, instance_st
-from tests.conftest import BACKENDS, postgres_available
+from tests.conftest import BACKENDS, property_settings
 from tests.factory import VL_ENDOSCOPIC, VL_PHOTO
-from tests.support import require
 from tests.web_viewer.helpers import add_user, choose, make_client, open_review, sign_in
 
 EXAMPLES = {"sqlite": 15, "postgresql": 4}
@@ -27,12 +26,7 @@ EXAMPLES = {"sqlite": 15, "postgresql": 4}
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_hidden_recordings_never_reach_a_web_page(backend: str) -> None:
-    if backend == "postgresql":
-        require(postgres_available(), "PostgreSQL server")
-
-    @settings(
-        max_examples=EXAMPLES[backend], deadline=None, suppress_health_check=[HealthCheck.too_slow]
-    )
+    @property_settings(backend, EXAMPLES)
     @given(st.lists(instance_st, min_size=1, max_size=8), st.lists(action_st, max_size=5))
     def run(specs: list[dict[str, object]], actions: list[tuple[str, Level, int]]) -> None:
         with fresh_archive(backend) as archive, tempfile.TemporaryDirectory() as tmp:

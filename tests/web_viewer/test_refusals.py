@@ -11,7 +11,14 @@ from sqlalchemy import func, select
 
 from archive import Archive
 from archive.models import AuditEvent
-from tests.web_viewer.helpers import add_user, build_scenario, choose, make_client, sign_in
+from tests.web_viewer.helpers import (
+    add_user,
+    build_scenario,
+    choose,
+    make_client,
+    sign_in,
+    signed_in,
+)
 
 ROUTES = ("/api/images/{}", "/api/images/{}/thumbnail", "/api/images/{}/dicom", "/images/{}")
 
@@ -26,10 +33,7 @@ def _refused(archive: Archive, **where: str) -> int:
 
 def test_each_refused_look_leaves_one_refused_event(archive: Archive, tmp_path: Path) -> None:
     scenario = build_scenario(archive)
-    add_user(archive, "cara", "clinician")
-    client = make_client(archive, tmp_path)
-    sign_in(client, "cara")
-    choose(client, "care")
+    client, _ = signed_in(archive, tmp_path, "cara", "clinician", "care")
     hidden = [scenario.uids[k] for k in ("held", "quarantined", "withdrawn")]
     absent = "1.2.3.4.5.6.7.8.9"
     before = _refused(archive, actor="cara")

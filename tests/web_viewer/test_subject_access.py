@@ -13,21 +13,15 @@ from sqlalchemy import select
 from archive import Archive
 from archive.models import AuditEvent
 from tests.web_viewer.helpers import (
-    add_user,
     build_scenario,
-    choose,
-    make_client,
     open_review,
-    sign_in,
+    signed_in,
 )
 
 
 def test_subject_access_needs_a_review_naming_the_patient(archive: Archive, tmp_path: Path) -> None:
     scenario = build_scenario(archive)
-    add_user(archive, "sara", "governance")
-    client = make_client(archive, tmp_path)
-    sign_in(client, "sara")
-    choose(client, "subject-access")
+    client, _ = signed_in(archive, tmp_path, "sara", "governance", "subject-access")
     held = scenario.uids["held"]
     assert client.get("/api/patients", params={"name": "*"}).json()["patients"] == []
     assert client.get(f"/api/images/{held}/dicom").status_code == 404

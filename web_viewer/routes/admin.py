@@ -20,6 +20,7 @@ from archive import (
 )
 from web_viewer.deps import (
     CSRF_HEADER,
+    Context,
     Ctx,
     Viewer,
     admitted,
@@ -63,6 +64,19 @@ class NewNode(BaseModel):
     description: str = Field(default="", max_length=500)
     check_address: bool = True
     transcode: bool = True
+
+    def register(self, ctx: Context, viewer: Viewer) -> NodeInfo:
+        """Register this node, by ``viewer``; the form and the JSON API both come here."""
+        return ctx.archive.add_node(
+            self.ae_title,
+            host=self.host,
+            port=self.port,
+            role=self.role,
+            check_address=self.check_address,
+            transcode=self.transcode,
+            description=self.description,
+            requester=viewer.actor,
+        )
 
 
 def _not_yourself(viewer: Viewer, username: str) -> None:
@@ -186,16 +200,7 @@ async def nodes_submit(request: Request, ctx: Ctx, viewer: Admin) -> Response:
                 check_address=form.get("check_address") == "on",
                 transcode=form.get("transcode") == "on",
             )
-            ctx.archive.add_node(
-                node.ae_title,
-                host=node.host,
-                port=node.port,
-                role=node.role,
-                check_address=node.check_address,
-                transcode=node.transcode,
-                description=node.description,
-                requester=viewer.actor,
-            )
+            node.register(ctx, viewer)
     except (ArchiveError, ValueError) as exc:
         message = str(exc) if isinstance(exc, ArchiveError) else "check the AE title, host and port"
         return _nodes_page(request, ctx, viewer, error=message, status=400)
@@ -255,16 +260,7 @@ def api_nodes(ctx: Ctx, viewer: Admin) -> dict[str, Any]:
 
 @api.post("/nodes", summary="Register a DICOM node", status_code=201)
 def api_add_node(body: NewNode, ctx: Ctx, viewer: AdminWriter) -> dict[str, Any]:
-    node = ctx.archive.add_node(
-        body.ae_title,
-        host=body.host,
-        port=body.port,
-        role=body.role,
-        check_address=body.check_address,
-        transcode=body.transcode,
-        description=body.description,
-        requester=viewer.actor,
-    )
+    node = body.register(ctx, viewer)
     return _node_json(node)
 
 
