@@ -107,21 +107,17 @@ def change(
     found = _to_change(session, level, uid, target, reason)
     now = datetime.now(UTC)
     tally = _Tally()
-    decided = (
-        {}
-        if target is Availability.ERASED
-        else {
-            i.sop_instance_uid: d
-            for i, _, d in consent.decisions(session, [i.sop_instance_uid for i, _ in found])
-        }
-    )
+    decided = {
+        i.sop_instance_uid: d
+        for i, _, d in consent.decisions(session, [i.sop_instance_uid for i, _ in found])
+    }
     for instance, patient_id in found:
         tally.patients.add(patient_id)
         uid = instance.sop_instance_uid  # shadows the argument, as before (see the audit)
         if instance.availability is Availability.ERASED:
             tally.unchanged.append(uid)
         elif target is Availability.ERASED:
-            _erase(tally, instance, reason=reason, reason_code=reason_code, actor=actor, now=now)
+            _erase(tally, instance, decided[uid], reason, reason_code, actor, now)
         elif target is Availability.ACTIVE:
             _release(tally, instance, decided[uid], actor=actor, now=now)
         else:
@@ -179,18 +175,24 @@ def _to_change(
 
 
 def _erase(
-    tally: _Tally, instance: Instance, *, reason: str, reason_code: str, actor: str, now: datetime
+    tally: _Tally,
+    instance: Instance,
+    decision: Decision,
+    reason: str,
+    reason_code: str,
+    actor: str,
+    now: datetime,
 ) -> None:
+    """Erasure is governance's strictest layer, written like the others by
+    :func:`consent.settle` (the one writer of availability), and final."""
     uid, previous = instance.sop_instance_uid, instance.availability
     if previous not in ALLOWED_FROM[Availability.ERASED]:
         tally.unchanged.append(uid)
         return
-    instance.availability_basis = "governance"
-    instance.availability_reason_code = reason_code
-    instance.availability = Availability.ERASED
-    instance.availability_reason = reason
-    instance.availability_actor = actor[:128]
-    instance.availability_changed_at = now
+    instance.governance_hold = str(Availability.ERASED)
+    instance.governance_reason = reason
+    instance.governance_reason_code = reason_code
+    consent.settle(instance, decision, actor=actor, now=now)
     tally.changed.append(uid)
     tally.hidden.append(uid)
     tally.keys.append(instance.storage_key)

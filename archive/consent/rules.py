@@ -313,7 +313,13 @@ def within_source(own: Decision, source: Decision | None, *, inherit: bool = Fal
 
 # The governance layer (docs/architecture.md, section 3): a hold or quarantine by
 # governance hides a recording whatever its consent says; consent never lifts it.
-RANK = {Availability.ACTIVE: 0, Availability.HELD: 1, Availability.QUARANTINED: 2}
+# How strict each state is; governance's erasure is the strictest and final.
+RANK = {
+    Availability.ACTIVE: 0,
+    Availability.HELD: 1,
+    Availability.QUARANTINED: 2,
+    Availability.ERASED: 3,
+}
 # Which states each availability may be reached from; erasure is final.
 ALLOWED_FROM: dict[Availability, frozenset[Availability]] = {
     Availability.ACTIVE: frozenset({Availability.HELD, Availability.QUARANTINED}),

@@ -124,3 +124,31 @@ def test_who_acts_is_one_actor_value() -> None:
     assert not loose, f"take requester: Actor instead of {loose} (ADR 0009)"
     assert not untyped, f"a requester is an Actor: {untyped}"
     assert set(NOT_WHO_ACTS) <= seen, "an exception above names a parameter that is gone"
+
+
+def test_one_function_writes_an_instances_availability() -> None:
+    """Ingest, consent re-evaluation and every governance action (erasure
+    included) go through consent.settle, which enforces the allowed transitions:
+    no other code in the archive assigns ``.availability``."""
+    import ast
+
+    root = Path(archive.__file__).parent
+    writers = set()
+    for path in root.rglob("*.py"):
+        if "migrations" in path.parts:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for function in ast.walk(tree):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(function):
+                targets = (
+                    node.targets
+                    if isinstance(node, ast.Assign)
+                    else [node.target]
+                    if isinstance(node, ast.AugAssign | ast.AnnAssign)
+                    else []
+                )
+                if any(isinstance(t, ast.Attribute) and t.attr == "availability" for t in targets):
+                    writers.add((str(path.relative_to(root)), function.name))
+    assert writers == {("consent/evaluation.py", "settle")}
