@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -538,7 +538,7 @@ class Archive:
             purpose=requester.purpose_label,
             action=Action.VIEW,
             outcome=Outcome.REFUSED,
-            patient_id=patient_id[:64],
+            patient_id="",  # named below only for a patient the archive holds
             source=requester.source,
             detail={"what": "consent overview", "reason": "nothing this requester may see",
                     **requester.audit_detail},
@@ -547,7 +547,7 @@ class Archive:
         with self.transaction() as session:
             try:
                 full = consent.overview(session, patient_id)
-            except NotFound:
+            except NotFound:  # an unknown ID is not written into the trail as a patient
                 raise NotFound(absent, refusal=refusal) from None
             shown = set(
                 session.scalars(
@@ -558,7 +558,7 @@ class Archive:
             )
             instances = [i for i in full.instances if i.sop_instance_uid in shown]
             if not instances:  # hidden is absent, in the same words
-                raise NotFound(absent, refusal=refusal)
+                raise NotFound(absent, refusal=replace(refusal, patient_id=patient_id))
             studies = {i.study_instance_uid for i in instances}
             result = consent.Overview(
                 patient_id=patient_id,

@@ -138,7 +138,8 @@ def _review_page(
     if viewer.review:
         requester = viewer.requester(review=True)
         items = ctx.archive.review_queue(requester=requester)
-        re_consents = ctx.archive.accesses(requester=requester, re_consents_only=True, limit=50)
+        if may_oversee(viewer.role, viewer.session.purpose):  # not for a subject access
+            re_consents = ctx.archive.accesses(requester=requester, re_consents_only=True, limit=50)
     return render(
         request,
         "review.html",
