@@ -113,15 +113,15 @@ def change(
     }
     for instance, patient_id in found:
         tally.patients.add(patient_id)
-        uid = instance.sop_instance_uid  # shadows the argument, as before (see the audit)
+        sop_uid = instance.sop_instance_uid
         if instance.availability is Availability.ERASED:
-            tally.unchanged.append(uid)
+            tally.unchanged.append(sop_uid)
         elif target is Availability.ERASED:
-            _erase(tally, instance, decided[uid], reason, reason_code, actor, now)
+            _erase(tally, instance, decided[sop_uid], reason, reason_code, actor, now)
         elif target is Availability.ACTIVE:
-            _release(tally, instance, decided[uid], actor=actor, now=now)
+            _release(tally, instance, decided[sop_uid], actor=actor, now=now)
         else:
-            _govern(tally, instance, decided[uid], target, reason, reason_code, actor, now)
+            _govern(tally, instance, decided[sop_uid], target, reason, reason_code, actor, now)
     if target is Availability.ACTIVE and tally.blocked and not tally.changed:
         raise InvalidTransition(
             f"consent does not allow use of {len(tally.blocked)} instance(s): record consent "

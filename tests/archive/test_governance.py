@@ -54,6 +54,19 @@ def test_transitions_at_study_level_are_audited(archive: Archive) -> None:
     assert again.changed == () and len(again.unchanged) == 2
 
 
+def test_a_study_level_change_names_the_study_not_its_last_instance(archive: Archive) -> None:
+    """The audit detail and the "erasure is final" refusal name what was asked for."""
+    study, _, _ = _two_instances(archive)
+    archive.set_availability(
+        Level.STUDY, study, Availability.ERASED, reason="not needed clinically", requester=IG
+    )
+    assert json.loads(audit_rows(archive)[-1].detail)["uid"] == study
+    with pytest.raises(InvalidTransition, match=f"^study {study} is erased; erasure is final$"):
+        archive.set_availability(
+            Level.STUDY, study, Availability.HELD, reason="check", requester=IG
+        )
+
+
 def test_quarantine_needs_a_reason_and_a_target(archive: Archive) -> None:
     study, _, _ = _two_instances(archive)
     with pytest.raises(InvalidTransition, match="reason"):
