@@ -532,14 +532,11 @@ class Archive:
         (:func:`archive.policy.overview_shows`), and the decisions about their studies;
         audited as a view. A patient with nothing the requester may see is absent to it,
         and that refused look is audited."""
-        refusal = AuditEntry(
-            actor=requester.actor,
-            role=str(requester.role),
-            purpose=requester.purpose_label,
+        refusal = AuditEntry.by(
+            requester,
             action=Action.VIEW,
             outcome=Outcome.REFUSED,
             patient_id="",  # named below only for a patient the archive holds
-            source=requester.source,
             detail={"what": "consent overview", "reason": "nothing this requester may see",
                     **requester.audit_detail},
         )  # fmt: skip
